@@ -1,0 +1,245 @@
+// The log contract: one suite, run against every Log implementation, so the
+// embedded log cannot drift from the Kafka one.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Metrics, silentLogger } from '@chute/runtime';
+import { RunEvents, type RunEvent } from '@chute/schemas';
+import { uniqueName, waitFor } from '@chute/testing';
+import { InvalidRecordError, Topic } from './typed';
+import { RecordTooLargeError, type Log, type LogRecord, MAX_RECORD_BYTES } from './types';
+
+export interface ContractTarget {
+  /** A started log; the suite stops it at the end. */
+  open(): Promise<Log>;
+  /** Bound on waiting for deliveries (group joins on a real broker take a moment). */
+  waitMs: number;
+}
+
+const text = (r: LogRecord): string => r.value.toString('utf8');
+
+export function logContract(name: string, target: ContractTarget): void {
+  describe(`log contract: ${name}`, () => {
+    let log: Log;
+    const wait = (check: () => boolean, message: string): Promise<void> =>
+      waitFor(check, { timeoutMs: target.waitMs, message });
+
+    async function freshTopic(partitions = 3): Promise<string> {
+      const topic = uniqueName('contract');
+      await log.ensureTopics([{ name: topic, partitions }]);
+      return topic;
+    }
+
+    /** Reads a whole topic from offset 0 until `count` records have arrived. */
+    async function readAll(topic: string, count: number): Promise<LogRecord[]> {
+      const got: LogRecord[] = [];
+      const from = (await log.endOffsets(topic)).map((p) => ({ partition: p.partition, offset: 0 }));
+      const sub = await log.read(topic, from, (rs) => void got.push(...rs));
+      try {
+        await wait(() => got.length >= count, `${count} records from ${topic}, got ${got.length}`);
+      } finally {
+        await sub.stop();
+      }
+      return got;
+    }
+
+    before(async () => {
+      log = await target.open();
+    });
+    after(async () => {
+      await log.stop();
+    });
+
+    test('ensureTopics creates topics with the configured partition count, and is idempotent', async () => {
+      const topic = uniqueName('contract');
+      await log.ensureTopics([{ name: topic, partitions: 4 }]);
+      await log.ensureTopics([{ name: topic, partitions: 4 }]);
+      assert.deepEqual(await log.endOffsets(topic), [0, 1, 2, 3].map((partition) => ({ partition, offset: 0 })));
+    });
+
+    test('records with one key land in one partition, in append order, with contiguous offsets', async () => {
+      const topic = await freshTopic();
+      await log.append(topic, [0, 1, 2, 3, 4].map((i) => ({ key: 'run-a', value: `a${i}` })));
+      const got = await readAll(topic, 5);
+      assert.equal(new Set(got.map((r) => r.partition)).size, 1);
+      assert.deepEqual(got.map(text), ['a0', 'a1', 'a2', 'a3', 'a4']);
+      assert.deepEqual(got.map((r) => r.offset), [0, 1, 2, 3, 4]);
+      assert.ok(got.every((r) => r.key === 'run-a' && r.topic === topic));
+    });
+
+    test('per-key order holds under concurrent appends', async () => {
+      const topic = await freshTopic();
+      const keys = ['k0', 'k1', 'k2', 'k3', 'k4'];
+      const perKey = 200;
+      const appends: Promise<void>[] = [];
+      // Interleave keys and never await in between, as un-awaited putStream calls do.
+      for (let i = 0; i < perKey; i++) {
+        for (const key of keys) appends.push(log.append(topic, [{ key, value: `${key}:${i}` }]));
+      }
+      await Promise.all(appends);
+      const got = await readAll(topic, keys.length * perKey);
+      for (const key of keys) {
+        const seqs = got.filter((r) => r.key === key).map((r) => Number(text(r).split(':')[1]));
+        assert.deepEqual(seqs, Array.from({ length: perKey }, (_, i) => i), `order of ${key}`);
+      }
+    });
+
+    test('tail from now does not see records appended before it, and sees those after', async () => {
+      const topic = await freshTopic();
+      await log.append(topic, [{ key: 'r', value: 'before-1' }, { key: 'r', value: 'before-2' }]);
+      const got: string[] = [];
+      const sub = await log.tail(topic, (rs) => void got.push(...rs.map(text)));
+      try {
+        await log.append(topic, [{ key: 'r', value: 'after-1' }, { key: 'r', value: 'after-2' }]);
+        await wait(() => got.length >= 2, 'the two records appended after tail');
+        // Same key, same partition: an earlier record would have arrived first.
+        assert.deepEqual(got, ['after-1', 'after-2']);
+      } finally {
+        await sub.stop();
+      }
+    });
+
+    test('read from an offset delivers that partition from the offset on', async () => {
+      const topic = await freshTopic(2);
+      await log.append(topic, [0, 1, 2, 3].map((i) => ({ key: 'x', value: `x${i}` })));
+      const [first] = await readAll(topic, 4);
+      const got: LogRecord[] = [];
+      const sub = await log.read(topic, [{ partition: first!.partition, offset: 2 }], (rs) => void got.push(...rs));
+      try {
+        await wait(() => got.length >= 2, 'records from offset 2');
+        assert.deepEqual(got.map(text), ['x2', 'x3']);
+        assert.deepEqual(got.map((r) => r.offset), [2, 3]);
+      } finally {
+        await sub.stop();
+      }
+    });
+
+    test('a consumer group resumes from its committed offset after a restart', async () => {
+      const topic = await freshTopic();
+      const group = uniqueName('group');
+      await log.append(topic, [1, 2, 3].map((i) => ({ key: 'g', value: `first-${i}` })));
+      const firstRun: string[] = [];
+      const sub1 = await log.consume({ group, topics: [topic], handler: (rs) => void firstRun.push(...rs.map(text)) });
+      await wait(() => firstRun.length >= 3, 'the first three records');
+      await sub1.stop();
+      assert.deepEqual(firstRun, ['first-1', 'first-2', 'first-3']);
+
+      await log.append(topic, [1, 2].map((i) => ({ key: 'g', value: `second-${i}` })));
+      const secondRun: string[] = [];
+      const sub2 = await log.consume({ group, topics: [topic], handler: (rs) => void secondRun.push(...rs.map(text)) });
+      try {
+        await wait(() => secondRun.length >= 2, 'the records appended while the group was down');
+        assert.deepEqual(secondRun, ['second-1', 'second-2']);
+      } finally {
+        await sub2.stop();
+      }
+    });
+
+    test('two groups each see every record', async () => {
+      const topic = await freshTopic();
+      const records = Array.from({ length: 30 }, (_, i) => ({ key: `k${i % 7}`, value: `v${i}` }));
+      await log.append(topic, records);
+      const seen: Record<string, string[]> = { a: [], b: [] };
+      const subs = await Promise.all(
+        ['a', 'b'].map((g) =>
+          log.consume({ group: uniqueName(`group-${g}`), topics: [topic], handler: (rs) => void seen[g]!.push(...rs.map(text)) }),
+        ),
+      );
+      try {
+        await wait(() => seen['a']!.length >= 30 && seen['b']!.length >= 30, 'both groups to read 30 records');
+        const all = records.map((r) => r.value).sort();
+        assert.deepEqual([...seen['a']!].sort(), all);
+        assert.deepEqual([...seen['b']!].sort(), all);
+      } finally {
+        await Promise.all(subs.map((s) => s.stop()));
+      }
+    });
+
+    test('a handler that throws gets the same records again, and the group goes on', async () => {
+      const topic = await freshTopic(1);
+      await log.append(topic, [{ key: 'h', value: 'one' }, { key: 'h', value: 'two' }]);
+      const deliveries: string[][] = [];
+      let failures = 0;
+      const sub = await log.consume({
+        group: uniqueName('group'),
+        topics: [topic],
+        handler: (rs) => {
+          deliveries.push(rs.map(text));
+          if (failures++ === 0) throw new Error('transient');
+        },
+      });
+      try {
+        await wait(() => deliveries.flat().filter((v) => v === 'two').length >= 2, 'redelivery after the failure');
+        assert.deepEqual(deliveries[0], deliveries[1]);
+      } finally {
+        await sub.stop();
+      }
+    });
+
+    test('a record over the size limit is refused', async () => {
+      const topic = await freshTopic(1);
+      await assert.rejects(
+        log.append(topic, [{ key: 'big', value: Buffer.alloc(MAX_RECORD_BYTES + 1) }]),
+        RecordTooLargeError,
+      );
+    });
+
+    test('a record just under the size limit is accepted and read back intact', async () => {
+      const topic = await freshTopic(1);
+      const big = Buffer.alloc(MAX_RECORD_BYTES - 1024, 'x');
+      await log.append(topic, [{ key: 'big', value: big }]);
+      const [got] = await readAll(topic, 1);
+      assert.equal(got!.value.length, big.length);
+      assert.ok(got!.value.equals(big));
+    });
+
+    describe('typed topics', () => {
+      const runId = randomUUID();
+      const started: RunEvent = { v: 1, type: 'RunStarted', runId, at: 1, attempt: 1, workerId: 'w' };
+
+      test('an invalid record is refused naming the field, and nothing is written', async () => {
+        const name = await freshTopic(1);
+        const topic = new Topic(log, RunEvents, name, { logger: silentLogger, metrics: new Metrics() });
+        const bad = { ...started, attempt: 0 } as RunEvent;
+        await assert.rejects(
+          async () => topic.append([started, bad]),
+          (error: unknown) => error instanceof InvalidRecordError && error.field === 'attempt' && /attempt/.test(error.message),
+        );
+        assert.deepEqual((await log.endOffsets(name)).map((p) => p.offset), [0]);
+      });
+
+      test('an undecodable record is reported and skipped; the consumer goes on', async () => {
+        const name = await freshTopic(1);
+        const metrics = new Metrics();
+        const topic = new Topic(log, RunEvents, name, { logger: silentLogger, metrics });
+        await log.append(name, [
+          { key: runId, value: '{"v":1,"type":"RunStarted"' },
+          { key: runId, value: JSON.stringify({ ...started, runId: 'not-a-uuid' }) },
+        ]);
+        await topic.append([started]);
+        const got: RunEvent[] = [];
+        const sub = await topic.consume({ group: uniqueName('group'), handler: (ds) => void got.push(...ds.map((d) => d.value)) });
+        try {
+          await wait(() => got.length >= 1, 'the valid record after two bad ones');
+          assert.deepEqual(got, [started]);
+          assert.equal(metrics.counter('chute_log_invalid_records_total', '').get({ topic: name }), 2);
+        } finally {
+          await sub.stop();
+        }
+      });
+    });
+
+    test('stop is idempotent and ends deliveries', async () => {
+      const topic = await freshTopic(1);
+      const got: string[] = [];
+      const sub = await log.tail(topic, (rs) => void got.push(...rs.map(text)));
+      await log.append(topic, [{ key: 's', value: 'seen' }]);
+      await wait(() => got.length === 1, 'the first record');
+      await Promise.all([sub.stop(), sub.stop()]);
+      await log.append(topic, [{ key: 's', value: 'unseen' }]);
+      await sleep(300);
+      assert.deepEqual(got, ['seen']);
+    });
+  });
+}

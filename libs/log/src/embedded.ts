@@ -1,0 +1,239 @@
+import { deliverWithRetry } from './retry';
+import {
+  MAX_RECORD_BYTES,
+  RecordTooLargeError,
+  UnknownTopicError,
+  type AppendRecord,
+  type BatchHandler,
+  type ConsumeOptions,
+  type Log,
+  type LogRecord,
+  type PartitionOffset,
+  type ReadOptions,
+  type Subscription,
+  type TopicSpec,
+} from './types';
+
+const MAX_BATCH = 500;
+
+class Partition {
+  readonly records: LogRecord[] = [];
+  private waiters: Array<() => void> = [];
+
+  push(record: LogRecord): void {
+    this.records.push(record);
+    this.wake();
+  }
+
+  /** Resolves on the next append (or an explicit wake, used by stop). */
+  next(): Promise<void> {
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  wake(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w();
+  }
+}
+
+/** Reads one partition from a position, one batch at a time, until stopped. */
+class PartitionReader {
+  private stopped = false;
+  private readonly done: Promise<void>;
+
+  constructor(
+    private readonly partition: Partition,
+    private position: number,
+    private readonly handler: BatchHandler,
+    private readonly options: ReadOptions,
+    private readonly onHandled: (nextOffset: number) => void = () => undefined,
+  ) {
+    this.done = this.loop();
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopped) {
+      if (this.position >= this.partition.records.length) {
+        await this.partition.next();
+        continue;
+      }
+      const batch = this.partition.records.slice(this.position, this.position + MAX_BATCH);
+      const ok = await deliverWithRetry(this.handler, batch, this.options, () => this.stopped);
+      if (!ok) return;
+      this.position += batch.length;
+      this.onHandled(this.position);
+    }
+  }
+
+  stop(): Promise<void> {
+    this.stopped = true;
+    this.partition.wake();
+    return this.done;
+  }
+}
+
+function once(fn: () => Promise<void>): () => Promise<void> {
+  let result: Promise<void> | undefined;
+  return () => (result ??= fn());
+}
+
+interface Member {
+  readonly options: ConsumeOptions;
+  readers: PartitionReader[];
+}
+
+/** A consumer group: committed offsets survive members leaving and rejoining. */
+class Group {
+  readonly committed = new Map<string, number>();
+  private members: Member[] = [];
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(private readonly log: EmbeddedLog) {}
+
+  join(member: Member): Promise<void> {
+    return this.serialize(async () => {
+      this.members.push(member);
+      await this.rebalance();
+    });
+  }
+
+  leave(member: Member): Promise<void> {
+    return this.serialize(async () => {
+      await Promise.all(member.readers.map((r) => r.stop()));
+      member.readers = [];
+      this.members = this.members.filter((m) => m !== member);
+      await this.rebalance();
+    });
+  }
+
+  // Joins and leaves are serialized so two rebalances never interleave.
+  private serialize(fn: () => Promise<void>): Promise<void> {
+    const next = this.queue.then(fn);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Stops every reader, then splits all partitions round-robin over the members. */
+  private async rebalance(): Promise<void> {
+    await Promise.all(this.members.flatMap((m) => m.readers.map((r) => r.stop())));
+    for (const m of this.members) m.readers = [];
+    if (this.members.length === 0) return;
+    const topics = [...new Set(this.members.flatMap((m) => m.options.topics))].sort();
+    let i = 0;
+    for (const topic of topics) {
+      const partitions = this.log.partitions(topic);
+      partitions.forEach((partition, index) => {
+        const member = this.members[i++ % this.members.length]!;
+        const key = `${topic}\u0000${index}`;
+        if (!this.committed.has(key)) {
+          this.committed.set(key, (member.options.fromBeginning ?? true) ? 0 : partition.records.length);
+        }
+        member.readers.push(
+          new PartitionReader(partition, this.committed.get(key)!, member.options.handler, member.options, (next) =>
+            this.committed.set(key, next),
+          ),
+        );
+      });
+    }
+  }
+}
+
+/** FNV-1a: a stable key → partition mapping, so one key's records stay in one partition. */
+function hashKey(key: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) {
+    h ^= key.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+/**
+ * The log in process memory, with the Kafka implementation's semantics: for the
+ * one-process quick start and fast unit tests. Nothing survives the process.
+ */
+export class EmbeddedLog implements Log {
+  readonly kind = 'embedded' as const;
+  private readonly topics = new Map<string, Partition[]>();
+  private readonly groups = new Map<string, Group>();
+  private readonly open = new Set<Subscription>();
+  private stopping: Promise<void> | undefined;
+
+  async start(): Promise<void> {}
+
+  stop(): Promise<void> {
+    return (this.stopping ??= Promise.all([...this.open].map((s) => s.stop())).then(() => undefined));
+  }
+
+  async ensureTopics(topics: readonly TopicSpec[]): Promise<void> {
+    for (const { name, partitions } of topics) {
+      if (!this.topics.has(name)) this.topics.set(name, Array.from({ length: partitions }, () => new Partition()));
+    }
+  }
+
+  /** @internal the partitions of a topic, for readers and groups. */
+  partitions(topic: string): Partition[] {
+    const partitions = this.topics.get(topic);
+    if (!partitions) throw new UnknownTopicError(topic);
+    return partitions;
+  }
+
+  async append(topic: string, records: readonly AppendRecord[]): Promise<void> {
+    const partitions = this.partitions(topic);
+    const encoded = records.map((r) => ({ key: r.key, value: typeof r.value === 'string' ? Buffer.from(r.value) : r.value }));
+    for (const r of encoded) if (r.value.length > MAX_RECORD_BYTES) throw new RecordTooLargeError(r.value.length);
+    const timestamp = Date.now();
+    for (const { key, value } of encoded) {
+      const index = hashKey(key) % partitions.length;
+      const partition = partitions[index]!;
+      partition.push({ topic, partition: index, offset: partition.records.length, key, value, timestamp });
+    }
+  }
+
+  async endOffsets(topic: string): Promise<PartitionOffset[]> {
+    return this.partitions(topic).map((p, partition) => ({ partition, offset: p.records.length }));
+  }
+
+  async tail(topic: string, handler: BatchHandler, options: ReadOptions = {}): Promise<Subscription> {
+    return this.read(topic, await this.endOffsets(topic), handler, options);
+  }
+
+  async read(
+    topic: string,
+    from: readonly PartitionOffset[],
+    handler: BatchHandler,
+    options: ReadOptions = {},
+  ): Promise<Subscription> {
+    const partitions = this.partitions(topic);
+    const readers = from.map(({ partition, offset }) => {
+      const p = partitions[partition];
+      if (!p) throw new RangeError(`topic ${topic} has no partition ${partition}`);
+      return new PartitionReader(p, offset, handler, options);
+    });
+    return this.track(async () => {
+      await Promise.all(readers.map((r) => r.stop()));
+    });
+  }
+
+  async consume(options: ConsumeOptions): Promise<Subscription> {
+    for (const topic of options.topics) this.partitions(topic);
+    let group = this.groups.get(options.group);
+    if (!group) this.groups.set(options.group, (group = new Group(this)));
+    const member: Member = { options, readers: [] };
+    await group.join(member);
+    const joined = group;
+    return this.track(() => joined.leave(member));
+  }
+
+  private track(stop: () => Promise<void>): Subscription {
+    const subscription: Subscription = {
+      stop: once(async () => {
+        await stop();
+        this.open.delete(subscription);
+      }),
+    };
+    this.open.add(subscription);
+    return subscription;
+  }
+}

@@ -1,0 +1,5 @@
+export * from './types';
+export * from './embedded';
+export * from './kafka';
+export * from './typed';
+export * from './topics';

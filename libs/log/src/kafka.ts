@@ -1,0 +1,280 @@
+import { randomUUID } from 'node:crypto';
+import {
+  Kafka,
+  logLevel as KafkaLogLevel,
+  Partitioners,
+  type Admin,
+  type Consumer,
+  type EachBatchPayload,
+  type Producer,
+  type logCreator,
+} from 'kafkajs';
+import type { Logger } from '@chute/runtime';
+import { deliverWithRetry } from './retry';
+import {
+  MAX_RECORD_BYTES,
+  RecordTooLargeError,
+  UnknownTopicError,
+  type AppendRecord,
+  type BatchHandler,
+  type ConsumeOptions,
+  type Log,
+  type LogRecord,
+  type PartitionOffset,
+  type ReadOptions,
+  type Subscription,
+  type TopicSpec,
+} from './types';
+
+export interface KafkaLogOptions {
+  brokers: readonly string[];
+  /** Names this process to the broker; consumer groups of tails are derived from it. */
+  clientId: string;
+  logger: Logger;
+  /** How long a fetch waits on an idle partition; bounds how fast a consumer stops. @default 250 */
+  maxWaitTimeMs?: number;
+  /** Per-flush cap on the bytes one send carries; the rest waits for the next send. @default 4 MiB */
+  maxFlushBytes?: number;
+}
+
+// Above MAX_RECORD_BYTES plus envelope, so a record the log accepts is never refused by the broker.
+const TOPIC_MAX_MESSAGE_BYTES = String(8 * 1024 * 1024);
+
+interface Pending {
+  topic: string;
+  messages: { key: string; value: Buffer }[];
+  bytes: number;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+function toLogRecord(topic: string, partition: number, m: EachBatchPayload['batch']['messages'][number]): LogRecord {
+  return {
+    topic,
+    partition,
+    offset: Number(m.offset),
+    key: m.key ? m.key.toString('utf8') : '',
+    value: m.value ?? Buffer.alloc(0),
+    timestamp: Number(m.timestamp),
+  };
+}
+
+/**
+ * The log on a Kafka-protocol broker (Apache Kafka, Redpanda) through kafkajs.
+ * kafkajs has no manual partition assignment, so tails and reads are consumer
+ * groups of their own, positioned with seek before their first fetch.
+ */
+export class KafkaLog implements Log {
+  readonly kind = 'kafka' as const;
+  private readonly kafka: Kafka;
+  private readonly producer: Producer;
+  private readonly admin: Admin;
+  private readonly open = new Set<Subscription>();
+  private readonly maxFlushBytes: number;
+  private queue: Pending[] = [];
+  private flushing = false;
+  private stopping: Promise<void> | undefined;
+  private readonly knownTopics = new Set<string>();
+
+  constructor(private readonly options: KafkaLogOptions) {
+    const logger = options.logger.child({ component: 'kafkajs' });
+    // kafkajs reports routine rebalances as errors; keep them visible but below error.
+    const creator: logCreator =
+      () =>
+      ({ level, log }) => {
+        const { message, ...fields } = log;
+        if (level <= KafkaLogLevel.WARN) logger.warn(message, fields);
+        else logger.debug(message, fields);
+      };
+    this.kafka = new Kafka({
+      clientId: options.clientId,
+      brokers: [...options.brokers],
+      logLevel: KafkaLogLevel.WARN,
+      logCreator: creator,
+      connectionTimeout: 3000,
+      retry: { retries: 5, initialRetryTime: 200 },
+    });
+    this.producer = this.kafka.producer({
+      createPartitioner: Partitioners.DefaultPartitioner,
+      allowAutoTopicCreation: false,
+    });
+    this.admin = this.kafka.admin();
+    this.maxFlushBytes = options.maxFlushBytes ?? 4 * 1024 * 1024;
+  }
+
+  async start(): Promise<void> {
+    await this.admin.connect();
+    await this.producer.connect();
+  }
+
+  stop(): Promise<void> {
+    return (this.stopping ??= (async () => {
+      await Promise.all([...this.open].map((s) => s.stop()));
+      // Appends already accepted are flushed before the producer goes.
+      while (this.flushing || this.queue.length > 0) await new Promise((r) => setTimeout(r, 5));
+      await this.producer.disconnect();
+      await this.admin.disconnect();
+    })());
+  }
+
+  async ensureTopics(topics: readonly TopicSpec[]): Promise<void> {
+    const existing = new Set(await this.admin.listTopics());
+    const missing = topics.filter((t) => !existing.has(t.name));
+    if (missing.length > 0) {
+      try {
+        await this.admin.createTopics({
+          waitForLeaders: true,
+          topics: missing.map((t) => ({
+            topic: t.name,
+            numPartitions: t.partitions,
+            configEntries: [{ name: 'max.message.bytes', value: TOPIC_MAX_MESSAGE_BYTES }],
+          })),
+        });
+      } catch (error) {
+        // Another service may have created them in between; that is the outcome we wanted.
+        if (!(error instanceof Error && /already exists/i.test(error.message))) throw error;
+      }
+    }
+    for (const t of topics) this.knownTopics.add(t.name);
+  }
+
+  async append(topic: string, records: readonly AppendRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    let bytes = 0;
+    const messages = records.map((r) => {
+      const value = typeof r.value === 'string' ? Buffer.from(r.value) : r.value;
+      if (value.length > MAX_RECORD_BYTES) throw new RecordTooLargeError(value.length);
+      bytes += value.length;
+      return { key: r.key, value };
+    });
+    await new Promise<void>((resolve, reject) => {
+      this.queue.push({ topic, messages, bytes, resolve, reject });
+      // Idle: send at once. Busy: this append rides with the next send.
+      if (!this.flushing) void this.flush();
+    });
+  }
+
+  /** One send in flight at a time: that is what keeps concurrent appends in call order. */
+  private async flush(): Promise<void> {
+    this.flushing = true;
+    try {
+      while (this.queue.length > 0) {
+        let bytes = 0;
+        let take = 0;
+        while (take < this.queue.length && (take === 0 || bytes + this.queue[take]!.bytes <= this.maxFlushBytes)) {
+          bytes += this.queue[take]!.bytes;
+          take++;
+        }
+        const batch = this.queue.splice(0, take);
+        const byTopic = new Map<string, { key: string; value: Buffer }[]>();
+        for (const p of batch) {
+          const list = byTopic.get(p.topic);
+          if (list) list.push(...p.messages);
+          else byTopic.set(p.topic, [...p.messages]);
+        }
+        try {
+          await this.producer.sendBatch({
+            acks: -1,
+            topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
+          });
+          for (const p of batch) p.resolve();
+        } catch (error) {
+          const unknown = error instanceof Error && /does not host this topic-partition|UNKNOWN_TOPIC/i.test(error.message);
+          for (const p of batch) p.reject(unknown ? new UnknownTopicError(p.topic) : error);
+        }
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  async endOffsets(topic: string): Promise<PartitionOffset[]> {
+    const offsets = await this.admin.fetchTopicOffsets(topic).catch((error: unknown) => {
+      if (error instanceof Error && /does not host this topic-partition|UNKNOWN_TOPIC/i.test(error.message)) {
+        throw new UnknownTopicError(topic);
+      }
+      throw error;
+    });
+    return offsets
+      .map((o) => ({ partition: o.partition, offset: Number(o.high) }))
+      .sort((a, b) => a.partition - b.partition);
+  }
+
+  async tail(topic: string, handler: BatchHandler, options: ReadOptions = {}): Promise<Subscription> {
+    return this.read(topic, await this.endOffsets(topic), handler, options);
+  }
+
+  async read(
+    topic: string,
+    from: readonly PartitionOffset[],
+    handler: BatchHandler,
+    options: ReadOptions = {},
+  ): Promise<Subscription> {
+    const wanted = new Set(from.map((f) => f.partition));
+    // A private group that is never shared; its offsets only matter if kafkajs
+    // restarts the consumer after a crash, which then resumes where it was.
+    const consumer = this.kafka.consumer({
+      groupId: `${this.options.clientId}.read.${randomUUID()}`,
+      maxWaitTimeInMs: this.options.maxWaitTimeMs ?? 250,
+      allowAutoTopicCreation: false,
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topics: [topic], fromBeginning: false });
+    const running = consumer.run({
+      autoCommit: true,
+      autoCommitInterval: 1000,
+      eachBatch: async ({ batch, isRunning, isStale }) => {
+        if (!wanted.has(batch.partition) || batch.messages.length === 0) return;
+        const records = batch.messages.map((m) => toLogRecord(batch.topic, batch.partition, m));
+        await deliverWithRetry(handler, records, options, () => !isRunning() || isStale());
+      },
+    });
+    // seek only records the position; kafkajs applies it before the first fetch.
+    for (const { partition, offset } of from) consumer.seek({ topic, partition, offset: String(offset) });
+    await running;
+    return this.track(consumer);
+  }
+
+  async consume(options: ConsumeOptions): Promise<Subscription> {
+    const consumer = this.kafka.consumer({
+      groupId: options.group,
+      maxWaitTimeInMs: this.options.maxWaitTimeMs ?? 250,
+      allowAutoTopicCreation: false,
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topics: [...options.topics], fromBeginning: options.fromBeginning ?? true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatch: async ({ batch, isRunning, isStale, heartbeat }) => {
+        if (batch.messages.length === 0) return;
+        const records = batch.messages.map((m) => toLogRecord(batch.topic, batch.partition, m));
+        const handled = await deliverWithRetry(
+          async (rs) => {
+            await heartbeat();
+            await options.handler(rs);
+          },
+          records,
+          options,
+          () => !isRunning() || isStale(),
+        );
+        if (!handled) return;
+        // Commit only after the handler resolved: a crash in between redelivers, never skips.
+        const last = records[records.length - 1]!;
+        await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: String(last.offset + 1) }]);
+      },
+    });
+    return this.track(consumer);
+  }
+
+  private track(consumer: Consumer): Subscription {
+    let stopped: Promise<void> | undefined;
+    const subscription: Subscription = {
+      stop: () =>
+        (stopped ??= consumer.disconnect().finally(() => {
+          this.open.delete(subscription);
+        })),
+    };
+    this.open.add(subscription);
+    return subscription;
+  }
+}

@@ -1,0 +1,45 @@
+import { RunEvents, StreamRecords, WorkerEvents, type RecordFamily } from '@chute/schemas';
+import type { z } from 'zod';
+import type { Log, TopicSpec } from './types';
+import { Topic, type TopicOptions } from './typed';
+
+export interface PlatformTopicsConfig {
+  /** Prefix of every topic name, so deployments can share a cluster. */
+  prefix: string;
+  runEventsPartitions: number;
+  streamPartitions: number;
+  workerEventsPartitions: number;
+}
+
+export function topicName(prefix: string, family: RecordFamily<z.ZodType>): string {
+  return `${prefix}.${family.topic}`;
+}
+
+/** The topics the platform creates at start-up, sized by configuration. */
+export function platformTopicSpecs(config: PlatformTopicsConfig): TopicSpec[] {
+  return [
+    { name: topicName(config.prefix, RunEvents), partitions: config.runEventsPartitions },
+    { name: topicName(config.prefix, StreamRecords), partitions: config.streamPartitions },
+    { name: topicName(config.prefix, WorkerEvents), partitions: config.workerEventsPartitions },
+  ];
+}
+
+export interface PlatformTopics {
+  runEvents: Topic<typeof RunEvents.schema>;
+  stream: Topic<typeof StreamRecords.schema>;
+  workerEvents: Topic<typeof WorkerEvents.schema>;
+}
+
+/** Ensures the platform's topics exist and returns typed handles on them. */
+export async function openPlatformTopics(
+  log: Log,
+  config: PlatformTopicsConfig,
+  options: TopicOptions,
+): Promise<PlatformTopics> {
+  await log.ensureTopics(platformTopicSpecs(config));
+  return {
+    runEvents: new Topic(log, RunEvents, topicName(config.prefix, RunEvents), options),
+    stream: new Topic(log, StreamRecords, topicName(config.prefix, StreamRecords), options),
+    workerEvents: new Topic(log, WorkerEvents, topicName(config.prefix, WorkerEvents), options),
+  };
+}

@@ -1,0 +1,101 @@
+import type { z } from 'zod';
+import { decodeRecordBytes, RecordDecodeError, type RecordFamily } from '@chute/schemas';
+import type { Logger, Metrics } from '@chute/runtime';
+import type { BatchHandler, ConsumeOptions, Log, LogRecord, PartitionOffset, ReadOptions, Subscription } from './types';
+
+/** An append refused because the record does not match its schema; `field` names what is wrong. */
+export class InvalidRecordError extends Error {
+  override readonly name = 'InvalidRecordError';
+  constructor(readonly field: string, message: string) {
+    super(message);
+  }
+}
+
+/** A decoded record with its position in the log. */
+export interface Decoded<T> {
+  readonly value: T;
+  readonly record: LogRecord;
+}
+
+export type DecodedHandler<T> = (records: readonly Decoded<T>[]) => Promise<void> | void;
+
+export interface TopicOptions {
+  logger: Logger;
+  metrics: Metrics;
+}
+
+/**
+ * One topic of one record family: validates what goes in, decodes what comes
+ * out. A record that fails to decode is logged, counted in
+ * `chute_log_invalid_records_total` and skipped, so one bad record never
+ * stops a consumer.
+ */
+export class Topic<S extends z.ZodType> {
+  private readonly invalid;
+
+  constructor(
+    private readonly log: Log,
+    readonly family: RecordFamily<S>,
+    readonly name: string,
+    private readonly options: TopicOptions,
+  ) {
+    this.invalid = options.metrics.counter(
+      'chute_log_invalid_records_total',
+      'Records read from the log that did not decode and were skipped.',
+    );
+  }
+
+  /** Validates every record first: an invalid one refuses the whole append, and nothing is written. */
+  append(records: readonly z.infer<S>[]): Promise<void> {
+    const encoded = records.map((r) => ({ key: this.family.key(this.validate(r)), value: JSON.stringify(r) }));
+    return this.log.append(this.name, encoded);
+  }
+
+  validate(record: unknown): z.infer<S> {
+    const parsed = this.family.schema.safeParse(record);
+    if (parsed.success) return parsed.data;
+    const issue = parsed.error.issues[0];
+    const field = issue && issue.path.length > 0 ? issue.path.map(String).join('.') : '(root)';
+    throw new InvalidRecordError(field, `refused ${this.family.topic} record: ${field}: ${issue?.message ?? 'invalid'}`);
+  }
+
+  /** Decodes a batch, reporting and dropping what does not decode. */
+  decode(records: readonly LogRecord[]): Decoded<z.infer<S>>[] {
+    const out: Decoded<z.infer<S>>[] = [];
+    for (const record of records) {
+      try {
+        out.push({ value: decodeRecordBytes(this.family, record.value), record });
+      } catch (error) {
+        if (!(error instanceof RecordDecodeError)) throw error;
+        this.invalid.inc({ topic: this.name });
+        this.options.logger.warn('skipped undecodable record', {
+          topic: this.name,
+          partition: record.partition,
+          offset: record.offset,
+          field: error.field,
+          error: error.message,
+        });
+      }
+    }
+    return out;
+  }
+
+  consume(options: Omit<ConsumeOptions, 'topics' | 'handler'> & { handler: DecodedHandler<z.infer<S>> }): Promise<Subscription> {
+    return this.log.consume({ ...options, topics: [this.name], handler: this.wrap(options.handler) });
+  }
+
+  tail(handler: DecodedHandler<z.infer<S>>, options?: ReadOptions): Promise<Subscription> {
+    return this.log.tail(this.name, this.wrap(handler), options);
+  }
+
+  read(from: readonly PartitionOffset[], handler: DecodedHandler<z.infer<S>>, options?: ReadOptions): Promise<Subscription> {
+    return this.log.read(this.name, from, this.wrap(handler), options);
+  }
+
+  private wrap(handler: DecodedHandler<z.infer<S>>): BatchHandler {
+    return async (records) => {
+      const decoded = this.decode(records);
+      if (decoded.length > 0) await handler(decoded);
+    };
+  }
+}

@@ -1,0 +1,94 @@
+/** One record as read from the log. Offsets are per partition and grow by one per record. */
+export interface LogRecord {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: number;
+  readonly key: string;
+  readonly value: Buffer;
+  /** Milliseconds since the epoch at which the log accepted the record. */
+  readonly timestamp: number;
+}
+
+export interface AppendRecord {
+  readonly key: string;
+  readonly value: Buffer | string;
+}
+
+export interface PartitionOffset {
+  readonly partition: number;
+  readonly offset: number;
+}
+
+export interface TopicSpec {
+  readonly name: string;
+  readonly partitions: number;
+}
+
+/**
+ * Receives the records of one partition, in offset order. A handler that throws
+ * gets the same records again after a back-off (at-least-once): make it idempotent.
+ */
+export type BatchHandler = (records: readonly LogRecord[]) => Promise<void> | void;
+
+export interface Subscription {
+  /** Stops delivery after the batch in flight; idempotent. */
+  stop(): Promise<void>;
+}
+
+export interface ReadOptions {
+  /** Called when a handler throws, before the batch is retried. */
+  onError?: (error: unknown, records: readonly LogRecord[]) => void;
+}
+
+export interface ConsumeOptions extends ReadOptions {
+  /** Members of one group share the partitions and resume from the group's committed offsets. */
+  readonly group: string;
+  readonly topics: readonly string[];
+  readonly handler: BatchHandler;
+  /** Where a group with no committed offset starts. @default true */
+  readonly fromBeginning?: boolean;
+}
+
+/**
+ * The log: the platform's only channel between services. Records with the same
+ * key land in the same partition, in append order.
+ */
+export interface Log {
+  readonly kind: 'kafka' | 'embedded';
+  start(): Promise<void>;
+  /** Idempotent; stops every subscription it opened. */
+  stop(): Promise<void>;
+  /** Creates the topics that do not exist yet; existing ones are left as they are. */
+  ensureTopics(topics: readonly TopicSpec[]): Promise<void>;
+  /**
+   * Appends records and resolves once the log has them durably. Concurrent calls
+   * are sent in call order, so records with one key keep the order they were
+   * appended in. Appends made while a send is in flight go together in the next one.
+   */
+  append(topic: string, records: readonly AppendRecord[]): Promise<void>;
+  /** The offset the next record of each partition will get. */
+  endOffsets(topic: string): Promise<PartitionOffset[]>;
+  /** Delivers only records appended after the returned promise resolves. */
+  tail(topic: string, handler: BatchHandler, options?: ReadOptions): Promise<Subscription>;
+  /** Delivers the listed partitions from the given offsets on; other partitions are not read. */
+  read(topic: string, from: readonly PartitionOffset[], handler: BatchHandler, options?: ReadOptions): Promise<Subscription>;
+  /** A consumer-group member: commits each batch's offsets after its handler resolves. */
+  consume(options: ConsumeOptions): Promise<Subscription>;
+}
+
+/** Records larger than this are refused by append (the broker's limit is set above it). */
+export const MAX_RECORD_BYTES = 2 * 1024 * 1024;
+
+export class RecordTooLargeError extends Error {
+  override readonly name = 'RecordTooLargeError';
+  constructor(readonly bytes: number) {
+    super(`record of ${bytes} bytes exceeds the log's limit of ${MAX_RECORD_BYTES} bytes`);
+  }
+}
+
+export class UnknownTopicError extends Error {
+  override readonly name = 'UnknownTopicError';
+  constructor(readonly topic: string) {
+    super(`topic ${topic} does not exist; create it with ensureTopics at start-up`);
+  }
+}

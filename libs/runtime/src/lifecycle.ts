@@ -1,0 +1,127 @@
+import { ConfigError } from './config';
+import { createLogger, type Logger, type LogLevel } from './logger';
+
+/** Anything long-running: started once, stopped idempotently. */
+export interface Component {
+  start(): Promise<void>;
+  /** Idempotent: every call returns the first call's promise. */
+  stop(): Promise<void>;
+}
+
+export type LifecycleState = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped';
+
+/**
+ * The state machine behind every component's start()/stop(): start runs once,
+ * stop runs once (after an in-flight start settles) and later calls share its promise.
+ */
+export class Lifecycle {
+  private current: LifecycleState = 'idle';
+  private starting: Promise<void> | undefined;
+  private stopping: Promise<void> | undefined;
+
+  get state(): LifecycleState {
+    return this.current;
+  }
+
+  start(run: () => Promise<void>): Promise<void> {
+    if (this.current !== 'idle') return this.starting ?? Promise.reject(new Error(`cannot start: ${this.current}`));
+    this.current = 'starting';
+    this.starting = run().then(
+      () => {
+        if (this.current === 'starting') this.current = 'running';
+      },
+      (error: unknown) => {
+        this.current = 'stopped';
+        throw error;
+      },
+    );
+    return this.starting;
+  }
+
+  stop(run: () => Promise<void>): Promise<void> {
+    if (this.stopping) return this.stopping;
+    const wasStarted = this.current !== 'idle';
+    this.current = 'stopping';
+    this.stopping = (async () => {
+      // Let a start in flight settle first, so stop releases what it acquired.
+      if (wasStarted) await this.starting?.catch(() => undefined);
+      try {
+        await run();
+      } finally {
+        this.current = 'stopped';
+      }
+    })();
+    return this.stopping;
+  }
+}
+
+/** Resolves after `ms`, or rejects with `message` — whichever the caller races it against. */
+export function withDeadline<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+    timer.unref();
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
+export interface MainOptions {
+  /** The service name, prefixed to every log line and to fatal messages. */
+  name: string;
+  /** Parses config and wires the component; throw `ConfigError` for bad configuration. */
+  build(logger: Logger): Component | Promise<Component>;
+  /** How long a graceful stop may take before the process exits anyway. @default 20000 */
+  drainDeadlineMs?: number;
+  logLevel?: LogLevel;
+}
+
+/**
+ * The whole life of a service process: build, start, stop on SIGTERM/SIGINT.
+ * Bad configuration ends it with one clear line on stderr and exit code 1.
+ */
+export function runMain(options: MainOptions): void {
+  const level = (process.env['CHUTE_LOG_LEVEL'] as LogLevel | undefined) ?? options.logLevel ?? 'info';
+  const logger = createLogger({ service: options.name }, ['debug', 'info', 'warn', 'error'].includes(level) ? level : 'info');
+  const deadlineMs = options.drainDeadlineMs ?? 20_000;
+  let component: Component | undefined;
+
+  const fail = (msg: string, error: unknown): never => {
+    logger.error(msg, { err: error });
+    process.exit(1);
+  };
+
+  const shutdown = (signal: string): void => {
+    logger.info('stopping', { signal });
+    if (!component) process.exit(0);
+    withDeadline(component.stop(), deadlineMs, `stop did not finish within ${deadlineMs} ms`).then(
+      () => {
+        logger.info('stopped');
+        process.exit(0);
+      },
+      (error: unknown) => fail('stop failed', error),
+    );
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+  process.on('unhandledRejection', (error) => fail('unhandled rejection', error));
+
+  void (async () => {
+    try {
+      component = await options.build(logger);
+    } catch (error) {
+      if (error instanceof ConfigError) {
+        process.stderr.write(`chute-${options.name}: ${error.message}\n`);
+        process.exit(1);
+      }
+      fail('build failed', error);
+    }
+    logger.info('starting');
+    try {
+      await component!.start();
+    } catch (error) {
+      await component!.stop().catch(() => undefined);
+      fail('start failed', error);
+    }
+    logger.info('started');
+  })();
+}

@@ -1,0 +1,107 @@
+import { z } from 'zod';
+import { RunEvent } from './run-events';
+import { StreamRecord } from './stream';
+import { WorkerEvent } from './worker-events';
+
+/** Raised when a record does not match its schema; `field` names the first offending path. */
+export class RecordDecodeError extends Error {
+  override readonly name = 'RecordDecodeError';
+  constructor(
+    readonly family: string,
+    readonly field: string,
+    readonly detail: string,
+  ) {
+    super(`invalid ${family} record: ${field}: ${detail}`);
+  }
+}
+
+type Upcaster = (record: Record<string, unknown>) => Record<string, unknown>;
+
+/**
+ * The records of one topic: their schema, the key that keeps a run's (or a
+ * worker's) records ordered in one partition, and the upcasters that lift an
+ * older version `n` to `n + 1`.
+ */
+export interface RecordFamily<S extends z.ZodType> {
+  /** The topic's base name; the log layer prefixes it per deployment. */
+  readonly topic: string;
+  readonly schema: S;
+  readonly version: number;
+  readonly upcasters: Readonly<Record<number, Upcaster>>;
+  key(record: z.infer<S>): string;
+}
+
+function describeIssue(error: z.ZodError): { field: string; detail: string } {
+  const issue = error.issues[0];
+  if (!issue) return { field: '(root)', detail: 'invalid' };
+  const field = issue.path.length > 0 ? issue.path.map(String).join('.') : '(root)';
+  return { field, detail: issue.message };
+}
+
+/**
+ * Validates an already-parsed value against the family's newest schema, upcasting
+ * older versions first. Throws `RecordDecodeError` naming the field.
+ */
+export function decodeRecord<S extends z.ZodType>(family: RecordFamily<S>, value: unknown): z.infer<S> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new RecordDecodeError(family.topic, '(root)', 'expected a JSON object');
+  }
+  let record = value as Record<string, unknown>;
+  const v = record['v'];
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
+    throw new RecordDecodeError(family.topic, 'v', 'expected a positive integer schema version');
+  }
+  if (v > family.version) {
+    throw new RecordDecodeError(family.topic, 'v', `unsupported version ${v}; this reader knows up to ${family.version}`);
+  }
+  for (let from = v; from < family.version; from++) {
+    const up = family.upcasters[from];
+    if (!up) throw new RecordDecodeError(family.topic, 'v', `no upcaster from version ${from}`);
+    record = up(record);
+  }
+  const parsed = family.schema.safeParse(record);
+  if (!parsed.success) {
+    const { field, detail } = describeIssue(parsed.error);
+    throw new RecordDecodeError(family.topic, field, detail);
+  }
+  return parsed.data;
+}
+
+/** Decodes a record's bytes as read from the log: JSON first, then the schema. */
+export function decodeRecordBytes<S extends z.ZodType>(family: RecordFamily<S>, bytes: Uint8Array | string): z.infer<S> {
+  let value: unknown;
+  try {
+    value = JSON.parse(typeof bytes === 'string' ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
+  } catch {
+    throw new RecordDecodeError(family.topic, '(root)', 'not valid JSON');
+  }
+  return decodeRecord(family, value);
+}
+
+function family<S extends z.ZodType>(def: RecordFamily<S>): RecordFamily<S> {
+  return def;
+}
+
+export const RunEvents = family({
+  topic: 'run-events',
+  schema: RunEvent,
+  version: 1,
+  upcasters: {},
+  key: (r) => r.runId,
+});
+
+export const StreamRecords = family({
+  topic: 'stream',
+  schema: StreamRecord,
+  version: 1,
+  upcasters: {},
+  key: (r) => r.runId,
+});
+
+export const WorkerEvents = family({
+  topic: 'worker-events',
+  schema: WorkerEvent,
+  version: 1,
+  upcasters: {},
+  key: (r) => r.workerId,
+});

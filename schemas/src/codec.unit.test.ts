@@ -1,0 +1,115 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import {
+  decodeRecord,
+  decodeRecordBytes,
+  RecordDecodeError,
+  RunEvents,
+  StreamRecords,
+  WorkerEvents,
+  type RunEvent,
+  type StreamRecord,
+} from './index';
+
+const runId = randomUUID();
+const at = 1_700_000_000_000;
+
+const validRunEvents: RunEvent[] = [
+  { v: 1, type: 'RunRequested', runId, at, task: 'stream-example', input: { n: 1 }, retries: 2, executionTimeoutMs: 30_000 },
+  { v: 1, type: 'RunDispatched', runId, at, task: 'stream-example', attempt: 1, workerId: 'w-1', deadlineAt: at + 30_000 },
+  { v: 1, type: 'RunStarted', runId, at, attempt: 1, workerId: 'w-1' },
+  { v: 1, type: 'RunCompleted', runId, at, attempt: 1, output: ['ok', null, 3] },
+  {
+    v: 1,
+    type: 'RunFailed',
+    runId,
+    at,
+    attempt: 1,
+    error: { name: 'Error', message: 'boom', nonRetryable: false },
+    retry: { willRetry: true, nextAttempt: 2, retryAt: at + 1000 },
+  },
+  { v: 1, type: 'RunCancelRequested', runId, at },
+  { v: 1, type: 'RunCancelled', runId, at, attempt: 1 },
+  { v: 1, type: 'RunTimedOut', runId, at, attempt: 1, timeoutMs: 30_000 },
+];
+
+function decodeError(fn: () => unknown): RecordDecodeError {
+  try {
+    fn();
+  } catch (error) {
+    assert.ok(error instanceof RecordDecodeError, `expected RecordDecodeError, got ${String(error)}`);
+    return error;
+  }
+  assert.fail('expected the record to be rejected');
+}
+
+describe('record codec', () => {
+  test('every run lifecycle event round-trips through JSON unchanged', () => {
+    for (const event of validRunEvents) {
+      assert.deepEqual(decodeRecordBytes(RunEvents, Buffer.from(JSON.stringify(event))), event);
+    }
+  });
+
+  test('stream chunks and ends round-trip', () => {
+    const records: StreamRecord[] = [
+      { v: 1, type: 'StreamChunk', runId, attempt: 1, at, seq: 0, encoding: 'utf8', data: 'Happy families 🙂' },
+      { v: 1, type: 'StreamEnd', runId, attempt: 1, at, status: 'COMPLETED', lastSeq: 0 },
+    ];
+    for (const record of records) assert.deepEqual(decodeRecord(StreamRecords, JSON.parse(JSON.stringify(record))), record);
+  });
+
+  test('a missing task error flag defaults to retryable', () => {
+    const failed = decodeRecord(RunEvents, {
+      v: 1,
+      type: 'RunFailed',
+      runId,
+      at,
+      attempt: 1,
+      error: { name: 'Error', message: 'x' },
+      retry: { willRetry: false },
+    });
+    assert.equal(failed.type === 'RunFailed' && failed.error.nonRetryable, false);
+  });
+
+  test('an invalid run id is rejected naming the runId field', () => {
+    const err = decodeError(() => decodeRecord(RunEvents, { ...validRunEvents[2], runId: 'nope' }));
+    assert.equal(err.field, 'runId');
+    assert.match(err.message, /runId: must be a UUID/);
+  });
+
+  test('a nested invalid field is named by its path', () => {
+    const err = decodeError(() =>
+      decodeRecord(RunEvents, { ...validRunEvents[4], retry: { willRetry: true, nextAttempt: 0, retryAt: at } }),
+    );
+    assert.equal(err.field, 'retry.nextAttempt');
+  });
+
+  test('an unknown record type is rejected naming the type field', () => {
+    const err = decodeError(() => decodeRecord(RunEvents, { v: 1, type: 'RunExploded', runId, at }));
+    assert.equal(err.field, 'type');
+  });
+
+  test('a version newer than the reader knows is rejected naming v', () => {
+    const err = decodeError(() => decodeRecord(RunEvents, { ...validRunEvents[2], v: 2 }));
+    assert.equal(err.field, 'v');
+    assert.match(err.message, /unsupported version 2/);
+  });
+
+  test('bytes that are not JSON are rejected', () => {
+    const err = decodeError(() => decodeRecordBytes(StreamRecords, Buffer.from('{not json')));
+    assert.match(err.message, /not valid JSON/);
+  });
+
+  test('a worker must serve at least one task', () => {
+    const err = decodeError(() =>
+      decodeRecord(WorkerEvents, { v: 1, type: 'WorkerRegistered', workerId: 'w', at, name: 'w', tasks: [], slots: 1 }),
+    );
+    assert.equal(err.field, 'tasks');
+  });
+
+  test('records are keyed by run id (and workers by worker id)', () => {
+    assert.equal(RunEvents.key(validRunEvents[0]!), runId);
+    assert.equal(WorkerEvents.key({ v: 1, type: 'WorkerStopped', workerId: 'w-9', at }), 'w-9');
+  });
+});

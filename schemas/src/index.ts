@@ -1,0 +1,5 @@
+export * from './common';
+export * from './run-events';
+export * from './stream';
+export * from './worker-events';
+export * from './codec';

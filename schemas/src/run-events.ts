@@ -1,0 +1,107 @@
+import { z } from 'zod';
+import { Attempt, EpochMs, Json, RunId, TaskError, TaskName, WorkerId } from './common';
+
+/**
+ * Every record on the run-events topic shares this envelope. `v` is the schema
+ * version of the record: readers upcast older versions at the edge (see
+ * `decodeRecord`) so the rest of the code sees only the newest shape.
+ */
+const envelope = {
+  v: z.literal(1),
+  runId: RunId,
+  at: EpochMs,
+};
+
+export const RunRequested = z.object({
+  ...envelope,
+  type: z.literal('RunRequested'),
+  task: TaskName,
+  input: Json,
+  /** How many times a failed attempt is retried (0 = run once). */
+  retries: z.number().int().min(0).max(100),
+  /** Wall-clock budget of one attempt; the scheduler times the run out past it. */
+  executionTimeoutMs: z.number().int().positive().max(7 * 24 * 3600 * 1000),
+});
+export type RunRequested = z.infer<typeof RunRequested>;
+
+/** The scheduler assigned an attempt of the run to a worker slot. */
+export const RunDispatched = z.object({
+  ...envelope,
+  type: z.literal('RunDispatched'),
+  task: TaskName,
+  attempt: Attempt,
+  workerId: WorkerId,
+  /** When the scheduler will time this attempt out unless it ends first. */
+  deadlineAt: EpochMs,
+});
+export type RunDispatched = z.infer<typeof RunDispatched>;
+
+export const RunStarted = z.object({
+  ...envelope,
+  type: z.literal('RunStarted'),
+  attempt: Attempt,
+  workerId: WorkerId,
+});
+export type RunStarted = z.infer<typeof RunStarted>;
+
+export const RunCompleted = z.object({
+  ...envelope,
+  type: z.literal('RunCompleted'),
+  attempt: Attempt,
+  output: Json,
+});
+export type RunCompleted = z.infer<typeof RunCompleted>;
+
+/** The retry decision travels with the failure, so readers never re-derive policy. */
+export const RetryDecision = z.discriminatedUnion('willRetry', [
+  z.object({ willRetry: z.literal(true), nextAttempt: Attempt, retryAt: EpochMs }),
+  z.object({ willRetry: z.literal(false) }),
+]);
+export type RetryDecision = z.infer<typeof RetryDecision>;
+
+export const RunFailed = z.object({
+  ...envelope,
+  type: z.literal('RunFailed'),
+  attempt: Attempt,
+  error: TaskError,
+  retry: RetryDecision,
+});
+export type RunFailed = z.infer<typeof RunFailed>;
+
+export const RunCancelRequested = z.object({
+  ...envelope,
+  type: z.literal('RunCancelRequested'),
+  reason: z.string().max(1000).optional(),
+});
+export type RunCancelRequested = z.infer<typeof RunCancelRequested>;
+
+export const RunCancelled = z.object({
+  ...envelope,
+  type: z.literal('RunCancelled'),
+  /** The attempt that was running when the cancel landed; absent if none was. */
+  attempt: Attempt.optional(),
+  reason: z.string().max(1000).optional(),
+});
+export type RunCancelled = z.infer<typeof RunCancelled>;
+
+export const RunTimedOut = z.object({
+  ...envelope,
+  type: z.literal('RunTimedOut'),
+  attempt: Attempt,
+  timeoutMs: z.number().int().positive(),
+});
+export type RunTimedOut = z.infer<typeof RunTimedOut>;
+
+/** The run-events topic: the source of truth of every run's lifecycle. */
+export const RunEvent = z.discriminatedUnion('type', [
+  RunRequested,
+  RunDispatched,
+  RunStarted,
+  RunCompleted,
+  RunFailed,
+  RunCancelRequested,
+  RunCancelled,
+  RunTimedOut,
+]);
+export type RunEvent = z.infer<typeof RunEvent>;
+export type RunEventType = RunEvent['type'];
