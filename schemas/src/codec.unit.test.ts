@@ -17,7 +17,19 @@ const at = 1_700_000_000_000;
 
 const validRunEvents: RunEvent[] = [
   { v: 1, type: 'RunRequested', runId, at, task: 'stream-example', input: { n: 1 }, retries: 2, executionTimeoutMs: 30_000 },
-  { v: 1, type: 'RunDispatched', runId, at, task: 'stream-example', attempt: 1, workerId: 'w-1', deadlineAt: at + 30_000 },
+  {
+    v: 1,
+    type: 'RunDispatched',
+    runId,
+    at,
+    task: 'stream-example',
+    input: {},
+    attempt: 1,
+    workerId: 'w-1',
+    deadlineAt: at + 30_000,
+    retriesLeft: 2,
+    retryDelayMs: 500,
+  },
   { v: 1, type: 'RunStarted', runId, at, attempt: 1, workerId: 'w-1' },
   { v: 1, type: 'RunCompleted', runId, at, attempt: 1, output: ['ok', null, 3] },
   {

@@ -3,3 +3,4 @@ export * from './run-events';
 export * from './stream';
 export * from './worker-events';
 export * from './codec';
+export * from './api';

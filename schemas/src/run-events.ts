@@ -24,15 +24,23 @@ export const RunRequested = z.object({
 });
 export type RunRequested = z.infer<typeof RunRequested>;
 
-/** The scheduler assigned an attempt of the run to a worker slot. */
+/**
+ * The scheduler assigned an attempt of the run to a worker slot. It carries
+ * everything the worker needs, so a worker never reads another topic to run it.
+ */
 export const RunDispatched = z.object({
   ...envelope,
   type: z.literal('RunDispatched'),
   task: TaskName,
+  input: Json,
   attempt: Attempt,
   workerId: WorkerId,
   /** When the scheduler will time this attempt out unless it ends first. */
   deadlineAt: EpochMs,
+  /** Retries still allowed if this attempt fails; the worker's retry decision reads it. */
+  retriesLeft: z.number().int().min(0),
+  /** How long after a failure of this attempt the retry is due (exponential back-off). */
+  retryDelayMs: z.number().int().nonnegative(),
 });
 export type RunDispatched = z.infer<typeof RunDispatched>;
 

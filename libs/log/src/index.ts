@@ -3,3 +3,4 @@ export * from './embedded';
 export * from './kafka';
 export * from './typed';
 export * from './topics';
+export * from './from-env';

@@ -31,14 +31,17 @@ export const Port = z.coerce.number().int().min(0).max(65535);
 
 export const PartitionCount = z.coerce.number().int().min(1).max(1000);
 
+/** Partition counts the platform creates its topics with unless configured otherwise. */
+export const DEFAULT_PARTITIONS = { runEvents: 6, stream: 6, workerEvents: 1 } as const;
+
 /** Settings every service shares: where the log is and how its topics are named and sized. */
 export const LogEnv = z.object({
   CHUTE_KAFKA_BROKERS: BrokerList.default(['127.0.0.1:9092']),
   /** Prefix of every topic name, so several deployments can share a cluster. @default 'chute' */
   CHUTE_TOPIC_PREFIX: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/, { message: 'must be letters, digits, ".", "_" or "-"' }).default('chute'),
-  CHUTE_RUN_EVENTS_PARTITIONS: PartitionCount.default(6),
-  CHUTE_STREAM_PARTITIONS: PartitionCount.default(6),
-  CHUTE_WORKER_EVENTS_PARTITIONS: PartitionCount.default(1),
+  CHUTE_RUN_EVENTS_PARTITIONS: PartitionCount.default(DEFAULT_PARTITIONS.runEvents),
+  CHUTE_STREAM_PARTITIONS: PartitionCount.default(DEFAULT_PARTITIONS.stream),
+  CHUTE_WORKER_EVENTS_PARTITIONS: PartitionCount.default(DEFAULT_PARTITIONS.workerEvents),
   CHUTE_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
 });
 
@@ -59,6 +62,7 @@ export function parseEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv 
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
   const parsed = schema.safeParse(cleaned);
   if (parsed.success) return parsed.data;
-  const problems = parsed.error.issues.map((i) => `${i.path.map(String).join('.') || '(env)'}: ${i.message}`);
+  // Name the variable, not the element inside it: that is what the operator sets.
+  const problems = parsed.error.issues.map((i) => `${String(i.path[0] ?? '(env)')}: ${i.message}`);
   throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
 }

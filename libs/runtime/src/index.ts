@@ -2,3 +2,4 @@ export * from './config';
 export * from './lifecycle';
 export * from './logger';
 export * from './metrics';
+export * from './errors';

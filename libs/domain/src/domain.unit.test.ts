@@ -1,0 +1,175 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { RunEvent, WorkerEvent } from '@chute/schemas';
+import { decideRetry, retryDelayMs } from './retry';
+import { evolveRun, type RunState } from './run';
+import { emptySchedulerState, evolveScheduler, planScheduling, type SchedulerState } from './scheduling';
+
+const runId = '6f1c3c1e-9d8a-4a55-9a57-3f4c2b1a0d01';
+const at = 1_000_000;
+const requested: RunEvent = { v: 1, type: 'RunRequested', runId, at, task: 'echo', input: { x: 1 }, retries: 1, executionTimeoutMs: 5000 };
+const dispatched = (attempt: number, workerId = 'w1', t = at + attempt): RunEvent => ({
+  v: 1,
+  type: 'RunDispatched',
+  runId,
+  at: t,
+  task: 'echo',
+  input: { x: 1 },
+  attempt,
+  workerId,
+  deadlineAt: t + 5000,
+  retriesLeft: 1,
+  retryDelayMs: 500,
+});
+const fold = (events: RunEvent[]): RunState | undefined => events.reduce<RunState | undefined>(evolveRun, undefined);
+
+describe('evolveRun', () => {
+  test('a completed run has its output, attempt and timestamps', () => {
+    const run = fold([
+      requested,
+      dispatched(1),
+      { v: 1, type: 'RunStarted', runId, at: at + 10, attempt: 1, workerId: 'w1' },
+      { v: 1, type: 'RunCompleted', runId, at: at + 20, attempt: 1, output: 'ok' },
+    ])!;
+    assert.equal(run.status, 'COMPLETED');
+    assert.equal(run.output, 'ok');
+    assert.equal(run.attempt, 1);
+    assert.equal(run.startedAt, at + 10);
+    assert.equal(run.finishedAt, at + 20);
+  });
+
+  test('replaying with duplicates gives the same state', () => {
+    const events: RunEvent[] = [requested, dispatched(1), { v: 1, type: 'RunStarted', runId, at: at + 10, attempt: 1, workerId: 'w1' }];
+    const once = fold(events);
+    const twice = fold(events.flatMap((e) => [e, e]));
+    assert.deepEqual(twice, once);
+  });
+
+  test('a failure with a retry decision re-queues the run; without one it ends FAILED', () => {
+    const error = { name: 'Error', message: 'boom', nonRetryable: false };
+    const retrying = fold([requested, dispatched(1), { v: 1, type: 'RunFailed', runId, at: at + 5, attempt: 1, error, retry: { willRetry: true, nextAttempt: 2, retryAt: at + 505 } }])!;
+    assert.equal(retrying.status, 'QUEUED');
+    assert.equal(retrying.phase, 'retrying');
+    assert.equal(retrying.nextRetryAt, at + 505);
+    const failed = [dispatched(2), { v: 1, type: 'RunFailed', runId, at: at + 600, attempt: 2, error, retry: { willRetry: false } } as RunEvent].reduce(evolveRun, retrying)!;
+    assert.equal(failed.status, 'FAILED');
+    assert.equal(failed.failures, 2);
+    assert.deepEqual(failed.error, error);
+  });
+
+  test('the first terminal event wins: a late completion after a timeout is ignored', () => {
+    const run = fold([
+      requested,
+      dispatched(1),
+      { v: 1, type: 'RunTimedOut', runId, at: at + 5000, attempt: 1, timeoutMs: 5000 },
+      { v: 1, type: 'RunCompleted', runId, at: at + 5001, attempt: 1, output: 'late' },
+    ])!;
+    assert.equal(run.status, 'TIMED_OUT');
+    assert.equal(run.output, null);
+    assert.match(run.error!.message, /exceeded its execution timeout of 5000 ms/);
+  });
+
+  test("a stale attempt's events do not touch the current attempt", () => {
+    const run = fold([requested, dispatched(1), dispatched(2, 'w2'), { v: 1, type: 'RunCompleted', runId, at: at + 50, attempt: 1, output: 'stale' }])!;
+    assert.equal(run.status, 'QUEUED');
+    assert.equal(run.attempt, 2);
+    assert.equal(run.workerId, 'w2');
+  });
+
+  test('events of a run whose request was never seen are ignored', () => {
+    assert.equal(evolveRun(undefined, dispatched(1)), undefined);
+  });
+});
+
+describe('decideRetry', () => {
+  const error = { name: 'Error', message: 'x', nonRetryable: false };
+  test('retries while retries are left, after the dispatch back-off', () => {
+    assert.deepEqual(decideRetry({ attempt: 1, retriesLeft: 2, retryDelayMs: 500 }, error, 100), { willRetry: true, nextAttempt: 2, retryAt: 600 });
+  });
+  test('does not retry when none are left or the error says so', () => {
+    assert.deepEqual(decideRetry({ attempt: 3, retriesLeft: 0, retryDelayMs: 500 }, error, 100), { willRetry: false });
+    assert.deepEqual(decideRetry({ attempt: 1, retriesLeft: 5, retryDelayMs: 500 }, { ...error, nonRetryable: true }, 100), { willRetry: false });
+  });
+  test('back-off doubles and is capped', () => {
+    assert.deepEqual([1, 2, 3].map(retryDelayMs), [500, 1000, 2000]);
+    assert.equal(retryDelayMs(50), 30_000);
+  });
+});
+
+describe('planScheduling', () => {
+  const policy = { heartbeatTimeoutMs: 15_000 };
+  const worker = (workerId: string, slots: number, tasks = ['echo']): WorkerEvent => ({ v: 1, type: 'WorkerRegistered', workerId, at, name: workerId, tasks, slots });
+  const request = (id: string, t = at): RunEvent => ({ ...requested, runId: id, at: t } as RunEvent);
+  const ids = (n: number): string[] => Array.from({ length: n }, (_, i) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`);
+  const build = (events: Array<RunEvent | WorkerEvent>): SchedulerState => events.reduce(evolveScheduler, emptySchedulerState());
+
+  test('dispatches queued runs FIFO without exceeding any worker slot', () => {
+    const runIds = ids(5);
+    const state = build([worker('w1', 2), worker('w2', 1), ...runIds.map((id, i) => request(id, at + i))]);
+    const events = planScheduling(state, at + 10, policy);
+    assert.equal(events.length, 3);
+    assert.deepEqual(events.map((e) => e.runId), runIds.slice(0, 3));
+    const perWorker = events.reduce<Record<string, number>>((acc, e) => {
+      if (e.type === 'RunDispatched') acc[e.workerId] = (acc[e.workerId] ?? 0) + 1;
+      return acc;
+    }, {});
+    assert.deepEqual(perWorker, { w1: 2, w2: 1 });
+  });
+
+  test('applying its own dispatches makes the plan settle (no double dispatch)', () => {
+    let state = build([worker('w1', 1), request(ids(1)[0]!)]);
+    const first = planScheduling(state, at + 1, policy);
+    state = first.reduce(evolveScheduler, state);
+    assert.deepEqual(planScheduling(state, at + 2, policy), []);
+  });
+
+  test('a run for a task no live worker serves stays queued', () => {
+    const state = build([worker('w1', 5, ['other']), request(ids(1)[0]!)]);
+    assert.deepEqual(planScheduling(state, at + 1, policy), []);
+  });
+
+  test('an attempt past its deadline is timed out', () => {
+    let state = build([worker('w1', 1), request(runId)]);
+    state = planScheduling(state, at, policy).reduce(evolveScheduler, state);
+    const events = planScheduling(state, at + 5000, policy);
+    assert.deepEqual(events.map((e) => e.type), ['RunTimedOut']);
+  });
+
+  test("a dead worker's run goes to a live worker as a new attempt that spends no retry", () => {
+    let state = build([worker('w1', 1), worker('w2', 1), { ...requested, executionTimeoutMs: 60_000 } as RunEvent]);
+    state = planScheduling(state, at, policy).reduce(evolveScheduler, state);
+    const first = [...state.runs.values()][0]!;
+    const survivor = first.workerId === 'w1' ? 'w2' : 'w1';
+    state = evolveScheduler(state, { v: 1, type: 'WorkerHeartbeat', workerId: survivor, at: at + 14_000, activeRuns: 0 });
+    const events = planScheduling(state, at + 16_000, policy);
+    assert.equal(events.length, 1);
+    const redispatch = events[0]!;
+    assert.equal(redispatch.type, 'RunDispatched');
+    assert.equal(redispatch.type === 'RunDispatched' && redispatch.workerId, survivor);
+    assert.equal(redispatch.type === 'RunDispatched' && redispatch.attempt, 2);
+    assert.equal(redispatch.type === 'RunDispatched' && redispatch.retriesLeft, 1);
+  });
+
+  test('a cancel request ends the run, whatever its phase', () => {
+    const state = build([request(runId), { v: 1, type: 'RunCancelRequested', runId, at: at + 1 }]);
+    assert.deepEqual(planScheduling(state, at + 2, policy).map((e) => e.type), ['RunCancelled']);
+  });
+
+  test('a retry is dispatched only once its back-off has passed', () => {
+    let state = build([worker('w1', 1), request(runId)]);
+    state = planScheduling(state, at, policy).reduce(evolveScheduler, state);
+    state = evolveScheduler(state, {
+      v: 1,
+      type: 'RunFailed',
+      runId,
+      at: at + 10,
+      attempt: 1,
+      error: { name: 'Error', message: 'x', nonRetryable: false },
+      retry: { willRetry: true, nextAttempt: 2, retryAt: at + 510 },
+    });
+    assert.deepEqual(planScheduling(state, at + 500, policy), []);
+    const due = planScheduling(state, at + 510, policy);
+    assert.equal(due.length, 1);
+    assert.equal(due[0]!.type === 'RunDispatched' && due[0]!.attempt, 2);
+  });
+});

@@ -1,0 +1,3 @@
+export * from './run';
+export * from './retry';
+export * from './scheduling';

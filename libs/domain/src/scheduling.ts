@@ -1,0 +1,116 @@
+import type { EpochMs, RunEvent, WorkerEvent } from '@chute/schemas';
+import { evolveRun, type RunState } from './run';
+import { retryDelayMs } from './retry';
+
+export interface WorkerState {
+  readonly workerId: string;
+  readonly name: string;
+  readonly tasks: readonly string[];
+  readonly slots: number;
+  readonly lastHeartbeatAt: EpochMs;
+  readonly stopped: boolean;
+}
+
+/** What the scheduler knows: the unfinished runs and the workers, both folded from the log. */
+export interface SchedulerState {
+  readonly runs: ReadonlyMap<string, RunState>;
+  readonly workers: ReadonlyMap<string, WorkerState>;
+}
+
+export const emptySchedulerState = (): SchedulerState => ({ runs: new Map(), workers: new Map() });
+
+export interface SchedulingPolicy {
+  /** A worker silent for longer is presumed dead and its runs go elsewhere. */
+  heartbeatTimeoutMs: number;
+}
+
+export function evolveWorker(worker: WorkerState | undefined, event: WorkerEvent): WorkerState | undefined {
+  switch (event.type) {
+    case 'WorkerRegistered':
+      return { workerId: event.workerId, name: event.name, tasks: event.tasks, slots: event.slots, lastHeartbeatAt: event.at, stopped: false };
+    case 'WorkerHeartbeat':
+      return worker && !worker.stopped ? { ...worker, lastHeartbeatAt: Math.max(worker.lastHeartbeatAt, event.at) } : worker;
+    case 'WorkerStopped':
+      return worker ? { ...worker, stopped: true } : worker;
+    default: {
+      const _exhaustive: never = event;
+      return _exhaustive;
+    }
+  }
+}
+
+/** Folds a run event into the scheduler's state; ended runs are forgotten, they need nothing more. */
+export function evolveScheduler(state: SchedulerState, event: RunEvent | WorkerEvent): SchedulerState {
+  if ('workerId' in event && (event.type === 'WorkerRegistered' || event.type === 'WorkerHeartbeat' || event.type === 'WorkerStopped')) {
+    const workers = new Map(state.workers);
+    const next = evolveWorker(workers.get(event.workerId), event);
+    if (next) workers.set(event.workerId, next);
+    return { ...state, workers };
+  }
+  const runEvent = event as RunEvent;
+  const before = state.runs.get(runEvent.runId);
+  const after = evolveRun(before, runEvent);
+  if (after === before) return state;
+  const runs = new Map(state.runs);
+  if (!after || after.phase === 'ended') runs.delete(runEvent.runId);
+  else runs.set(runEvent.runId, after);
+  return { ...state, runs };
+}
+
+export function isLive(worker: WorkerState, now: EpochMs, policy: SchedulingPolicy): boolean {
+  return !worker.stopped && now - worker.lastHeartbeatAt <= policy.heartbeatTimeoutMs;
+}
+
+/**
+ * Decides what the scheduler appends now: cancellations, timeouts, and
+ * dispatches of waiting runs (first come, first served) to the least loaded live
+ * worker that serves the task and has a free slot. Runs of a dead worker are
+ * dispatched again as a new attempt that spends no retry. Pure: time is an argument.
+ */
+export function planScheduling(state: SchedulerState, now: EpochMs, policy: SchedulingPolicy): RunEvent[] {
+  const events: RunEvent[] = [];
+  const live = [...state.workers.values()].filter((w) => isLive(w, now, policy));
+  const load = new Map<string, number>(live.map((w) => [w.workerId, 0]));
+  for (const run of state.runs.values()) {
+    if ((run.phase === 'dispatched' || run.phase === 'running') && run.workerId && load.has(run.workerId)) {
+      load.set(run.workerId, load.get(run.workerId)! + 1);
+    }
+  }
+
+  const waiting = [...state.runs.values()].sort((a, b) => a.createdAt - b.createdAt || (a.runId < b.runId ? -1 : 1));
+  for (const run of waiting) {
+    const base = { v: 1 as const, runId: run.runId, at: now };
+    if (run.cancelRequested) {
+      events.push({ ...base, type: 'RunCancelled', ...(run.attempt > 0 ? { attempt: run.attempt } : {}) });
+      continue;
+    }
+    const inFlight = run.phase === 'dispatched' || run.phase === 'running';
+    if (inFlight && run.deadlineAt !== null && run.deadlineAt <= now) {
+      events.push({ ...base, type: 'RunTimedOut', attempt: run.attempt, timeoutMs: run.executionTimeoutMs });
+      continue;
+    }
+    const workerLost = inFlight && !load.has(run.workerId ?? '');
+    const due = run.phase === 'pending' || (run.phase === 'retrying' && (run.nextRetryAt ?? 0) <= now) || workerLost;
+    if (!due) continue;
+
+    let best: WorkerState | undefined;
+    for (const w of live) {
+      if (!w.tasks.includes(run.task) || load.get(w.workerId)! >= w.slots) continue;
+      if (!best || load.get(w.workerId)! < load.get(best.workerId)!) best = w;
+    }
+    if (!best) continue;
+    load.set(best.workerId, load.get(best.workerId)! + 1);
+    events.push({
+      ...base,
+      type: 'RunDispatched',
+      task: run.task,
+      input: run.input,
+      attempt: run.attempt + 1,
+      workerId: best.workerId,
+      deadlineAt: now + run.executionTimeoutMs,
+      retriesLeft: Math.max(0, run.retries - run.failures),
+      retryDelayMs: retryDelayMs(run.failures + 1),
+    });
+  }
+  return events;
+}

@@ -1,0 +1,36 @@
+/**
+ * The platform's error codes. Each has one HTTP status and says whether retrying
+ * the same request may succeed. The README lists them.
+ */
+export const ErrorCodes = {
+  BAD_REQUEST: { status: 400, retryable: false },
+  INVALID_JSON: { status: 400, retryable: false },
+  INVALID_RUN_ID: { status: 400, retryable: false },
+  NOT_FOUND: { status: 404, retryable: false },
+  RUN_NOT_FOUND: { status: 404, retryable: false },
+  PAYLOAD_TOO_LARGE: { status: 413, retryable: false },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, retryable: false },
+  CONFLICT: { status: 409, retryable: false },
+  UNAVAILABLE: { status: 503, retryable: true },
+  INTERNAL: { status: 500, retryable: true },
+} as const;
+
+export type ErrorCode = keyof typeof ErrorCodes;
+
+export class ChuteError extends Error {
+  override readonly name = 'ChuteError';
+  readonly status: number;
+  readonly retryable: boolean;
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.status = ErrorCodes[code].status;
+    this.retryable = ErrorCodes[code].retryable;
+  }
+
+  toJSON(): { code: ErrorCode; message: string } {
+    return { code: this.code, message: this.message };
+  }
+}

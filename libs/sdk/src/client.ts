@@ -1,0 +1,176 @@
+import { KafkaLog, type Log, type PlatformTopicsConfig } from '@chute/log';
+import { BrokerList, createLogger, DEFAULT_PARTITIONS, type Logger } from '@chute/runtime';
+import {
+  ListRunsResponse,
+  RunView,
+  TriggerRunResponse,
+  type RunStatus,
+} from '@chute/schemas';
+import { z } from 'zod';
+import { RunFailedError } from './errors';
+import { GatewayHttp } from './http';
+import { defineTask, type TaskDefinition, type TaskOptions } from './task';
+import { Worker, type WorkerOptions } from './worker';
+
+export interface ChuteOptions {
+  /** The gateway clients talk to. @default process.env.CHUTE_GATEWAY_URL ?? 'http://127.0.0.1:8080' */
+  gatewayUrl?: string;
+  /** Sent as a bearer token. @default process.env.CHUTE_TOKEN */
+  token?: string;
+  /** Brokers workers talk to. @default process.env.CHUTE_KAFKA_BROKERS ?? '127.0.0.1:9092' */
+  brokers?: string | readonly string[];
+  /** Must match the platform's services. @default process.env.CHUTE_TOPIC_PREFIX ?? 'chute' */
+  topicPrefix?: string;
+  /** Where workers log. @default JSON lines on stdout at 'info' */
+  logger?: Logger;
+  /** Supplies the log workers run on (e.g. the embedded log of the quick start). @default a Kafka log on `brokers` */
+  log?: (clientId: string) => Log;
+  /** @default 5000 */
+  heartbeatIntervalMs?: number;
+}
+
+/** The settled end of a run: its output, or a RunFailedError. */
+function outputOf<O>(run: RunView): O {
+  if (run.status === 'COMPLETED') return run.output as O;
+  throw new RunFailedError(run.runId, run.status, run.error);
+}
+
+/** A run that was triggered; names follow Hatchet's `WorkflowRunRef`. */
+export class WorkflowRunRef<O> {
+  private settled: Promise<O> | undefined;
+
+  constructor(
+    readonly runId: string,
+    private readonly runs: Runs,
+  ) {}
+
+  async getWorkflowRunId(): Promise<string> {
+    return this.runId;
+  }
+
+  /** Resolves with the task's output once the run completes; rejects with RunFailedError otherwise. */
+  get output(): Promise<O> {
+    return this.result();
+  }
+
+  result(): Promise<O> {
+    return (this.settled ??= this.runs.waitForEnd(this.runId).then((run) => outputOf<O>(run)));
+  }
+}
+
+/** A task bound to a client: what `chute.task(...)` returns. */
+export class Task<I, O> {
+  constructor(
+    readonly definition: TaskDefinition<I, O>,
+    private readonly runs: Runs,
+  ) {}
+
+  get name(): string {
+    return this.definition.name;
+  }
+
+  /** Triggers a run and returns at once with its reference. */
+  async runNoWait(input: I): Promise<WorkflowRunRef<O>> {
+    const runId = await this.runs.trigger(this.definition, input);
+    return new WorkflowRunRef<O>(runId, this.runs);
+  }
+
+  /** Triggers a run and waits for its output (rejects with RunFailedError if it does not complete). */
+  async run(input: I): Promise<O> {
+    return (await this.runNoWait(input)).result();
+  }
+}
+
+export interface ListRunsOptions {
+  task?: string;
+  status?: RunStatus;
+  limit?: number;
+  cursor?: string;
+}
+
+/** Runs, through the gateway: what `chute.runs` is. */
+export class Runs {
+  constructor(private readonly http: GatewayHttp) {}
+
+  /** @internal */
+  async trigger(definition: TaskDefinition<never, unknown> | TaskDefinition<unknown, unknown>, input: unknown): Promise<string> {
+    const { data } = await this.http.request('POST', `/api/v1/tasks/${encodeURIComponent(definition.name)}/runs`, TriggerRunResponse, {
+      input: input === undefined ? null : input,
+      retries: definition.retries,
+      executionTimeoutMs: definition.executionTimeoutMs,
+    });
+    return data.runId;
+  }
+
+  async get(runId: string): Promise<RunView> {
+    return (await this.http.request('GET', `/api/v1/runs/${encodeURIComponent(runId)}`, RunView)).data;
+  }
+
+  /** Asks for the run to be cancelled; the running task's abortSignal fires. */
+  async cancel(runId: string): Promise<void> {
+    await this.http.request('POST', `/api/v1/runs/${encodeURIComponent(runId)}/cancel`, z.unknown());
+  }
+
+  async list(options: ListRunsOptions = {}): Promise<ListRunsResponse> {
+    const query = new URLSearchParams();
+    for (const [k, v] of Object.entries(options)) if (v !== undefined) query.set(k, String(v));
+    return (await this.http.request('GET', `/api/v1/runs?${query.toString()}`, ListRunsResponse)).data;
+  }
+
+  /** Waits (long-polling the gateway) until the run has ended, and returns it. */
+  async waitForEnd(runId: string): Promise<RunView> {
+    for (;;) {
+      const { status, data } = await this.http.request('GET', `/api/v1/runs/${encodeURIComponent(runId)}/result?timeoutMs=30000`, RunView);
+      if (status === 200) return data;
+    }
+  }
+}
+
+/**
+ * The client. `Chute.init()` reads its settings from the environment, as
+ * `Hatchet.init()` does; pass options to override them.
+ */
+export class Chute {
+  readonly runs: Runs;
+  private readonly options: ChuteOptions;
+  private readonly brokers: string[];
+  private readonly topicPrefix: string;
+
+  private constructor(options: ChuteOptions) {
+    this.options = options;
+    const gatewayUrl = options.gatewayUrl ?? process.env['CHUTE_GATEWAY_URL'] ?? 'http://127.0.0.1:8080';
+    this.runs = new Runs(new GatewayHttp({ baseUrl: gatewayUrl, token: options.token ?? process.env['CHUTE_TOKEN'] }));
+    const brokers = options.brokers ?? process.env['CHUTE_KAFKA_BROKERS'] ?? '127.0.0.1:9092';
+    this.brokers = BrokerList.parse(typeof brokers === 'string' ? brokers : brokers.join(','));
+    this.topicPrefix = options.topicPrefix ?? process.env['CHUTE_TOPIC_PREFIX'] ?? 'chute';
+  }
+
+  static init(options: ChuteOptions = {}): Chute {
+    return new Chute(options);
+  }
+
+  /** Defines a task. */
+  task<I = unknown, O = unknown>(options: TaskOptions<I, O>): Task<I, O> {
+    return new Task(defineTask(options), this.runs);
+  }
+
+  /** Creates a worker for the given tasks; call `start()` to serve them. */
+  async worker(name: string, options: WorkerOptions): Promise<Worker> {
+    const clientId = `chute-worker-${name}`;
+    const logger = this.options.logger ?? createLogger({ service: 'worker', name });
+    const log = this.options.log ? this.options.log(clientId) : new KafkaLog({ brokers: this.brokers, clientId, logger });
+    const topics: PlatformTopicsConfig = {
+      prefix: this.topicPrefix,
+      // Only used if the worker starts before any service created the topics.
+      runEventsPartitions: DEFAULT_PARTITIONS.runEvents,
+      streamPartitions: DEFAULT_PARTITIONS.stream,
+      workerEventsPartitions: DEFAULT_PARTITIONS.workerEvents,
+    };
+    return new Worker(name, options, {
+      log,
+      topics,
+      logger,
+      ...(this.options.heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs: this.options.heartbeatIntervalMs } : {}),
+    });
+  }
+}

@@ -1,0 +1,89 @@
+import { MAX_CHUNK_BYTES, type StreamChunk } from '@chute/schemas';
+import type { Topic } from '@chute/log';
+import type { StreamRecords } from '@chute/schemas';
+
+export class ChunkTooLargeError extends Error {
+  override readonly name = 'ChunkTooLargeError';
+  constructor(bytes: number) {
+    super(`stream chunk of ${bytes} bytes exceeds the limit of ${MAX_CHUNK_BYTES} bytes; split it into smaller chunks`);
+  }
+}
+
+/** A promise whose rejection is not "unhandled" when the caller ignores it, as the seed's un-awaited putStream does. */
+function quiet<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => undefined);
+  return promise;
+}
+
+/**
+ * The ordered stream of one attempt. Every chunk gets the next sequence number
+ * at call time, and the log sends appends in call order, so chunks arrive in
+ * the order putStream was called even when nobody awaits it.
+ */
+export class StreamWriter {
+  private seq = 0;
+  private readonly inFlight = new Set<Promise<void>>();
+
+  constructor(
+    private readonly topic: Topic<typeof StreamRecords.schema>,
+    private readonly runId: string,
+    private readonly attempt: number,
+  ) {}
+
+  /** The seq of the last chunk written, -1 when none was. */
+  get lastSeq(): number {
+    return this.seq - 1;
+  }
+
+  put(chunk: string | Uint8Array): Promise<void> {
+    let record: StreamChunk;
+    if (typeof chunk === 'string') {
+      const bytes = Buffer.byteLength(chunk, 'utf8');
+      if (bytes > MAX_CHUNK_BYTES) return quiet(Promise.reject(new ChunkTooLargeError(bytes)));
+      record = { v: 1, type: 'StreamChunk', runId: this.runId, attempt: this.attempt, at: Date.now(), seq: this.seq, encoding: 'utf8', data: chunk };
+    } else if (chunk instanceof Uint8Array) {
+      if (chunk.byteLength > MAX_CHUNK_BYTES) return quiet(Promise.reject(new ChunkTooLargeError(chunk.byteLength)));
+      const data = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).toString('base64');
+      record = { v: 1, type: 'StreamChunk', runId: this.runId, attempt: this.attempt, at: Date.now(), seq: this.seq, encoding: 'base64', data };
+    } else {
+      return quiet(Promise.reject(new TypeError('putStream takes a string or a Uint8Array')));
+    }
+    this.seq++;
+    const sent = this.topic.append([record]);
+    this.inFlight.add(sent);
+    void sent.then(
+      () => this.inFlight.delete(sent),
+      () => this.inFlight.delete(sent),
+    );
+    return quiet(sent);
+  }
+
+  /** Resolves once every chunk put so far is on the log (or failed). */
+  async flush(): Promise<void> {
+    await Promise.allSettled([...this.inFlight]);
+  }
+}
+
+/** What a task's `fn` gets besides its input. Names follow Hatchet's v1 SDK. */
+export class Context {
+  constructor(
+    /** The run this attempt belongs to. */
+    readonly runId: string,
+    /** 1 for the first attempt, 2 for the first retry, and so on. */
+    readonly attempt: number,
+    /** The worker running this attempt. */
+    readonly workerId: string,
+    /** Fires when the run is cancelled or times out: stop work and return. */
+    readonly abortSignal: AbortSignal,
+    private readonly stream: StreamWriter,
+  ) {}
+
+  /**
+   * Publishes a chunk to the run's stream. Need not be awaited: chunks keep call
+   * order, and all are on the log before the run is reported finished. A chunk
+   * over 1 MiB is refused (the promise rejects); the run goes on.
+   */
+  putStream(chunk: string | Uint8Array): Promise<void> {
+    return this.stream.put(chunk);
+  }
+}

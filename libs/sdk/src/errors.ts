@@ -1,0 +1,32 @@
+import type { FinalStatus, RunStatus, TaskError } from '@chute/schemas';
+
+/** The gateway answered with an error (`code` is one of the platform's error codes). */
+export class ChuteApiError extends Error {
+  override readonly name = 'ChuteApiError';
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(`${code}: ${message}`);
+  }
+}
+
+/** A run ended without completing; `error` is the task's failure as recorded. */
+export class RunFailedError extends Error {
+  override readonly name = 'RunFailedError';
+  constructor(
+    readonly runId: string,
+    readonly status: FinalStatus | RunStatus,
+    readonly error: TaskError | null,
+  ) {
+    super(`run ${runId} ended ${status}${error ? `: ${error.name}: ${error.message}` : ''}`);
+  }
+}
+
+/**
+ * Throw from a task to fail it without spending its remaining retries.
+ */
+export class NonRetryableError extends Error {
+  override readonly name = 'NonRetryableError';
+}

@@ -1,0 +1,6 @@
+export { Chute, Runs, Task, WorkflowRunRef, type ChuteOptions, type ListRunsOptions } from './client';
+export { Context, ChunkTooLargeError } from './context';
+export { ChuteApiError, NonRetryableError, RunFailedError } from './errors';
+export { Worker, type WorkerOptions } from './worker';
+export type { Duration } from './duration';
+export type { TaskFn, TaskOptions } from './task';

@@ -1,0 +1,256 @@
+import { randomUUID } from 'node:crypto';
+import { decideRetry } from '@chute/domain';
+import type { Log, PlatformTopics, PlatformTopicsConfig, Subscription } from '@chute/log';
+import { openPlatformTopics } from '@chute/log';
+import { Lifecycle, Metrics, withDeadline, type Logger } from '@chute/runtime';
+import type { FinalStatus, Json, RunDispatched, RunEvent, TaskError } from '@chute/schemas';
+import { Context, StreamWriter } from './context';
+import { NonRetryableError } from './errors';
+import type { TaskDefinition } from './task';
+
+export interface WorkerOptions {
+  /** The tasks this worker serves (Hatchet calls them workflows). */
+  workflows: ReadonlyArray<{ readonly definition: TaskDefinition<never, unknown> } | TaskDefinition<never, unknown>>;
+  /** How many runs execute at once. @default 100 */
+  slots?: number;
+}
+
+export interface WorkerRuntime {
+  log: Log;
+  topics: PlatformTopicsConfig;
+  logger: Logger;
+  /** @default 5000 */
+  heartbeatIntervalMs?: number;
+  /** How long stop() waits for running tasks before giving up on them. @default 30000 */
+  drainDeadlineMs?: number;
+}
+
+/** Why an attempt was aborted, and the run's final status if the abort ended the run. */
+class AttemptAborted extends Error {
+  override readonly name = 'AttemptAborted';
+  constructor(
+    readonly finalStatus: FinalStatus | undefined,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+interface Execution {
+  readonly attempt: number;
+  readonly controller: AbortController;
+  readonly done: Promise<void>;
+}
+
+function toTaskError(error: unknown): TaskError {
+  if (error instanceof Error) {
+    return {
+      name: error.name,
+      message: error.message.slice(0, 64 * 1024),
+      ...(error.stack ? { stack: error.stack.slice(0, 64 * 1024) } : {}),
+      nonRetryable: error instanceof NonRetryableError || (error as { nonRetryable?: unknown }).nonRetryable === true,
+    };
+  }
+  return { name: 'Error', message: `task threw a non-Error value: ${String(error)}`.slice(0, 64 * 1024), nonRetryable: false };
+}
+
+/** A task's return value as JSON, or a non-retryable error saying why it is not. */
+function toJsonOutput(value: unknown): Json {
+  if (value === undefined) return null;
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch (error) {
+    throw new NonRetryableError(`task output is not JSON-serializable: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  if (text === undefined) throw new NonRetryableError(`task output is not JSON-serializable: ${typeof value}`);
+  return JSON.parse(text) as Json;
+}
+
+/**
+ * Runs the tasks the scheduler dispatches to it. It tails the run-events topic
+ * (before announcing itself, so no dispatch is missed), heartbeats, and reports
+ * each attempt's start and end on the log.
+ */
+export class Worker {
+  readonly workerId: string;
+  private readonly lifecycle = new Lifecycle();
+  private readonly tasks: Map<string, TaskDefinition<never, unknown>>;
+  private readonly slots: number;
+  private readonly executions = new Map<string, Execution>();
+  private topics: PlatformTopics | undefined;
+  private subscription: Subscription | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private stopped: Promise<void> | undefined;
+  private resolveStopped: (() => void) | undefined;
+  private readonly logger: Logger;
+
+  constructor(
+    readonly name: string,
+    options: WorkerOptions,
+    private readonly runtime: WorkerRuntime,
+  ) {
+    this.workerId = `${name}-${randomUUID().slice(0, 8)}`;
+    this.tasks = new Map(
+      options.workflows.map((w) => {
+        const def = 'definition' in w ? w.definition : w;
+        return [def.name, def];
+      }),
+    );
+    if (this.tasks.size === 0) throw new RangeError('a worker needs at least one task in `workflows`');
+    this.slots = options.slots ?? 100;
+    this.logger = runtime.logger.child({ worker: this.workerId });
+  }
+
+  /** Runs in flight right now. */
+  get activeRuns(): number {
+    return this.executions.size;
+  }
+
+  /**
+   * Connects, registers and serves dispatches. Resolves when the worker has
+   * stopped (after `stop()`), as Hatchet's `worker.start()` does.
+   */
+  async start(): Promise<void> {
+    await this.lifecycle.start(async () => {
+      this.stopped = new Promise((resolve) => (this.resolveStopped = resolve));
+      await this.runtime.log.start();
+      const topics = (this.topics = await openPlatformTopics(this.runtime.log, this.runtime.topics, {
+        logger: this.logger,
+        metrics: new Metrics(),
+      }));
+      this.subscription = await topics.runEvents.tail((batch) => {
+        for (const { value } of batch) this.onRunEvent(value);
+      });
+      const at = Date.now();
+      await topics.workerEvents.append([
+        { v: 1, type: 'WorkerRegistered', workerId: this.workerId, at, name: this.name, tasks: [...this.tasks.keys()], slots: this.slots },
+      ]);
+      this.heartbeat = setInterval(() => void this.beat(), this.runtime.heartbeatIntervalMs ?? 5000);
+      this.logger.info('worker registered', { tasks: [...this.tasks.keys()], slots: this.slots });
+    });
+    await this.stopped;
+  }
+
+  /**
+   * Drains: stops taking dispatches, waits for running tasks (up to the drain
+   * deadline), announces the stop so the scheduler stops counting on it, then
+   * lets the log flush. Idempotent.
+   */
+  stop(): Promise<void> {
+    return this.lifecycle.stop(async () => {
+      clearInterval(this.heartbeat);
+      await this.subscription?.stop();
+      const running = [...this.executions.values()].map((e) => e.done);
+      await withDeadline(Promise.all(running), this.runtime.drainDeadlineMs ?? 30_000, 'drain deadline passed').catch((error: unknown) =>
+        this.logger.warn('stopping with runs still in flight', { err: error, runs: this.executions.size }),
+      );
+      if (this.topics) {
+        await this.topics.workerEvents
+          .append([{ v: 1, type: 'WorkerStopped', workerId: this.workerId, at: Date.now() }])
+          .catch((error: unknown) => this.logger.warn('could not announce stop', { err: error }));
+      }
+      await this.runtime.log.stop();
+      this.resolveStopped?.();
+    });
+  }
+
+  private async beat(): Promise<void> {
+    try {
+      await this.topics!.workerEvents.append([
+        { v: 1, type: 'WorkerHeartbeat', workerId: this.workerId, at: Date.now(), activeRuns: this.executions.size },
+      ]);
+    } catch (error) {
+      this.logger.warn('heartbeat failed', { err: error });
+    }
+  }
+
+  private onRunEvent(event: RunEvent): void {
+    const current = this.executions.get(event.runId);
+    switch (event.type) {
+      case 'RunDispatched':
+        if (event.workerId === this.workerId) {
+          if (!current || current.attempt < event.attempt) this.execute(event);
+        } else if (current) {
+          // Re-dispatched elsewhere (we were presumed dead): this attempt no longer counts.
+          current.controller.abort(new AttemptAborted(undefined, `run was re-dispatched to ${event.workerId}`));
+        }
+        return;
+      case 'RunCancelled':
+        current?.controller.abort(new AttemptAborted('CANCELLED', event.reason ?? 'the run was cancelled'));
+        return;
+      case 'RunTimedOut':
+        if (current?.attempt === event.attempt) current.controller.abort(new AttemptAborted('TIMED_OUT', `execution timeout of ${event.timeoutMs} ms exceeded`));
+        return;
+      case 'RunRequested':
+      case 'RunStarted':
+      case 'RunCompleted':
+      case 'RunFailed':
+      case 'RunCancelRequested':
+        return;
+      default: {
+        const _exhaustive: never = event;
+        return _exhaustive;
+      }
+    }
+  }
+
+  private execute(dispatch: RunDispatched): void {
+    const controller = new AbortController();
+    const done = this.runAttempt(dispatch, controller).catch((error: unknown) =>
+      this.logger.error('attempt bookkeeping failed', { runId: dispatch.runId, err: error }),
+    );
+    const execution: Execution = { attempt: dispatch.attempt, controller, done };
+    this.executions.set(dispatch.runId, execution);
+    void done.finally(() => {
+      if (this.executions.get(dispatch.runId) === execution) this.executions.delete(dispatch.runId);
+    });
+  }
+
+  private async runAttempt(dispatch: RunDispatched, controller: AbortController): Promise<void> {
+    const topics = this.topics!;
+    const { runId, attempt } = dispatch;
+    const base = { v: 1 as const, runId, attempt };
+    const task = this.tasks.get(dispatch.task);
+    const stream = new StreamWriter(topics.stream, runId, attempt);
+    await topics.runEvents.append([{ ...base, type: 'RunStarted', at: Date.now(), workerId: this.workerId }]);
+
+    let outcome: { ok: true; output: Json } | { ok: false; error: unknown };
+    try {
+      if (!task) throw new NonRetryableError(`worker ${this.workerId} does not serve task "${dispatch.task}"`);
+      const ctx = new Context(runId, attempt, this.workerId, controller.signal, stream);
+      // A task that ignores its abort signal must not hold the slot forever.
+      const aborted = new Promise<never>((_, reject) => {
+        if (controller.signal.aborted) reject(controller.signal.reason);
+        controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
+      });
+      const value = await Promise.race([Promise.resolve().then(() => task.fn(dispatch.input as never, ctx)), aborted]);
+      outcome = { ok: true, output: toJsonOutput(value) };
+    } catch (error) {
+      outcome = { ok: false, error };
+    }
+    // Every chunk is on the log before the run is reported finished.
+    await stream.flush();
+
+    if (controller.signal.aborted) {
+      // The scheduler already wrote the end (cancel, timeout or re-dispatch); close the stream with it.
+      const reason: unknown = controller.signal.reason;
+      if (reason instanceof AttemptAborted && reason.finalStatus) await this.endStream(runId, attempt, reason.finalStatus, stream.lastSeq);
+      return;
+    }
+    const now = Date.now();
+    if (outcome.ok) {
+      await topics.runEvents.append([{ ...base, type: 'RunCompleted', at: now, output: outcome.output }]);
+      await this.endStream(runId, attempt, 'COMPLETED', stream.lastSeq);
+      return;
+    }
+    const error = toTaskError(outcome.error);
+    const retry = decideRetry(dispatch, error, now);
+    await topics.runEvents.append([{ ...base, type: 'RunFailed', at: now, error, retry }]);
+    if (!retry.willRetry) await this.endStream(runId, attempt, 'FAILED', stream.lastSeq);
+  }
+
+  private endStream(runId: string, attempt: number, status: FinalStatus, lastSeq: number): Promise<void> {
+    return this.topics!.stream.append([{ v: 1, type: 'StreamEnd', runId, attempt, at: Date.now(), status, lastSeq }]);
+  }
+}

@@ -1,0 +1,176 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { EmbeddedLog, openPlatformTopics, type PlatformTopics } from '@chute/log';
+import { Metrics, silentLogger } from '@chute/runtime';
+import type { RunDispatched, RunEvent, StreamRecord, WorkerEvent } from '@chute/schemas';
+import { waitFor } from '@chute/testing';
+import { Chute } from './client';
+import { NonRetryableError } from './errors';
+import type { Worker } from './worker';
+
+// The worker runtime against the embedded log: the scheduler's part (dispatch,
+// cancel, timeout) is played by appending its events by hand.
+describe('worker runtime', () => {
+  const log = new EmbeddedLog();
+  const topicsConfig = { prefix: 'unit', runEventsPartitions: 2, streamPartitions: 2, workerEventsPartitions: 1 };
+  let topics: PlatformTopics;
+  let worker: Worker;
+  let served: Promise<void>;
+  const runEvents: RunEvent[] = [];
+  const stream: StreamRecord[] = [];
+  const workerEvents: WorkerEvent[] = [];
+
+  const chute = Chute.init({ log: () => log, topicPrefix: 'unit', logger: silentLogger, heartbeatIntervalMs: 50 });
+  const echo = chute.task({ name: 'echo', fn: (input: unknown) => ({ echoed: input }) });
+  const chunky = chute.task({
+    name: 'chunky',
+    fn: async (input: { n: number }, ctx) => {
+      for (let i = 0; i < input.n; i++) void ctx.putStream(`c${i} é🙂`);
+      void ctx.putStream(new Uint8Array([0, 255, 10]));
+      return 'done';
+    },
+  });
+  const failing = chute.task({
+    name: 'failing',
+    fn: (input: { fatal: boolean }) => {
+      throw input.fatal ? new NonRetryableError('fatal') : new Error('flaky');
+    },
+  });
+  const hanging = chute.task({
+    name: 'hanging',
+    fn: (_: unknown, ctx) => new Promise((resolve) => ctx.abortSignal.addEventListener('abort', () => resolve('saw abort'))),
+  });
+  const deaf = chute.task({ name: 'deaf', fn: () => new Promise(() => undefined) });
+  const badOutput = chute.task({ name: 'bad-output', fn: () => ({ big: 1n }) });
+  const tooBig = chute.task({
+    name: 'too-big',
+    fn: async (_: unknown, ctx) => {
+      const refused = await ctx.putStream('x'.repeat(1024 * 1024 + 1)).then(() => 'accepted', (e: Error) => e.message);
+      await ctx.putStream('after');
+      return refused;
+    },
+  });
+
+  before(async () => {
+    topics = await openPlatformTopics(log, topicsConfig, { logger: silentLogger, metrics: new Metrics() });
+    await topics.runEvents.tail((b) => void runEvents.push(...b.map((d) => d.value)));
+    await topics.stream.tail((b) => void stream.push(...b.map((d) => d.value)));
+    await topics.workerEvents.tail((b) => void workerEvents.push(...b.map((d) => d.value)));
+    worker = await chute.worker('unit-worker', { workflows: [echo, chunky, failing, hanging, deaf, badOutput, tooBig], slots: 5 });
+    served = worker.start();
+    await waitFor(() => workerEvents.some((e) => e.type === 'WorkerRegistered'), { message: 'registration' });
+  });
+  after(async () => {
+    await worker.stop();
+    await served;
+  });
+
+  async function dispatch(task: string, input: unknown, extra: Partial<RunDispatched> = {}): Promise<string> {
+    const runId = randomUUID();
+    await topics.runEvents.append([
+      {
+        v: 1,
+        type: 'RunDispatched',
+        runId,
+        at: Date.now(),
+        task,
+        input: input as never,
+        attempt: 1,
+        workerId: worker.workerId,
+        deadlineAt: Date.now() + 60_000,
+        retriesLeft: 0,
+        retryDelayMs: 500,
+        ...extra,
+      },
+    ]);
+    return runId;
+  }
+  const eventsOf = (runId: string) => runEvents.filter((e) => e.runId === runId);
+  const ended = (runId: string) => waitFor(() => stream.some((r) => r.runId === runId && r.type === 'StreamEnd'), { message: `end of ${runId}` });
+
+  test('registers with its tasks and slots, and heartbeats', async () => {
+    const registered = workerEvents.find((e) => e.type === 'WorkerRegistered');
+    assert.ok(registered && registered.type === 'WorkerRegistered');
+    assert.deepEqual(registered.tasks, ['echo', 'chunky', 'failing', 'hanging', 'deaf', 'bad-output', 'too-big']);
+    assert.equal(registered.slots, 5);
+    await waitFor(() => workerEvents.some((e) => e.type === 'WorkerHeartbeat'), { message: 'a heartbeat' });
+  });
+
+  test('runs a dispatched task: started, then completed with its output, then the end of stream', async () => {
+    const runId = await dispatch('echo', { a: 1 });
+    await ended(runId);
+    assert.deepEqual(eventsOf(runId).map((e) => e.type), ['RunDispatched', 'RunStarted', 'RunCompleted']);
+    const completed = eventsOf(runId)[2]!;
+    assert.deepEqual(completed.type === 'RunCompleted' && completed.output, { echoed: { a: 1 } });
+    const end = stream.find((r) => r.runId === runId);
+    assert.deepEqual(end && end.type === 'StreamEnd' && [end.status, end.lastSeq], ['COMPLETED', -1]);
+  });
+
+  test('un-awaited putStream calls arrive in call order, all before the end; unicode and bytes intact', async () => {
+    const runId = await dispatch('chunky', { n: 2000 });
+    await ended(runId);
+    const records = stream.filter((r) => r.runId === runId);
+    const chunks = records.filter((r) => r.type === 'StreamChunk');
+    assert.equal(chunks.length, 2001);
+    assert.deepEqual(chunks.map((c) => c.seq), Array.from({ length: 2001 }, (_, i) => i));
+    assert.equal(chunks[1999]!.data, 'c1999 é🙂');
+    const bytes = chunks[2000]!;
+    assert.equal(bytes.encoding, 'base64');
+    assert.deepEqual([...Buffer.from(bytes.data, 'base64')], [0, 255, 10]);
+    assert.equal(records.at(-1)!.type, 'StreamEnd');
+    const runEnd = eventsOf(runId).findIndex((e) => e.type === 'RunCompleted');
+    assert.ok(runEnd > 0);
+  });
+
+  test('a throwing task fails with its error; the retry decision follows the dispatch', async () => {
+    const retried = await dispatch('failing', { fatal: false }, { retriesLeft: 1 });
+    const fatal = await dispatch('failing', { fatal: true }, { retriesLeft: 3 });
+    await waitFor(() => eventsOf(retried).some((e) => e.type === 'RunFailed') && eventsOf(fatal).some((e) => e.type === 'RunFailed'));
+    const a = eventsOf(retried).find((e) => e.type === 'RunFailed')!;
+    const b = eventsOf(fatal).find((e) => e.type === 'RunFailed')!;
+    assert.ok(a.type === 'RunFailed' && a.retry.willRetry && a.error.message === 'flaky');
+    assert.ok(b.type === 'RunFailed' && !b.retry.willRetry && b.error.nonRetryable && b.error.name === 'NonRetryableError');
+  });
+
+  test('a cancel fires the abort signal, frees the slot and ends the stream CANCELLED', async () => {
+    const runId = await dispatch('hanging', null);
+    await waitFor(() => eventsOf(runId).some((e) => e.type === 'RunStarted'));
+    await topics.runEvents.append([{ v: 1, type: 'RunCancelled', runId, at: Date.now(), attempt: 1 }]);
+    await ended(runId);
+    const end = stream.find((r) => r.runId === runId && r.type === 'StreamEnd');
+    assert.equal(end?.type === 'StreamEnd' && end.status, 'CANCELLED');
+    assert.ok(!eventsOf(runId).some((e) => e.type === 'RunCompleted'), 'a cancelled run reports no completion');
+  });
+
+  test('a task that ignores its abort signal still frees its slot on timeout', async () => {
+    const runId = await dispatch('deaf', null);
+    await waitFor(() => eventsOf(runId).some((e) => e.type === 'RunStarted'));
+    await topics.runEvents.append([{ v: 1, type: 'RunTimedOut', runId, at: Date.now(), attempt: 1, timeoutMs: 1 }]);
+    await ended(runId);
+    await waitFor(() => worker.activeRuns === 0, { message: 'the slot to be freed' });
+  });
+
+  test('a non-JSON output fails the run without retry', async () => {
+    const runId = await dispatch('bad-output', null, { retriesLeft: 5 });
+    await ended(runId);
+    const failed = eventsOf(runId).find((e) => e.type === 'RunFailed');
+    assert.ok(failed?.type === 'RunFailed' && /not JSON-serializable/.test(failed.error.message) && !failed.retry.willRetry);
+  });
+
+  test('a chunk over 1 MiB is refused with a clear error and the run goes on', async () => {
+    const runId = await dispatch('too-big', null);
+    await ended(runId);
+    const completed = eventsOf(runId).find((e) => e.type === 'RunCompleted');
+    assert.match(String(completed?.type === 'RunCompleted' && completed.output), /exceeds the limit of 1048576 bytes/);
+    const chunks = stream.filter((r) => r.runId === runId && r.type === 'StreamChunk');
+    assert.deepEqual(chunks.map((c) => c.type === 'StreamChunk' && [c.seq, c.data]), [[0, 'after']]);
+  });
+
+  test('a dispatch for another worker is not run here', async () => {
+    const runId = await dispatch('echo', 1, { workerId: 'someone-else' });
+    await sleep(100);
+    assert.deepEqual(eventsOf(runId).map((e) => e.type), ['RunDispatched']);
+  });
+});

@@ -1,0 +1,99 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { waitFor } from './wait';
+
+/** The repository root, found from this file so tests may run from any directory. */
+export const repoRoot = path.resolve(__dirname, '../../..');
+
+export interface LogLine {
+  level?: string;
+  msg?: string;
+  [key: string]: unknown;
+}
+
+/**
+ * A built service (`dist/services/<name>/main.js`) running as its own process,
+ * as it is deployed. Collects its JSON log lines for assertions.
+ */
+export class ServiceProcess {
+  readonly lines: LogLine[] = [];
+  stderr = '';
+  private readonly exited: Promise<number | null>;
+  private exitCode: number | null | undefined;
+
+  private constructor(
+    readonly name: string,
+    private readonly child: ChildProcess,
+  ) {
+    let buffered = '';
+    child.stdout!.setEncoding('utf8').on('data', (data: string) => {
+      buffered += data;
+      let nl: number;
+      while ((nl = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 1);
+        try {
+          this.lines.push(JSON.parse(line) as LogLine);
+        } catch {
+          this.lines.push({ msg: line });
+        }
+      }
+    });
+    child.stderr!.setEncoding('utf8').on('data', (data: string) => (this.stderr += data));
+    this.exited = new Promise((resolve) =>
+      child.once('exit', (code) => {
+        this.exitCode = code;
+        resolve(code);
+      }),
+    );
+  }
+
+  static start(name: string, env: Record<string, string>): ServiceProcess {
+    const main = path.join(repoRoot, 'dist/services', name, 'main.js');
+    if (!existsSync(main)) throw new Error(`${main} is missing: build the service first (npx nx run ${name}:build)`);
+    const child = spawn(process.execPath, [main], {
+      cwd: repoRoot,
+      env: { PATH: process.env['PATH'] ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    return new ServiceProcess(name, child);
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  hasLogged(msg: string): boolean {
+    return this.lines.some((l) => l.msg === msg);
+  }
+
+  /** Waits for a log line with this `msg`; fails early if the process exits first. */
+  async waitForLog(msg: string, timeoutMs = 60_000): Promise<void> {
+    await waitFor(
+      () => {
+        if (this.exitCode !== undefined) {
+          throw new Error(`${this.name} exited (${this.exitCode}) before logging "${msg}": ${this.stderr}${JSON.stringify(this.lines.slice(-5))}`);
+        }
+        return this.hasLogged(msg);
+      },
+      { timeoutMs, message: `${this.name} to log "${msg}"` },
+    );
+  }
+
+  /** Sends `signal` and resolves with the exit code. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 30_000): Promise<number | null> {
+    if (this.exitCode === undefined) this.child.kill(signal);
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs);
+    try {
+      return await this.exited;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Resolves with the exit code once the process exits by itself. */
+  waitForExit(): Promise<number | null> {
+    return this.exited;
+  }
+}

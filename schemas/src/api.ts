@@ -1,0 +1,63 @@
+import { z } from 'zod';
+import { Json, RunId, RunStatus, TaskError, TaskName } from './common';
+
+/**
+ * The gateway's HTTP API, shared by the gateway (which validates requests) and
+ * the SDK (which validates responses). Not log records, so not versioned by
+ * envelope: the URL carries the version (/api/v1).
+ */
+
+export const TriggerRunBody = z
+  .object({
+    input: Json.default(null),
+    /** Retries after a failed attempt. @default 0 */
+    retries: z.number().int().min(0).max(100).default(0),
+    /** Budget of one attempt in milliseconds. @default 300000 */
+    executionTimeoutMs: z.number().int().min(1).max(7 * 24 * 3600 * 1000).default(300_000),
+  })
+  .strict();
+export type TriggerRunBody = z.infer<typeof TriggerRunBody>;
+
+export const TaskNameParams = z.object({ name: TaskName });
+export const RunIdParams = z.object({ id: RunId });
+
+export const TriggerRunResponse = z.object({ runId: RunId });
+export type TriggerRunResponse = z.infer<typeof TriggerRunResponse>;
+
+/** A run as the read model shows it. Times are ISO-8601 strings. */
+export const RunView = z.object({
+  runId: RunId,
+  task: TaskName,
+  status: RunStatus,
+  input: Json,
+  output: Json.nullable(),
+  error: TaskError.nullable(),
+  attempt: z.number().int().nonnegative(),
+  retries: z.number().int().nonnegative(),
+  workerId: z.string().nullable(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  startedAt: z.string().nullable(),
+  finishedAt: z.string().nullable(),
+});
+export type RunView = z.infer<typeof RunView>;
+
+export const ListRunsQuery = z.object({
+  task: TaskName.optional(),
+  status: RunStatus.optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  /** Opaque: the `nextCursor` of the previous page. */
+  cursor: z.string().max(200).optional(),
+});
+export type ListRunsQuery = z.infer<typeof ListRunsQuery>;
+
+export const ListRunsResponse = z.object({ runs: z.array(RunView), nextCursor: z.string().nullable() });
+export type ListRunsResponse = z.infer<typeof ListRunsResponse>;
+
+export const ResultQuery = z.object({
+  /** How long to wait for the run to end before answering 202 with its current state. @default 30000 */
+  timeoutMs: z.coerce.number().int().min(0).max(120_000).default(30_000),
+});
+
+export const ApiError = z.object({ code: z.string(), message: z.string() });
+export type ApiError = z.infer<typeof ApiError>;

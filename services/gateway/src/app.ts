@@ -1,0 +1,70 @@
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import { ChuteError, type Logger, type Metrics } from '@chute/runtime';
+
+export interface GatewayDeps {
+  logger: Logger;
+  metrics: Metrics;
+  /** Resolves when the log and the database both answer; rejects naming the one that does not. */
+  checkReady(): Promise<void>;
+}
+
+/** Request bodies past this are refused with 413 before they are parsed. */
+export const BODY_LIMIT_BYTES = 1024 * 1024;
+
+/** Maps fastify's own errors (bad JSON, oversized body...) onto the platform's codes. */
+function toChuteError(error: FastifyError): ChuteError {
+  if (error instanceof ChuteError) return error;
+  switch (error.code) {
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new ChuteError('INVALID_JSON', `request body is not valid JSON: ${error.message}`);
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new ChuteError('PAYLOAD_TOO_LARGE', `request body exceeds ${BODY_LIMIT_BYTES} bytes`);
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new ChuteError('UNSUPPORTED_MEDIA_TYPE', `unsupported content type; send application/json`);
+    default:
+      if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {
+        return new ChuteError('BAD_REQUEST', error.message);
+      }
+      return new ChuteError('INTERNAL', 'internal error');
+  }
+}
+
+/** The gateway's HTTP app, not yet listening: tests use `inject` or a real socket alike. */
+export function buildGateway(deps: GatewayDeps): FastifyInstance {
+  const app = Fastify({ logger: false, bodyLimit: BODY_LIMIT_BYTES });
+  const requests = deps.metrics.counter('chute_gateway_http_requests_total', 'HTTP requests by route and status.');
+
+  app.addHook('onResponse', async (request, reply) => {
+    requests.inc({ route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) });
+  });
+
+  app.setErrorHandler<FastifyError>(async (error, request, reply) => {
+    const chute = toChuteError(error);
+    if (chute.status >= 500) deps.logger.error('request failed', { method: request.method, url: request.url, err: error });
+    return reply.status(chute.status).send(chute.toJSON());
+  });
+
+  app.setNotFoundHandler(async (request, reply) => {
+    const error = new ChuteError('NOT_FOUND', `no route for ${request.method} ${request.url.split('?')[0]}`);
+    return reply.status(404).send(error.toJSON());
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+
+  app.get('/readyz', async (_request, reply) => {
+    try {
+      await deps.checkReady();
+      return { status: 'ready' };
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      return reply.status(503).send(new ChuteError('UNAVAILABLE', `not ready: ${message}`).toJSON());
+    }
+  });
+
+  app.get('/metrics', async (_request, reply) => {
+    return reply.type('text/plain; version=0.0.4').send(deps.metrics.render());
+  });
+
+  return app;
+}

@@ -1,0 +1,58 @@
+import type { FastifyInstance } from 'fastify';
+import { createDb, pingDb, type Db } from '@chute/db';
+import { kafkaLogFromConfig, startPlatformLog, type Log, type PlatformTopics } from '@chute/log';
+import { Lifecycle, Metrics, withDeadline, type Component, type Logger } from '@chute/runtime';
+import { buildGateway } from './app';
+import type { GatewayConfig } from './config';
+
+/** The gateway process: HTTP in front, the log and the read model behind. */
+export class GatewayServer implements Component {
+  private readonly lifecycle = new Lifecycle();
+  private readonly metrics = new Metrics();
+  private readonly log: Log;
+  private readonly db: Db;
+  private app: FastifyInstance | undefined;
+  private topics: PlatformTopics | undefined;
+
+  constructor(
+    private readonly config: GatewayConfig,
+    private readonly logger: Logger,
+  ) {
+    this.log = kafkaLogFromConfig(config, 'chute-gateway', logger);
+    this.db = createDb({ url: config.CHUTE_DATABASE_URL });
+  }
+
+  /** The bound address, once started (port 0 picks a free one). */
+  address(): string {
+    const address = this.app?.server.address();
+    if (!address || typeof address === 'string') throw new Error('gateway is not listening');
+    return `http://${address.address}:${address.port}`;
+  }
+
+  start(): Promise<void> {
+    return this.lifecycle.start(async () => {
+      this.topics = await startPlatformLog(this.log, this.config, { logger: this.logger, metrics: this.metrics });
+      this.logger.info('log ready');
+      const runEventsTopic = this.topics.runEvents.name;
+      this.app = buildGateway({
+        logger: this.logger,
+        metrics: this.metrics,
+        checkReady: async () => {
+          await withDeadline(this.log.endOffsets(runEventsTopic), 2000, 'log did not answer within 2 s');
+          await withDeadline(pingDb(this.db), 2000, 'database did not answer within 2 s');
+        },
+      });
+      await this.app.listen({ host: this.config.CHUTE_GATEWAY_HOST, port: this.config.CHUTE_GATEWAY_PORT });
+      this.logger.info('listening', { address: this.address() });
+    });
+  }
+
+  stop(): Promise<void> {
+    // Intake first (no new requests), then the log (flushes accepted appends), then the pool.
+    return this.lifecycle.stop(async () => {
+      await this.app?.close();
+      await this.log.stop();
+      await this.db.destroy();
+    });
+  }
+}

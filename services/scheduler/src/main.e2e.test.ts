@@ -1,0 +1,3 @@
+import { serviceLifecycleSuite } from '@chute/testing';
+
+serviceLifecycleSuite('scheduler', { usesDatabase: false });

@@ -1,0 +1,3 @@
+import { serviceLifecycleSuite } from '@chute/testing';
+
+serviceLifecycleSuite('worker', { usesDatabase: false });
