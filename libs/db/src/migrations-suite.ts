@@ -26,7 +26,7 @@ export function describeReadModelMigrations(engine: string, open: () => Promise<
       const columns = (table: string) => rows.filter((r) => r.table_name === table).map((r) => r.column_name);
       assert.deepEqual(columns('runs'), [
         'id', 'task', 'status', 'input', 'output', 'error', 'attempt', 'max_retries', 'failures', 'worker_id',
-        'created_at', 'updated_at', 'started_at', 'finished_at',
+        'created_at', 'updated_at', 'started_at', 'finished_at', 'state',
       ]);
       assert.deepEqual(columns('workers'), ['id', 'name', 'tasks', 'slots', 'status', 'registered_at', 'last_heartbeat_at']);
       assert.deepEqual(columns('projector_checkpoints'), ['projection', 'topic', 'partition', 'offset', 'updated_at']);
@@ -45,6 +45,7 @@ export function describeReadModelMigrations(engine: string, open: () => Promise<
           task: 'echo',
           status: 'QUEUED',
           input: JSON.stringify({ list: [1, 'two'], text: 'é🙂' }),
+          state: '{}',
           created_at: now,
           updated_at: now,
         })
@@ -62,7 +63,7 @@ export function describeReadModelMigrations(engine: string, open: () => Promise<
       await assert.rejects(
         db
           .insertInto('runs')
-          .values({ id: '6f1c3c1e-9d8a-4a55-9a57-3f4c2b1a0d02', task: 'echo', status: 'EXPLODED' as never, input: 'null', created_at: now, updated_at: now })
+          .values({ id: '6f1c3c1e-9d8a-4a55-9a57-3f4c2b1a0d02', task: 'echo', status: 'EXPLODED' as never, input: 'null', state: '{}', created_at: now, updated_at: now })
           .execute(),
         /check constraint/i,
       );

@@ -25,6 +25,8 @@ const migrations: Record<string, Migration> = {
         .addColumn('updated_at', 'timestamptz', (c) => c.notNull())
         .addColumn('started_at', 'timestamptz')
         .addColumn('finished_at', 'timestamptz')
+        // The whole folded state, so the projector can keep folding without replaying.
+        .addColumn('state', 'jsonb', (c) => c.notNull())
         .execute();
       // Listing pages by (created_at desc, id desc), optionally filtered by task or status.
       await db.schema.createIndex('runs_created_idx').on('runs').columns(['created_at desc', 'id desc']).execute();

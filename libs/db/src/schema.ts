@@ -20,6 +20,8 @@ export interface RunsTable {
   updated_at: Timestamp;
   started_at: Timestamp | null;
   finished_at: Timestamp | null;
+  /** The projector's folded state of the run (RunState), kept so folding can resume. */
+  state: JsonColumn<unknown>;
 }
 
 export interface WorkersTable {
