@@ -22,6 +22,6 @@ mkdir -p "$STATE_DIR"
 status=0
 npx nx run-many -t lint typecheck test --parallel=1 --outputStyle=stream "$@" 2>&1 | tee "$report" || status=$?
 # One closing line over every project's node:test summary.
-awk '/ℹ pass [0-9]+$/ { p += $NF } /ℹ fail [0-9]+$/ { f += $NF } /ℹ skipped [0-9]+$/ { s += $NF }
+awk '/ℹ pass [0-9]+$/ { p += $NF } /ℹ (fail|cancelled) [0-9]+$/ { f += $NF } /ℹ skipped [0-9]+$/ { s += $NF }
      END { printf "chute: %d passed, %d failed, %d skipped\n", p, f, s }' "$report"
 exit "$status"

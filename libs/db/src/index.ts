@@ -4,7 +4,6 @@ import type { Database } from './schema';
 import { migrationProvider } from './migrations';
 
 export * from './schema';
-export { createTestDatabase } from './testing';
 
 export type Db = Kysely<Database>;
 

@@ -1,5 +1,5 @@
-import { requireEnv } from '@chute/testing';
-import { createDb, createTestDatabase } from './index';
+import { createTestDatabase, requireEnv } from '@chute/testing';
+import { createDb } from './index';
 import { describeReadModelMigrations } from './migrations-suite';
 
 describeReadModelMigrations('PostgreSQL', async () => {

@@ -112,7 +112,13 @@ export class Worker {
    * stopped (after `stop()`), as Hatchet's `worker.start()` does.
    */
   async start(): Promise<void> {
-    await this.lifecycle.start(async () => {
+    await this.ready();
+    await this.stopped;
+  }
+
+  /** Resolves once the worker is registered and taking dispatches (starting it if need be). */
+  ready(): Promise<void> {
+    return this.lifecycle.start(async () => {
       this.stopped = new Promise((resolve) => (this.resolveStopped = resolve));
       await this.runtime.log.start();
       const topics = (this.topics = await openPlatformTopics(this.runtime.log, this.runtime.topics, {
@@ -129,7 +135,6 @@ export class Worker {
       this.heartbeat = setInterval(() => void this.beat(), this.runtime.heartbeatIntervalMs ?? 5000);
       this.logger.info('worker registered', { tasks: [...this.tasks.keys()], slots: this.slots });
     });
-    await this.stopped;
   }
 
   /**

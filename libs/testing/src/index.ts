@@ -2,3 +2,5 @@ export * from './env';
 export { waitFor } from './wait';
 export * from './service-process';
 export * from './service-lifecycle';
+export * from './platform';
+export * from './database';

@@ -1,9 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import { createDb, pingDb, type Db } from '@chute/db';
-import { kafkaLogFromConfig, startPlatformLog, type Log, type PlatformTopics } from '@chute/log';
+import { kafkaLogFromConfig, startPlatformLog, type Log, type PlatformTopics, type Subscription } from '@chute/log';
 import { Lifecycle, Metrics, withDeadline, type Component, type Logger } from '@chute/runtime';
 import { buildGateway } from './app';
 import type { GatewayConfig } from './config';
+import { RunWaiters } from './run-waiters';
+import { registerRunsApi } from './runs-api';
 
 /** The gateway process: HTTP in front, the log and the read model behind. */
 export class GatewayServer implements Component {
@@ -13,6 +15,8 @@ export class GatewayServer implements Component {
   private readonly db: Db;
   private app: FastifyInstance | undefined;
   private topics: PlatformTopics | undefined;
+  private readonly waiters = new RunWaiters();
+  private tail: Subscription | undefined;
 
   constructor(
     private readonly config: GatewayConfig,
@@ -33,7 +37,10 @@ export class GatewayServer implements Component {
     return this.lifecycle.start(async () => {
       this.topics = await startPlatformLog(this.log, this.config, { logger: this.logger, metrics: this.metrics });
       this.logger.info('log ready');
-      const runEventsTopic = this.topics.runEvents.name;
+      const topics = this.topics;
+      // One tail of the run-events topic per process feeds every waiting /result request.
+      this.tail = await topics.runEvents.tail((batch) => this.waiters.observe(batch.map((d) => d.value)));
+      const runEventsTopic = topics.runEvents.name;
       this.app = buildGateway({
         logger: this.logger,
         metrics: this.metrics,
@@ -42,6 +49,7 @@ export class GatewayServer implements Component {
           await withDeadline(pingDb(this.db), 2000, 'database did not answer within 2 s');
         },
       });
+      registerRunsApi(this.app, { db: this.db, waiters: this.waiters, appendRunEvents: (events) => topics.runEvents.append(events) });
       await this.app.listen({ host: this.config.CHUTE_GATEWAY_HOST, port: this.config.CHUTE_GATEWAY_PORT });
       this.logger.info('listening', { address: this.address() });
     });
@@ -50,7 +58,9 @@ export class GatewayServer implements Component {
   stop(): Promise<void> {
     // Intake first (no new requests), then the log (flushes accepted appends), then the pool.
     return this.lifecycle.stop(async () => {
+      this.waiters.close();
       await this.app?.close();
+      await this.tail?.stop();
       await this.log.stop();
       await this.db.destroy();
     });

@@ -1,17 +1,21 @@
 import { createDb, migrateToLatest, type Db } from '@chute/db';
-import { kafkaLogFromConfig, startPlatformLog, type Log } from '@chute/log';
+import { kafkaLogFromConfig, startPlatformLog, type Log, type Subscription } from '@chute/log';
 import { Lifecycle, Metrics, type Component, type Logger } from '@chute/runtime';
 import type { ProjectorConfig } from './config';
+import { applyRunEvents, applyWorkerEvents, projectBatch } from './projection';
 
 /**
- * Folds run events into the Postgres read model. At this stage it migrates the
- * read model's schema and connects to the log.
+ * Folds run and worker events into the PostgreSQL read model. Each batch is
+ * written with its checkpoint in one transaction, so a crash between the write
+ * and the log commit replays the batch harmlessly.
  */
 export class ProjectorService implements Component {
   private readonly lifecycle = new Lifecycle();
   private readonly metrics = new Metrics();
   private readonly log: Log;
   private readonly db: Db;
+  private subscriptions: Subscription[] = [];
+  private readonly applied;
 
   constructor(
     private readonly config: ProjectorConfig,
@@ -19,19 +23,40 @@ export class ProjectorService implements Component {
   ) {
     this.log = kafkaLogFromConfig(config, 'chute-projector', logger);
     this.db = createDb({ url: config.CHUTE_DATABASE_URL });
+    this.applied = this.metrics.counter('chute_projector_events_total', 'Events applied to the read model, by topic.');
   }
 
   start(): Promise<void> {
     return this.lifecycle.start(async () => {
       const applied = await migrateToLatest(this.db);
       this.logger.info('read model migrated', { applied });
-      await startPlatformLog(this.log, this.config, { logger: this.logger, metrics: this.metrics });
-      this.logger.info('log ready');
+      const topics = await startPlatformLog(this.log, this.config, { logger: this.logger, metrics: this.metrics });
+      const group = this.config.CHUTE_PROJECTOR_GROUP ?? `${this.config.CHUTE_TOPIC_PREFIX}.projector`;
+      const onError = (error: unknown) => this.logger.error('projection failed; retrying the batch', { err: error });
+      this.subscriptions = [
+        await topics.runEvents.consume({
+          group: `${group}.runs`,
+          onError,
+          handler: async (batch) => {
+            this.applied.inc({ topic: 'run-events' }, await projectBatch(this.db, 'runs', batch, applyRunEvents));
+          },
+        }),
+        await topics.workerEvents.consume({
+          group: `${group}.workers`,
+          onError,
+          handler: async (batch) => {
+            this.applied.inc({ topic: 'worker-events' }, await projectBatch(this.db, 'workers', batch, applyWorkerEvents));
+          },
+        }),
+      ];
+      this.logger.info('projecting', { group });
     });
   }
 
   stop(): Promise<void> {
+    // Consumers first (they finish the batch in flight and commit), then the pool they write through.
     return this.lifecycle.stop(async () => {
+      await Promise.all(this.subscriptions.map((s) => s.stop()));
       await this.log.stop();
       await this.db.destroy();
     });

@@ -1,5 +1,12 @@
-import type { z } from 'zod';
+import { z } from 'zod';
 import { LogEnv } from '@chute/runtime';
 
-export const WorkerEnv = LogEnv;
+export const WorkerEnv = LogEnv.extend({
+  /** Names this worker in logs and in its id. @default 'example-worker' */
+  CHUTE_WORKER_NAME: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/).default('example-worker'),
+  /** Runs executed at once. @default 100 */
+  CHUTE_WORKER_SLOTS: z.coerce.number().int().min(1).max(10_000).default(100),
+  /** @default 5000 */
+  CHUTE_HEARTBEAT_INTERVAL_MS: z.coerce.number().int().min(100).default(5000),
+});
 export type WorkerConfig = z.infer<typeof WorkerEnv>;

@@ -1,31 +1,39 @@
-import { kafkaLogFromConfig, startPlatformLog, type Log } from '@chute/log';
-import { Lifecycle, Metrics, type Component, type Logger } from '@chute/runtime';
+import { Lifecycle, type Component, type Logger } from '@chute/runtime';
+import { Chute, type Worker } from '@chute/sdk';
 import type { WorkerConfig } from './config';
+import { exampleTasks } from './tasks';
 
-/**
- * The deployable worker that hosts the example tasks. At this stage it only
- * connects to the log and makes sure the platform's topics exist.
- */
+/** The deployable worker: the SDK's worker runtime hosting the example tasks. */
 export class WorkerService implements Component {
   private readonly lifecycle = new Lifecycle();
-  private readonly metrics = new Metrics();
-  private readonly log: Log;
+  private worker: Worker | undefined;
 
   constructor(
     private readonly config: WorkerConfig,
     private readonly logger: Logger,
-  ) {
-    this.log = kafkaLogFromConfig(config, 'chute-worker', logger);
-  }
+  ) {}
 
   start(): Promise<void> {
     return this.lifecycle.start(async () => {
-      await startPlatformLog(this.log, this.config, { logger: this.logger, metrics: this.metrics });
-      this.logger.info('log ready');
+      const chute = Chute.init({
+        brokers: this.config.CHUTE_KAFKA_BROKERS,
+        topicPrefix: this.config.CHUTE_TOPIC_PREFIX,
+        logger: this.logger,
+        heartbeatIntervalMs: this.config.CHUTE_HEARTBEAT_INTERVAL_MS,
+      });
+      this.worker = await chute.worker(this.config.CHUTE_WORKER_NAME, {
+        workflows: exampleTasks(chute),
+        slots: this.config.CHUTE_WORKER_SLOTS,
+      });
+      await this.worker.ready();
+      this.logger.info('serving', { workerId: this.worker.workerId });
     });
   }
 
   stop(): Promise<void> {
-    return this.lifecycle.stop(() => this.log.stop());
+    // The worker drains its running tasks before it announces the stop.
+    return this.lifecycle.stop(async () => {
+      await this.worker?.stop();
+    });
   }
 }

@@ -1,0 +1,74 @@
+import { createTestDatabase } from './database';
+import { requireEnv, uniqueName } from './env';
+import { ServiceProcess } from './service-process';
+
+export interface PlatformOptions {
+  /** How many worker processes to start. @default 1 */
+  workers?: number;
+  /** Extra environment for every service. */
+  env?: Record<string, string>;
+}
+
+/**
+ * The whole platform as separate processes on the real broker and a throwaway
+ * database: projector, scheduler, gateway and workers, each its built main.js.
+ * Topics get a prefix of their own, so test files never see each other's runs.
+ */
+export class Platform {
+  readonly processes: ServiceProcess[] = [];
+  private constructor(
+    readonly env: Record<string, string>,
+    readonly gatewayUrl: string,
+    private readonly dropDatabase: () => Promise<void>,
+  ) {}
+
+  static async start(options: PlatformOptions = {}): Promise<Platform> {
+    const database = await createTestDatabase(requireEnv('CHUTE_DATABASE_URL'));
+    const env: Record<string, string> = {
+      CHUTE_KAFKA_BROKERS: requireEnv('CHUTE_KAFKA_BROKERS'),
+      CHUTE_DATABASE_URL: database.url,
+      CHUTE_TOPIC_PREFIX: uniqueName('e2e'),
+      CHUTE_GATEWAY_PORT: '0',
+      CHUTE_LOG_LEVEL: 'info',
+      ...options.env,
+    };
+    const started: ServiceProcess[] = [];
+    try {
+      // The projector first: it creates the topics and migrates the read model.
+      const projector = ServiceProcess.start('projector', env);
+      started.push(projector);
+      await projector.waitForLog('started');
+      const rest = ['scheduler', 'gateway'].map((name) => ServiceProcess.start(name, env));
+      started.push(...rest);
+      await Promise.all(rest.map((p) => p.waitForLog('started')));
+      const listening = rest[1]!.lines.find((l) => l.msg === 'listening');
+      const platform = new Platform(env, String(listening?.['address']), database.drop);
+      platform.processes.push(...started);
+      for (let i = 0; i < (options.workers ?? 1); i++) await platform.startWorker(`worker-${i}`);
+      return platform;
+    } catch (error) {
+      await Promise.all(started.map((p) => p.stop('SIGKILL')));
+      await database.drop();
+      throw error;
+    }
+  }
+
+  /** Starts one more worker process and waits until it serves. */
+  async startWorker(name: string, env: Record<string, string> = {}): Promise<ServiceProcess> {
+    const worker = ServiceProcess.start('worker', { ...this.env, CHUTE_WORKER_NAME: name, ...env });
+    this.processes.push(worker);
+    await worker.waitForLog('serving');
+    return worker;
+  }
+
+  /** The id a worker process logged when it started serving. */
+  static workerIdOf(worker: ServiceProcess): string {
+    return String(worker.lines.find((l) => l.msg === 'serving')?.['workerId']);
+  }
+
+  /** Stops every process (SIGTERM, then SIGKILL past the deadline) and drops the database. */
+  async stop(): Promise<void> {
+    await Promise.all(this.processes.map((p) => p.stop('SIGTERM')));
+    await this.dropDatabase();
+  }
+}

@@ -1,0 +1,143 @@
+import { evolveRun, type RunState } from '@chute/domain';
+import type { Db, NewRunRow } from '@chute/db';
+import type { Decoded } from '@chute/log';
+import type { RunEvent, WorkerEvent } from '@chute/schemas';
+import type { Transaction } from 'kysely';
+import type { Database } from '@chute/db';
+
+type Trx = Transaction<Database>;
+
+const iso = (ms: number | null): Date | null => (ms === null ? null : new Date(ms));
+
+/** The row a run's state projects to. Derived from event times only, so a rebuild gives the same row. */
+export function runRow(state: RunState): NewRunRow {
+  return {
+    id: state.runId,
+    task: state.task,
+    status: state.status,
+    input: JSON.stringify(state.input),
+    output: JSON.stringify(state.output),
+    error: JSON.stringify(state.error),
+    attempt: state.attempt,
+    max_retries: state.retries,
+    failures: state.failures,
+    worker_id: state.workerId,
+    created_at: new Date(state.createdAt),
+    updated_at: new Date(state.updatedAt),
+    started_at: iso(state.startedAt),
+    finished_at: iso(state.finishedAt),
+    state: JSON.stringify(state),
+  };
+}
+
+/**
+ * Applies one partition's batch in one transaction with its checkpoint, skipping
+ * records below the checkpoint: a redelivered batch changes nothing.
+ */
+export async function projectBatch<T>(
+  db: Db,
+  projection: string,
+  batch: readonly Decoded<T>[],
+  apply: (trx: Trx, events: readonly T[]) => Promise<void>,
+): Promise<number> {
+  const first = batch[0];
+  if (!first) return 0;
+  const { topic, partition } = first.record;
+  return db.transaction().execute(async (trx) => {
+    const checkpoint = await trx
+      .selectFrom('projector_checkpoints')
+      .select('offset')
+      .where('projection', '=', projection)
+      .where('topic', '=', topic)
+      .where('partition', '=', partition)
+      .forUpdate()
+      .executeTakeFirst();
+    const fresh = batch.filter((d) => d.record.offset >= (checkpoint?.offset ?? 0));
+    if (fresh.length === 0) return 0;
+    await apply(
+      trx,
+      fresh.map((d) => d.value),
+    );
+    const next = fresh[fresh.length - 1]!.record.offset + 1;
+    await trx
+      .insertInto('projector_checkpoints')
+      .values({ projection, topic, partition, offset: next })
+      .onConflict((oc) => oc.columns(['projection', 'topic', 'partition']).doUpdateSet({ offset: next, updated_at: new Date() }))
+      .execute();
+    return fresh.length;
+  });
+}
+
+/** Folds run events into `runs`: loads the touched rows' states, folds, writes back the changed ones. */
+export async function applyRunEvents(trx: Trx, events: readonly RunEvent[]): Promise<void> {
+  const ids = [...new Set(events.map((e) => e.runId))];
+  const rows = await trx.selectFrom('runs').select(['id', 'state']).where('id', 'in', ids).execute();
+  const states = new Map<string, RunState | undefined>(rows.map((r) => [r.id, r.state as RunState]));
+  const changed = new Set<string>();
+  for (const event of events) {
+    const before = states.get(event.runId);
+    const after = evolveRun(before, event);
+    if (after !== before && after) {
+      states.set(event.runId, after);
+      changed.add(event.runId);
+    }
+  }
+  if (changed.size === 0) return;
+  const values = [...changed].map((id) => runRow(states.get(id)!));
+  await trx
+    .insertInto('runs')
+    .values(values)
+    .onConflict((oc) =>
+      oc.column('id').doUpdateSet((eb) => ({
+        status: eb.ref('excluded.status'),
+        output: eb.ref('excluded.output'),
+        error: eb.ref('excluded.error'),
+        attempt: eb.ref('excluded.attempt'),
+        failures: eb.ref('excluded.failures'),
+        worker_id: eb.ref('excluded.worker_id'),
+        updated_at: eb.ref('excluded.updated_at'),
+        started_at: eb.ref('excluded.started_at'),
+        finished_at: eb.ref('excluded.finished_at'),
+        state: eb.ref('excluded.state'),
+      })),
+    )
+    .execute();
+}
+
+/** Folds worker events into `workers`. */
+export async function applyWorkerEvents(trx: Trx, events: readonly WorkerEvent[]): Promise<void> {
+  for (const event of events) {
+    switch (event.type) {
+      case 'WorkerRegistered':
+        await trx
+          .insertInto('workers')
+          .values({
+            id: event.workerId,
+            name: event.name,
+            tasks: JSON.stringify(event.tasks),
+            slots: event.slots,
+            status: 'ACTIVE',
+            registered_at: new Date(event.at),
+            last_heartbeat_at: new Date(event.at),
+          })
+          .onConflict((oc) => oc.column('id').doNothing())
+          .execute();
+        break;
+      case 'WorkerHeartbeat':
+        await trx
+          .updateTable('workers')
+          .set({ last_heartbeat_at: new Date(event.at) })
+          .where('id', '=', event.workerId)
+          .where('last_heartbeat_at', '<', new Date(event.at))
+          .execute();
+        break;
+      case 'WorkerStopped':
+        await trx.updateTable('workers').set({ status: 'STOPPED' }).where('id', '=', event.workerId).execute();
+        break;
+      default: {
+        const _exhaustive: never = event;
+        return _exhaustive;
+      }
+    }
+  }
+}

@@ -1,0 +1,190 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { KafkaLog, openPlatformTopics } from '@chute/log';
+import { Metrics, silentLogger } from '@chute/runtime';
+import { Chute, RunFailedError } from '@chute/sdk';
+import type { RunView, StreamRecord } from '@chute/schemas';
+import { Platform, uniqueName, waitFor } from '@chute/testing';
+
+// Runs end to end: the four services as separate processes on the real broker
+// and PostgreSQL, driven through the SDK and plain HTTP.
+describe('runs end to end', () => {
+  let platform: Platform;
+  let chute: Chute;
+  const streamEnds = new Map<string, Extract<StreamRecord, { type: 'StreamEnd' }>>();
+  let streamLog: KafkaLog;
+
+  before(async () => {
+    platform = await Platform.start({
+      workers: 1,
+      env: { CHUTE_HEARTBEAT_INTERVAL_MS: '300', CHUTE_HEARTBEAT_TIMEOUT_MS: '3000' },
+    });
+    chute = Chute.init({ gatewayUrl: platform.gatewayUrl, brokers: platform.env['CHUTE_KAFKA_BROKERS'], topicPrefix: platform.env['CHUTE_TOPIC_PREFIX'] });
+    // Watch the stream topic: a worker writes the end of stream only after it saw the abort.
+    streamLog = new KafkaLog({ brokers: platform.env['CHUTE_KAFKA_BROKERS']!.split(','), clientId: uniqueName('e2e-watch'), logger: silentLogger });
+    await streamLog.start();
+    const topics = await openPlatformTopics(
+      streamLog,
+      { prefix: platform.env['CHUTE_TOPIC_PREFIX']!, runEventsPartitions: 6, streamPartitions: 6, workerEventsPartitions: 1 },
+      { logger: silentLogger, metrics: new Metrics() },
+    );
+    await topics.stream.tail((batch) => {
+      for (const { value } of batch) if (value.type === 'StreamEnd') streamEnds.set(value.runId, value);
+    });
+  });
+
+  after(async () => {
+    await streamLog?.stop();
+    await platform?.stop();
+  });
+
+  const http = (path: string, init?: RequestInit) => fetch(new URL(path, platform.gatewayUrl), init);
+  const postJson = (path: string, body: unknown) =>
+    http(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const waitForStatus = async (runId: string, status: RunView['status']) => {
+    let last: RunView | undefined;
+    await waitFor(
+      async () => {
+        last = await chute.runs.get(runId).catch(() => undefined);
+        return last?.status === status;
+      },
+      { timeoutMs: 60_000, intervalMs: 100, message: `run ${runId} to be ${status} (last: ${last?.status})` },
+    );
+    return last!;
+  };
+
+  test('run() through the SDK returns the task output', async () => {
+    const echo = chute.task({ name: 'echo', fn: (x: unknown) => x });
+    assert.deepEqual(await echo.run({ hello: 'wörld 🙂', n: [1, 2] }), { hello: 'wörld 🙂', n: [1, 2] });
+  });
+
+  test('runNoWait gives the run id at once; the ref resolves with the output', async () => {
+    const echo = chute.task({ name: 'echo', fn: (x: unknown) => x });
+    const ref = await echo.runNoWait('ping');
+    const id = await ref.getWorkflowRunId();
+    assert.match(id, /^[0-9a-f-]{36}$/);
+    assert.equal(await ref.output, 'ping');
+    const run = await chute.runs.get(id);
+    assert.equal(run.status, 'COMPLETED');
+    assert.equal(run.attempt, 1);
+    assert.ok(run.startedAt && run.finishedAt && run.workerId);
+  });
+
+  test('a run triggered over plain HTTP completes and its result is served', async () => {
+    const created = await postJson('/api/v1/tasks/echo/runs', { input: { via: 'http' } });
+    assert.equal(created.status, 201);
+    const { runId } = (await created.json()) as { runId: string };
+    const result = await http(`/api/v1/runs/${runId}/result?timeoutMs=30000`);
+    assert.equal(result.status, 200);
+    const run = (await result.json()) as RunView;
+    assert.equal(run.status, 'COMPLETED');
+    assert.deepEqual(run.output, { via: 'http' });
+  });
+
+  test('a failing task is retried, then FAILED with its error', async () => {
+    const fail = chute.task({ name: 'fail', retries: 2, fn: () => undefined });
+    const ref = await fail.runNoWait({ message: 'nope' });
+    await assert.rejects(ref.result(), (error: unknown) => error instanceof RunFailedError && error.status === 'FAILED');
+    const run = await chute.runs.get(ref.runId);
+    assert.equal(run.status, 'FAILED');
+    assert.equal(run.attempt, 3, 'one attempt and two retries');
+    assert.equal(run.error?.message, 'nope (attempt 3)');
+  });
+
+  test('a task that fails then succeeds completes on a retry', async () => {
+    const flaky = chute.task({ name: 'flaky', retries: 3, fn: () => undefined });
+    assert.deepEqual(await flaky.run({ failures: 1 }), { attempt: 2 });
+  });
+
+  test('an attempt past its executionTimeout ends TIMED_OUT and the worker sees the abort', async () => {
+    const slow = chute.task({ name: 'sleep', executionTimeout: '1s', fn: () => undefined });
+    const ref = await slow.runNoWait({ ms: 60_000 });
+    await assert.rejects(ref.result(), (error: unknown) => error instanceof RunFailedError && error.status === 'TIMED_OUT');
+    const run = await chute.runs.get(ref.runId);
+    assert.match(run.error?.message ?? '', /execution timeout of 1000 ms/);
+    await waitFor(() => streamEnds.has(ref.runId), { message: 'the worker to close the stream after the abort' });
+    assert.equal(streamEnds.get(ref.runId)?.status, 'TIMED_OUT');
+  });
+
+  test('a cancel reaches the running fn', async () => {
+    const slow = chute.task({ name: 'sleep', executionTimeout: '1h', fn: () => undefined });
+    const ref = await slow.runNoWait({ ms: 60_000 });
+    await waitForStatus(ref.runId, 'RUNNING');
+    await chute.runs.cancel(ref.runId);
+    await assert.rejects(ref.result(), (error: unknown) => error instanceof RunFailedError && error.status === 'CANCELLED');
+    await waitFor(() => streamEnds.has(ref.runId), { message: 'the worker to close the stream after the abort' });
+    assert.equal(streamEnds.get(ref.runId)?.status, 'CANCELLED');
+    const again = await postJson(`/api/v1/runs/${ref.runId}/cancel`, {});
+    assert.equal(again.status, 409);
+  });
+
+  test('a run for a task no live worker serves stays QUEUED', async () => {
+    const created = await postJson('/api/v1/tasks/nobody-serves-this/runs', {});
+    const { runId } = (await created.json()) as { runId: string };
+    await waitForStatus(runId, 'QUEUED');
+    await sleep(1500);
+    assert.equal((await chute.runs.get(runId)).status, 'QUEUED');
+    const pending = await http(`/api/v1/runs/${runId}/result?timeoutMs=200`);
+    assert.equal(pending.status, 202);
+  });
+
+  test('listing filters by task and status and pages with a cursor', async () => {
+    const echo = chute.task({ name: 'echo', fn: (x: unknown) => x });
+    await Promise.all([1, 2, 3].map((i) => echo.run(i)));
+    const first = await chute.runs.list({ task: 'echo', status: 'COMPLETED', limit: 2 });
+    assert.equal(first.runs.length, 2);
+    assert.ok(first.nextCursor);
+    assert.ok(first.runs.every((r) => r.task === 'echo' && r.status === 'COMPLETED'));
+    const second = await chute.runs.list({ task: 'echo', status: 'COMPLETED', limit: 2, cursor: first.nextCursor });
+    const ids = new Set([...first.runs, ...second.runs].map((r) => r.runId));
+    assert.equal(ids.size, first.runs.length + second.runs.length, 'pages do not overlap');
+    assert.ok(first.runs[0]!.createdAt >= first.runs[1]!.createdAt, 'newest first');
+  });
+
+  describe('bad input gets a 4xx naming the problem', () => {
+    const expectError = async (response: Response, status: number, code: string, message: RegExp) => {
+      assert.equal(response.status, status);
+      const body = (await response.json()) as { code: string; message: string };
+      assert.equal(body.code, code);
+      assert.match(body.message, message);
+    };
+
+    test('malformed JSON is 400 INVALID_JSON', async () => {
+      await expectError(
+        await http('/api/v1/tasks/echo/runs', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"input": ' }),
+        400,
+        'INVALID_JSON',
+        /not valid JSON/,
+      );
+    });
+
+    test('a body over 1 MiB is 413', async () => {
+      await expectError(await postJson('/api/v1/tasks/echo/runs', { input: 'x'.repeat(1024 * 1024) }), 413, 'PAYLOAD_TOO_LARGE', /1048576 bytes/);
+    });
+
+    test('an unknown run id is 404 and an id that is not a UUID is 400', async () => {
+      await expectError(await http(`/api/v1/runs/${randomUUID()}`), 404, 'RUN_NOT_FOUND', /no run/);
+      await expectError(await http('/api/v1/runs/not-an-id'), 400, 'INVALID_RUN_ID', /run id: must be a UUID/);
+      await expectError(await postJson('/api/v1/runs/not-an-id/cancel', {}), 400, 'INVALID_RUN_ID', /must be a UUID/);
+    });
+
+    test('an unknown route is 404', async () => {
+      await expectError(await http('/api/v1/nothing-here'), 404, 'NOT_FOUND', /GET \/api\/v1\/nothing-here/);
+    });
+
+    test('invalid fields are named: retries, unknown keys, task names, list queries', async () => {
+      await expectError(await postJson('/api/v1/tasks/echo/runs', { retries: -1 }), 400, 'BAD_REQUEST', /retries/);
+      await expectError(await postJson('/api/v1/tasks/echo/runs', { inptu: 1 }), 400, 'BAD_REQUEST', /inptu/);
+      await expectError(await postJson('/api/v1/tasks/bad%20name/runs', {}), 400, 'BAD_REQUEST', /task name/);
+      await expectError(await http('/api/v1/runs?limit=100000'), 400, 'BAD_REQUEST', /limit/);
+      await expectError(await http('/api/v1/runs?cursor=garbage'), 400, 'BAD_REQUEST', /cursor/);
+    });
+
+    test('the gateway is still healthy after all of it', async () => {
+      assert.equal((await http('/healthz')).status, 200);
+      assert.equal((await http('/readyz')).status, 200);
+    });
+  });
+});
