@@ -15,7 +15,9 @@ export const TriggerRunBody = z
     /** Budget of one attempt in milliseconds. @default 300000 */
     executionTimeoutMs: z.number().int().min(1).max(7 * 24 * 3600 * 1000).default(300_000),
   })
-  .strict();
+  .strict()
+  // An absent body means "all defaults"; prefault parses {} so the field defaults apply.
+  .prefault({});
 export type TriggerRunBody = z.infer<typeof TriggerRunBody>;
 
 export const TaskNameParams = z.object({ name: TaskName });
@@ -60,4 +62,7 @@ export const ResultQuery = z.object({
 });
 
 export const ApiError = z.object({ code: z.string(), message: z.string() });
+
+export const CancelRunResponse = z.object({ runId: RunId, status: RunStatus });
+export type CancelRunResponse = z.infer<typeof CancelRunResponse>;
 export type ApiError = z.infer<typeof ApiError>;

@@ -182,6 +182,17 @@ describe('runs end to end', () => {
       await expectError(await http('/api/v1/runs?cursor=garbage'), 400, 'BAD_REQUEST', /cursor/);
     });
 
+    test('the OpenAPI document describes the API, and /docs serves its UI', async () => {
+      const doc = (await (await http('/docs/json')).json()) as { openapi: string; paths: Record<string, unknown> };
+      assert.match(doc.openapi, /^3\./);
+      for (const path of ['/api/v1/tasks/{name}/runs', '/api/v1/runs/{id}', '/api/v1/runs', '/api/v1/runs/{id}/cancel', '/api/v1/runs/{id}/result']) {
+        assert.ok(doc.paths[path], `documents ${path}`);
+      }
+      const ui = await http('/docs');
+      assert.equal(ui.status, 200);
+      assert.match(ui.headers.get('content-type') ?? '', /text\/html/);
+    });
+
     test('the gateway is still healthy after all of it', async () => {
       assert.equal((await http('/healthz')).status, 200);
       assert.equal((await http('/readyz')).status, 200);

@@ -1,7 +1,11 @@
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { ChuteError, type Logger, type Metrics } from '@chute/runtime';
+import { registerRunsApi, type RunsApiDeps } from './runs-api';
 
-export interface GatewayDeps {
+export interface GatewayDeps extends RunsApiDeps {
   logger: Logger;
   metrics: Metrics;
   /** Resolves when the log and the database both answer; rejects naming the one that does not. */
@@ -11,9 +15,21 @@ export interface GatewayDeps {
 /** Request bodies past this are refused with 413 before they are parsed. */
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 
-/** Maps fastify's own errors (bad JSON, oversized body...) onto the platform's codes. */
+/** How a path parameter is named in error messages. */
+const PARAM_LABELS: Record<string, string> = { id: 'run id', name: 'task name' };
+
+/** Maps schema validation failures and fastify's own errors (bad JSON, oversized body...) onto the platform's codes. */
 function toChuteError(error: FastifyError): ChuteError {
   if (error instanceof ChuteError) return error;
+  if (hasZodFastifySchemaValidationErrors(error)) {
+    const issue = error.validation[0]!;
+    const path = issue.instancePath.replace(/^\//, '').replace(/\//g, '.');
+    if (error.validationContext === 'params') {
+      const label = PARAM_LABELS[path] ?? path;
+      return new ChuteError(path === 'id' ? 'INVALID_RUN_ID' : 'BAD_REQUEST', `${label}: ${issue.message}`);
+    }
+    return new ChuteError('BAD_REQUEST', `${path || (error.validationContext ?? 'request')}: ${issue.message}`);
+  }
   switch (error.code) {
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
@@ -33,6 +49,16 @@ function toChuteError(error: FastifyError): ChuteError {
 /** The gateway's HTTP app, not yet listening: tests use `inject` or a real socket alike. */
 export function buildGateway(deps: GatewayDeps): FastifyInstance {
   const app = Fastify({ logger: false, bodyLimit: BODY_LIMIT_BYTES });
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  // The OpenAPI document is generated from the routes' zod schemas: /docs/json, UI at /docs.
+  void app.register(swagger, {
+    openapi: {
+      info: { title: 'Chute gateway', version: '1.0.0', description: 'Trigger runs, read them, wait for their results.' },
+    },
+    transform: jsonSchemaTransform,
+  });
+  void app.register(swaggerUi, { routePrefix: '/docs' });
   const requests = deps.metrics.counter('chute_gateway_http_requests_total', 'HTTP requests by route and status.');
 
   app.addHook('onResponse', async (request, reply) => {
@@ -49,6 +75,9 @@ export function buildGateway(deps: GatewayDeps): FastifyInstance {
     const error = new ChuteError('NOT_FOUND', `no route for ${request.method} ${request.url.split('?')[0]}`);
     return reply.status(404).send(error.toJSON());
   });
+
+  // Routes go in a plugin registered after swagger, so its route hook sees them.
+  void app.register(async (instance) => registerRunsApi(instance, deps));
 
   app.get('/healthz', async () => ({ status: 'ok' }));
 

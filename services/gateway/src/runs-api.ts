@@ -1,20 +1,22 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
-import type { z } from 'zod';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { isFinal } from '@chute/domain';
 import type { Db, RunRow } from '@chute/db';
-import { ChuteError, type ErrorCode } from '@chute/runtime';
+import { ChuteError } from '@chute/runtime';
 import {
+  ApiError,
+  CancelRunResponse,
   ListRunsQuery,
+  ListRunsResponse,
   ResultQuery,
   RunIdParams,
+  RunView,
   TaskNameParams,
   TriggerRunBody,
-  type ListRunsResponse,
+  TriggerRunResponse,
   type RunEvent,
-  type RunView,
-  type TriggerRunResponse,
 } from '@chute/schemas';
 import type { RunWaiters } from './run-waiters';
 
@@ -25,17 +27,10 @@ export interface RunsApiDeps {
   waiters: RunWaiters;
 }
 
-/**
- * Parses with a zod schema, or throws a 400 naming the first offending field:
- * `label` when given (path parameters), else the field's path in the body or query.
- */
-function parse<S extends z.ZodType>(schema: S, value: unknown, label?: string, code: ErrorCode = 'BAD_REQUEST'): z.infer<S> {
-  const result = schema.safeParse(value);
-  if (result.success) return result.data;
-  const issue = result.error.issues[0]!;
-  const field = label ?? (issue.path.length > 0 ? issue.path.map(String).join('.') : 'body');
-  throw new ChuteError(code, `${field}: ${issue.message}`);
-}
+/** How long /result waits for a run it has never seen before answering 404 (the projector may lag a little). */
+const UNKNOWN_RUN_GRACE_MS = 3000;
+
+const errors = { 400: ApiError, 404: ApiError, 409: ApiError, 413: ApiError, 503: ApiError };
 
 export function toRunView(row: RunRow): RunView {
   return {
@@ -68,85 +63,127 @@ function decodeCursor(cursor: string): { createdAt: Date; id: string } {
   return { createdAt, id };
 }
 
-/** How long /result waits for a run it has never seen before answering 404 (the projector may lag a little). */
-const UNKNOWN_RUN_GRACE_MS = 3000;
-
-/** The runs API: trigger, read, list, cancel, and wait for a result. */
-export function registerRunsApi(app: FastifyInstance, deps: RunsApiDeps): void {
+/** The runs API: trigger, read, list, cancel, and wait for a result. Schemas validate input and document it. */
+export function registerRunsApi(fastify: FastifyInstance, deps: RunsApiDeps): void {
+  const app = fastify.withTypeProvider<ZodTypeProvider>();
   const { db } = deps;
   const findRun = (id: string) => db.selectFrom('runs').selectAll().where('id', '=', id).executeTakeFirst();
-  const runIdOf = (params: unknown) => parse(RunIdParams, params, 'run id', 'INVALID_RUN_ID').id;
   const notFound = (id: string) => new ChuteError('RUN_NOT_FOUND', `no run ${id}`);
 
-  app.post('/api/v1/tasks/:name/runs', async (request, reply) => {
-    const { name } = parse(TaskNameParams, request.params, 'task name');
-    const body = parse(TriggerRunBody, request.body ?? {});
-    const runId = randomUUID();
-    await deps.appendRunEvents([
-      { v: 1, type: 'RunRequested', runId, at: Date.now(), task: name, input: body.input, retries: body.retries, executionTimeoutMs: body.executionTimeoutMs },
-    ]);
-    const response: TriggerRunResponse = { runId };
-    return reply.status(201).send(response);
-  });
+  app.post(
+    '/api/v1/tasks/:name/runs',
+    {
+      schema: {
+        summary: 'Trigger a run of a task',
+        tags: ['runs'],
+        params: TaskNameParams,
+        body: TriggerRunBody,
+        response: { 201: TriggerRunResponse, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const { input, retries, executionTimeoutMs } = request.body;
+      const runId = randomUUID();
+      await deps.appendRunEvents([
+        { v: 1, type: 'RunRequested', runId, at: Date.now(), task: request.params.name, input, retries, executionTimeoutMs },
+      ]);
+      return reply.status(201).send({ runId });
+    },
+  );
 
-  app.get('/api/v1/runs/:id', async (request) => {
-    const id = runIdOf(request.params);
-    const row = await findRun(id);
-    if (!row) throw notFound(id);
-    return toRunView(row);
-  });
+  app.get(
+    '/api/v1/runs/:id',
+    { schema: { summary: 'Get a run', tags: ['runs'], params: RunIdParams, response: { 200: RunView, ...errors } } },
+    async (request) => {
+      const row = await findRun(request.params.id);
+      if (!row) throw notFound(request.params.id);
+      return toRunView(row);
+    },
+  );
 
-  app.get('/api/v1/runs', async (request) => {
-    const query = parse(ListRunsQuery, request.query);
-    let q = db.selectFrom('runs').selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc').limit(query.limit + 1);
-    if (query.task) q = q.where('task', '=', query.task);
-    if (query.status) q = q.where('status', '=', query.status);
-    if (query.cursor) {
-      const { createdAt, id } = decodeCursor(query.cursor);
-      q = q.where((eb) => eb.or([eb('created_at', '<', createdAt), eb.and([eb('created_at', '=', createdAt), eb('id', '<', id)])]));
-    }
-    const rows = await q.execute();
-    const page = rows.slice(0, query.limit);
-    const response: ListRunsResponse = {
-      runs: page.map(toRunView),
-      nextCursor: rows.length > query.limit ? encodeCursor(page[page.length - 1]!) : null,
-    };
-    return response;
-  });
-
-  app.post('/api/v1/runs/:id/cancel', async (request, reply) => {
-    const id = runIdOf(request.params);
-    const row = await findRun(id);
-    if (!row) throw notFound(id);
-    if (isFinal(row.status)) throw new ChuteError('CONFLICT', `run ${id} already ended ${row.status}`);
-    await deps.appendRunEvents([{ v: 1, type: 'RunCancelRequested', runId: id, at: Date.now() }]);
-    return reply.status(202).send({ runId: id, status: row.status });
-  });
-
-  app.get('/api/v1/runs/:id/result', async (request, reply) => {
-    const id = runIdOf(request.params);
-    const { timeoutMs } = parse(ResultQuery, request.query);
-    const deadline = Date.now() + timeoutMs;
-    // Register before the first read, so an end between the two is not missed.
-    const waiter = deps.waiters.wait(id, timeoutMs);
-    let ended = false;
-    void waiter.ended.then((e) => (ended = e));
-    try {
-      const started = Date.now();
-      let row = await findRun(id);
-      while (!(row && isFinal(row.status)) && Date.now() < deadline && !deps.waiters.closed) {
-        // A run the read model has not shown for this long was most likely never triggered.
-        if (!row && Date.now() - started > UNKNOWN_RUN_GRACE_MS) break;
-        // Until the tail sees the end, look rarely (in case it ended before we listened);
-        // after, the projector is a moment behind: look often.
-        await Promise.race([waiter.ended, sleep(ended ? 20 : 1000)]);
-        if (ended) await sleep(10);
-        row = await findRun(id);
+  app.get(
+    '/api/v1/runs',
+    {
+      schema: {
+        summary: 'List runs, newest first',
+        tags: ['runs'],
+        querystring: ListRunsQuery,
+        response: { 200: ListRunsResponse, ...errors },
+      },
+    },
+    async (request) => {
+      const query = request.query;
+      let q = db.selectFrom('runs').selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc').limit(query.limit + 1);
+      if (query.task) q = q.where('task', '=', query.task);
+      if (query.status) q = q.where('status', '=', query.status);
+      if (query.cursor) {
+        const { createdAt, id } = decodeCursor(query.cursor);
+        q = q.where((eb) => eb.or([eb('created_at', '<', createdAt), eb.and([eb('created_at', '=', createdAt), eb('id', '<', id)])]));
       }
+      const rows = await q.execute();
+      const page = rows.slice(0, query.limit);
+      return {
+        runs: page.map(toRunView),
+        nextCursor: rows.length > query.limit ? encodeCursor(page[page.length - 1]!) : null,
+      };
+    },
+  );
+
+  app.post(
+    '/api/v1/runs/:id/cancel',
+    {
+      schema: {
+        summary: 'Cancel a run; its running task sees its abortSignal fire',
+        tags: ['runs'],
+        params: RunIdParams,
+        response: { 202: CancelRunResponse, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const { id } = request.params;
+      const row = await findRun(id);
       if (!row) throw notFound(id);
-      return reply.status(isFinal(row.status) ? 200 : 202).send(toRunView(row));
-    } finally {
-      waiter.cancel();
-    }
-  });
+      if (isFinal(row.status)) throw new ChuteError('CONFLICT', `run ${id} already ended ${row.status}`);
+      await deps.appendRunEvents([{ v: 1, type: 'RunCancelRequested', runId: id, at: Date.now() }]);
+      return reply.status(202).send({ runId: id, status: row.status });
+    },
+  );
+
+  app.get(
+    '/api/v1/runs/:id/result',
+    {
+      schema: {
+        summary: 'Wait for a run to end: 200 once it has, 202 with its current state at the timeout',
+        tags: ['runs'],
+        params: RunIdParams,
+        querystring: ResultQuery,
+        response: { 200: RunView, 202: RunView, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const { id } = request.params;
+      const deadline = Date.now() + request.query.timeoutMs;
+      // Register before the first read, so an end between the two is not missed.
+      const waiter = deps.waiters.wait(id, request.query.timeoutMs);
+      let ended = false;
+      void waiter.ended.then((e) => (ended = e));
+      try {
+        const started = Date.now();
+        let row = await findRun(id);
+        while (!(row && isFinal(row.status)) && Date.now() < deadline && !deps.waiters.closed) {
+          // A run the read model has not shown for this long was most likely never triggered.
+          if (!row && Date.now() - started > UNKNOWN_RUN_GRACE_MS) break;
+          // Until the tail sees the end, look rarely (in case it ended before we listened);
+          // after, the projector is a moment behind: look often.
+          await Promise.race([waiter.ended, sleep(ended ? 20 : 1000)]);
+          if (ended) await sleep(10);
+          row = await findRun(id);
+        }
+        if (!row) throw notFound(id);
+        return reply.status(isFinal(row.status) ? 200 : 202).send(toRunView(row));
+      } finally {
+        waiter.cancel();
+      }
+    },
+  );
 }

@@ -5,7 +5,6 @@ import { Lifecycle, Metrics, withDeadline, type Component, type Logger } from '@
 import { buildGateway } from './app';
 import type { GatewayConfig } from './config';
 import { RunWaiters } from './run-waiters';
-import { registerRunsApi } from './runs-api';
 
 /** The gateway process: HTTP in front, the log and the read model behind. */
 export class GatewayServer implements Component {
@@ -44,12 +43,14 @@ export class GatewayServer implements Component {
       this.app = buildGateway({
         logger: this.logger,
         metrics: this.metrics,
+        db: this.db,
+        waiters: this.waiters,
+        appendRunEvents: (events) => topics.runEvents.append(events),
         checkReady: async () => {
           await withDeadline(this.log.endOffsets(runEventsTopic), 2000, 'log did not answer within 2 s');
           await withDeadline(pingDb(this.db), 2000, 'database did not answer within 2 s');
         },
       });
-      registerRunsApi(this.app, { db: this.db, waiters: this.waiters, appendRunEvents: (events) => topics.runEvents.append(events) });
       await this.app.listen({ host: this.config.CHUTE_GATEWAY_HOST, port: this.config.CHUTE_GATEWAY_PORT });
       this.logger.info('listening', { address: this.address() });
     });
