@@ -2,18 +2,29 @@ import type { RunEvent } from '@chute/schemas';
 
 const TERMINAL: ReadonlySet<RunEvent['type']> = new Set(['RunCompleted', 'RunCancelled', 'RunTimedOut']);
 
+/** How many recent ends are remembered for requests that arrive just after their run ended. */
+const RECENT_ENDS = 20_000;
+
 /** Whether an event may have ended its run (a failure only when it will not be retried). */
 export function mayEndRun(event: RunEvent): boolean {
   return TERMINAL.has(event.type) || (event.type === 'RunFailed' && !event.retry.willRetry);
 }
 
+export interface Waiter {
+  /** The event that ended the run, or undefined at the timeout (or shutdown). */
+  readonly ended: Promise<RunEvent | undefined>;
+  cancel(): void;
+}
+
 /**
- * Requests waiting for runs to end. Fed by the gateway's one tail of the
- * run-events topic, so a waiting request costs no database polling until its
- * run has ended.
+ * Requests waiting for runs to end, fed by the gateway's one tail of the
+ * run-events topic: a waiting request costs nothing until its run ends. Recent
+ * ends are remembered, so a request that arrives after its run ended (it often
+ * does: no-op runs end within milliseconds) is answered at once too.
  */
 export class RunWaiters {
-  private readonly waiting = new Map<string, Set<() => void>>();
+  private readonly waiting = new Map<string, Set<(event: RunEvent | undefined) => void>>();
+  private readonly recentEnds = new Map<string, RunEvent>();
   private isClosed = false;
 
   /** True once the gateway is shutting down: waiting requests answer with what they have. */
@@ -24,48 +35,40 @@ export class RunWaiters {
   /** Releases every waiting request, so shutdown does not wait out long polls. */
   close(): void {
     this.isClosed = true;
-    for (const listeners of [...this.waiting.values()]) for (const l of [...listeners]) l();
+    for (const listeners of [...this.waiting.values()]) for (const l of [...listeners]) l(undefined);
   }
 
-  get size(): number {
-    return this.waiting.size;
+  /** The event that ended the run, if this gateway saw it recently. */
+  recentEnd(runId: string): RunEvent | undefined {
+    return this.recentEnds.get(runId);
   }
 
-  /** Resolves when an ending event for the run is seen, or after `timeoutMs`; `cancel` stops waiting. */
-  wait(runId: string, timeoutMs: number): { ended: Promise<boolean>; cancel(): void } {
-    let done: (ended: boolean) => void = () => undefined;
-    const ended = new Promise<boolean>((resolve) => (done = resolve));
-    const listeners = this.waiting.get(runId) ?? new Set<() => void>();
+  wait(runId: string, timeoutMs: number): Waiter {
+    const known = this.recentEnds.get(runId);
+    if (known || this.isClosed) return { ended: Promise.resolve(known), cancel: () => undefined };
+    let done: (event: RunEvent | undefined) => void = () => undefined;
+    const ended = new Promise<RunEvent | undefined>((resolve) => (done = resolve));
+    const listeners = this.waiting.get(runId) ?? new Set();
     this.waiting.set(runId, listeners);
-    const cleanup = (): void => {
+    const settle = (event: RunEvent | undefined): void => {
       clearTimeout(timer);
-      listeners.delete(onEnd);
+      listeners.delete(settle);
       if (listeners.size === 0 && this.waiting.get(runId) === listeners) this.waiting.delete(runId);
+      done(event);
     };
-    const onEnd = (): void => {
-      cleanup();
-      done(true);
-    };
-    const timer = setTimeout(() => {
-      cleanup();
-      done(false);
-    }, timeoutMs);
-    listeners.add(onEnd);
-    return {
-      ended,
-      cancel: () => {
-        cleanup();
-        done(false);
-      },
-    };
+    const timer = setTimeout(() => settle(undefined), timeoutMs);
+    listeners.add(settle);
+    return { ended, cancel: () => settle(undefined) };
   }
 
   /** Feeds events from the tail. */
   observe(events: readonly RunEvent[]): void {
     for (const event of events) {
       if (!mayEndRun(event)) continue;
+      this.recentEnds.set(event.runId, event);
+      if (this.recentEnds.size > RECENT_ENDS) this.recentEnds.delete(this.recentEnds.keys().next().value!);
       const listeners = this.waiting.get(event.runId);
-      if (listeners) for (const l of [...listeners]) l();
+      if (listeners) for (const l of [...listeners]) l(event);
     }
   }
 }

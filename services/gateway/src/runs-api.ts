@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { isFinal } from '@chute/domain';
+import { evolveRun, isFinal, type RunState } from '@chute/domain';
 import type { Db, RunRow } from '@chute/db';
 import { ChuteError } from '@chute/runtime';
 import {
@@ -32,23 +32,28 @@ const UNKNOWN_RUN_GRACE_MS = 3000;
 
 const errors = { 400: ApiError, 404: ApiError, 409: ApiError, 413: ApiError, 503: ApiError };
 
-export function toRunView(row: RunRow): RunView {
+const isoOrNull = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+
+/** A run as the API shows it, from its folded state (the read model keeps it in each row). */
+export function viewOf(state: RunState): RunView {
   return {
-    runId: row.id,
-    task: row.task,
-    status: row.status,
-    input: row.input,
-    output: row.output ?? null,
-    error: row.error ?? null,
-    attempt: row.attempt,
-    retries: row.max_retries,
-    workerId: row.worker_id,
-    createdAt: row.created_at.toISOString(),
-    updatedAt: row.updated_at.toISOString(),
-    startedAt: row.started_at?.toISOString() ?? null,
-    finishedAt: row.finished_at?.toISOString() ?? null,
+    runId: state.runId,
+    task: state.task,
+    status: state.status,
+    input: state.input,
+    output: state.output,
+    error: state.error,
+    attempt: state.attempt,
+    retries: state.retries,
+    workerId: state.workerId,
+    createdAt: new Date(state.createdAt).toISOString(),
+    updatedAt: new Date(state.updatedAt).toISOString(),
+    startedAt: isoOrNull(state.startedAt),
+    finishedAt: isoOrNull(state.finishedAt),
   };
 }
+
+export const toRunView = (row: RunRow): RunView => viewOf(row.state as RunState);
 
 function encodeCursor(row: RunRow): string {
   return Buffer.from(`${row.created_at.toISOString()}|${row.id}`).toString('base64url');
@@ -69,6 +74,17 @@ export function registerRunsApi(fastify: FastifyInstance, deps: RunsApiDeps): vo
   const { db } = deps;
   const findRun = (id: string) => db.selectFrom('runs').selectAll().where('id', '=', id).executeTakeFirst();
   const notFound = (id: string) => new ChuteError('RUN_NOT_FOUND', `no run ${id}`);
+  /**
+   * The run's state from the read model, with an end this gateway already saw
+   * folded on: the projector may be a moment behind, and a client that was just
+   * told its run ended must not read it as still running.
+   */
+  const currentState = async (id: string, ending = deps.waiters.recentEnd(id)): Promise<RunState | undefined> => {
+    const row = await findRun(id);
+    const state = row?.state as RunState | undefined;
+    if (!state || isFinal(state.status) || !ending) return state;
+    return evolveRun(state, ending);
+  };
 
   app.post(
     '/api/v1/tasks/:name/runs',
@@ -95,9 +111,9 @@ export function registerRunsApi(fastify: FastifyInstance, deps: RunsApiDeps): vo
     '/api/v1/runs/:id',
     { schema: { summary: 'Get a run', tags: ['runs'], params: RunIdParams, response: { 200: RunView, ...errors } } },
     async (request) => {
-      const row = await findRun(request.params.id);
-      if (!row) throw notFound(request.params.id);
-      return toRunView(row);
+      const state = await currentState(request.params.id);
+      if (!state) throw notFound(request.params.id);
+      return viewOf(state);
     },
   );
 
@@ -141,11 +157,11 @@ export function registerRunsApi(fastify: FastifyInstance, deps: RunsApiDeps): vo
     },
     async (request, reply) => {
       const { id } = request.params;
-      const row = await findRun(id);
-      if (!row) throw notFound(id);
-      if (isFinal(row.status)) throw new ChuteError('CONFLICT', `run ${id} already ended ${row.status}`);
+      const state = await currentState(id);
+      if (!state) throw notFound(id);
+      if (isFinal(state.status)) throw new ChuteError('CONFLICT', `run ${id} already ended ${state.status}`);
       await deps.appendRunEvents([{ v: 1, type: 'RunCancelRequested', runId: id, at: Date.now() }]);
-      return reply.status(202).send({ runId: id, status: row.status });
+      return reply.status(202).send({ runId: id, status: state.status });
     },
   );
 
@@ -165,22 +181,23 @@ export function registerRunsApi(fastify: FastifyInstance, deps: RunsApiDeps): vo
       const deadline = Date.now() + request.query.timeoutMs;
       // Register before the first read, so an end between the two is not missed.
       const waiter = deps.waiters.wait(id, request.query.timeoutMs);
-      let ended = false;
-      void waiter.ended.then((e) => (ended = e));
+      let ending: RunEvent | undefined;
+      void waiter.ended.then((event) => (ending = event));
       try {
         const started = Date.now();
-        let row = await findRun(id);
-        while (!(row && isFinal(row.status)) && Date.now() < deadline && !deps.waiters.closed) {
+        for (;;) {
+          const state = await currentState(id, ending);
+          if (state && isFinal(state.status)) return reply.status(200).send(viewOf(state));
+          if (Date.now() >= deadline || deps.waiters.closed) {
+            if (!state) throw notFound(id);
+            return reply.status(202).send(viewOf(state));
+          }
           // A run the read model has not shown for this long was most likely never triggered.
-          if (!row && Date.now() - started > UNKNOWN_RUN_GRACE_MS) break;
-          // Until the tail sees the end, look rarely (in case it ended before we listened);
-          // after, the projector is a moment behind: look often.
-          await Promise.race([waiter.ended, sleep(ended ? 20 : 1000)]);
-          if (ended) await sleep(10);
-          row = await findRun(id);
+          if (!state && Date.now() - started > UNKNOWN_RUN_GRACE_MS) throw notFound(id);
+          // Until the run ends, look rarely (the tail will say when); once it has, the
+          // projector is a moment behind: look often.
+          await (ending ? sleep(20) : Promise.race([waiter.ended, sleep(1000)]));
         }
-        if (!row) throw notFound(id);
-        return reply.status(isFinal(row.status) ? 200 : 202).send(toRunView(row));
       } finally {
         waiter.cancel();
       }
