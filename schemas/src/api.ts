@@ -66,3 +66,13 @@ export const ApiError = z.object({ code: z.string(), message: z.string() });
 export const CancelRunResponse = z.object({ runId: RunId, status: RunStatus });
 export type CancelRunResponse = z.infer<typeof CancelRunResponse>;
 export type ApiError = z.infer<typeof ApiError>;
+
+export const StreamQuery = z
+  .object({
+    /** Resume after this chunk: `N`, or `A:N` for a chunk of attempt A (an SSE id as sent). */
+    after: z.string().max(40).optional(),
+    /** `start` replays the run's stream from its first chunk. */
+    from: z.literal('start').optional(),
+  })
+  .strict();
+export type StreamQuery = z.infer<typeof StreamQuery>;

@@ -100,6 +100,26 @@ export function logContract(name: string, target: ContractTarget): void {
       }
     });
 
+    test('partitionOf names the partition a key is appended to', async () => {
+      const topic = await freshTopic(5);
+      const keys = Array.from({ length: 20 }, (_, i) => `run-${i}`);
+      await log.append(topic, keys.map((key) => ({ key, value: key })));
+      const got = await readAll(topic, keys.length);
+      for (const record of got) assert.equal(await log.partitionOf(topic, record.key), record.partition, record.key);
+    });
+
+    test('offsetForTime finds the first record at or after a time, or the end', async () => {
+      const topic = await freshTopic(1);
+      await log.append(topic, [{ key: 't', value: 'early' }]);
+      await sleep(50);
+      const between = Date.now();
+      await sleep(50);
+      await log.append(topic, [{ key: 't', value: 'late' }]);
+      assert.equal(await log.offsetForTime(topic, 0, 0), 0);
+      assert.equal(await log.offsetForTime(topic, 0, between), 1);
+      assert.equal(await log.offsetForTime(topic, 0, Date.now() + 60_000), 2);
+    });
+
     test('read from an offset delivers that partition from the offset on', async () => {
       const topic = await freshTopic(2);
       await log.append(topic, [0, 1, 2, 3].map((i) => ({ key: 'x', value: `x${i}` })));

@@ -195,6 +195,17 @@ export class EmbeddedLog implements Log {
     return this.partitions(topic).map((p, partition) => ({ partition, offset: p.records.length }));
   }
 
+  async partitionOf(topic: string, key: string): Promise<number> {
+    return hashKey(key) % this.partitions(topic).length;
+  }
+
+  async offsetForTime(topic: string, partition: number, timestamp: number): Promise<number> {
+    const records = this.partitions(topic)[partition]?.records;
+    if (!records) throw new RangeError(`topic ${topic} has no partition ${partition}`);
+    const index = records.findIndex((r) => r.timestamp >= timestamp);
+    return index < 0 ? records.length : index;
+  }
+
   async tail(topic: string, handler: BatchHandler, options: ReadOptions = {}): Promise<Subscription> {
     return this.read(topic, await this.endOffsets(topic), handler, options);
   }

@@ -92,6 +92,8 @@ export class KafkaLog implements Log {
   private flushing = false;
   private stopping: Promise<void> | undefined;
   private readonly knownTopics = new Set<string>();
+  private readonly partitionCounts = new Map<string, number>();
+  private readonly partitioner = Partitioners.DefaultPartitioner();
 
   constructor(private readonly options: KafkaLogOptions) {
     const logger = options.logger.child({ component: 'kafkajs' });
@@ -216,6 +218,29 @@ export class KafkaLog implements Log {
     return offsets
       .map((o) => ({ partition: o.partition, offset: Number(o.high) }))
       .sort((a, b) => a.partition - b.partition);
+  }
+
+  async partitionOf(topic: string, key: string): Promise<number> {
+    let count = this.partitionCounts.get(topic);
+    if (count === undefined) {
+      count = (await this.endOffsets(topic)).length;
+      this.partitionCounts.set(topic, count);
+    }
+    // The producer's own partitioner, so the answer always matches where append put the record.
+    return this.partitioner({
+      topic,
+      partitionMetadata: Array.from({ length: count }, (_, partitionId) => ({ partitionId, leader: 0, partitionErrorCode: 0, replicas: [0], isr: [0] })),
+      message: { key, value: null },
+    });
+  }
+
+  async offsetForTime(topic: string, partition: number, timestamp: number): Promise<number> {
+    const offsets = await this.admin.fetchTopicOffsetsByTimestamp(topic, timestamp);
+    const found = offsets.find((o) => o.partition === partition);
+    if (!found) throw new RangeError(`topic ${topic} has no partition ${partition}`);
+    const offset = Number(found.offset);
+    if (offset >= 0) return offset;
+    return (await this.endOffsets(topic)).find((o) => o.partition === partition)!.offset;
   }
 
   async tail(topic: string, handler: BatchHandler, options: ReadOptions = {}): Promise<Subscription> {

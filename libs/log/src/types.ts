@@ -68,6 +68,10 @@ export interface Log {
   append(topic: string, records: readonly AppendRecord[]): Promise<void>;
   /** The offset the next record of each partition will get. */
   endOffsets(topic: string): Promise<PartitionOffset[]>;
+  /** The partition records with this key land in. */
+  partitionOf(topic: string, key: string): Promise<number>;
+  /** The first offset of a partition whose record is at or after `timestamp` (the end offset if none is). */
+  offsetForTime(topic: string, partition: number, timestamp: number): Promise<number>;
   /** Delivers only records appended after the returned promise resolves. */
   tail(topic: string, handler: BatchHandler, options?: ReadOptions): Promise<Subscription>;
   /** Delivers the listed partitions from the given offsets on; other partitions are not read. */

@@ -9,6 +9,7 @@ import {
 import { z } from 'zod';
 import { RunFailedError } from './errors';
 import { GatewayHttp } from './http';
+import { streamOverWebSocket, type SubscribeOptions } from './stream';
 import { defineTask, type TaskDefinition, type TaskOptions } from './task';
 import { Worker, type WorkerOptions } from './worker';
 
@@ -56,6 +57,11 @@ export class WorkflowRunRef<O> {
   result(): Promise<O> {
     return (this.settled ??= this.runs.waitForEnd(this.runId).then((run) => outputOf<O>(run)));
   }
+
+  /** The run's stream: `chute.runs.subscribeToStream(ref.runId)`. */
+  stream(options: SubscribeOptions & { raw?: false } = {}): AsyncIterable<string> {
+    return this.runs.subscribeToStream(this.runId, options);
+  }
 }
 
 /** A task bound to a client: what `chute.task(...)` returns. */
@@ -90,7 +96,23 @@ export interface ListRunsOptions {
 
 /** Runs, through the gateway: what `chute.runs` is. */
 export class Runs {
-  constructor(private readonly http: GatewayHttp) {}
+  constructor(
+    private readonly http: GatewayHttp,
+    private readonly gatewayUrl: string,
+    private readonly token: string | undefined,
+  ) {}
+
+  /**
+   * Iterates the chunks a run publishes from now on (chunks published before
+   * this call are not delivered, unless `from: 'start'` or `after` asks for
+   * them), ending when the run's stream ends. Bytes chunks are decoded as UTF-8
+   * unless `raw` is set.
+   */
+  subscribeToStream(runId: string, options?: SubscribeOptions & { raw?: false }): AsyncIterable<string>;
+  subscribeToStream(runId: string, options: SubscribeOptions & { raw: true }): AsyncIterable<string | Uint8Array>;
+  subscribeToStream(runId: string, options: SubscribeOptions = {}): AsyncIterable<string | Uint8Array> {
+    return streamOverWebSocket(this.gatewayUrl, this.token, runId, options);
+  }
 
   /** @internal */
   async trigger(definition: TaskDefinition<never, unknown> | TaskDefinition<unknown, unknown>, input: unknown): Promise<string> {
@@ -139,7 +161,8 @@ export class Chute {
   private constructor(options: ChuteOptions) {
     this.options = options;
     const gatewayUrl = options.gatewayUrl ?? process.env['CHUTE_GATEWAY_URL'] ?? 'http://127.0.0.1:8080';
-    this.runs = new Runs(new GatewayHttp({ baseUrl: gatewayUrl, token: options.token ?? process.env['CHUTE_TOKEN'] }));
+    const token = options.token ?? process.env['CHUTE_TOKEN'];
+    this.runs = new Runs(new GatewayHttp({ baseUrl: gatewayUrl, token }), gatewayUrl, token);
     const brokers = options.brokers ?? process.env['CHUTE_KAFKA_BROKERS'] ?? '127.0.0.1:9092';
     this.brokers = BrokerList.parse(typeof brokers === 'string' ? brokers : brokers.join(','));
     this.topicPrefix = options.topicPrefix ?? process.env['CHUTE_TOPIC_PREFIX'] ?? 'chute';

@@ -4,3 +4,4 @@ export { ChuteApiError, NonRetryableError, RunFailedError } from './errors';
 export { Worker, type WorkerOptions } from './worker';
 export type { Duration } from './duration';
 export type { TaskFn, TaskOptions } from './task';
+export type { SubscribeOptions } from './stream';

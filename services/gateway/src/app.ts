@@ -1,11 +1,13 @@
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
+import websocket from '@fastify/websocket';
 import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { ChuteError, type Logger, type Metrics } from '@chute/runtime';
 import { registerRunsApi, type RunsApiDeps } from './runs-api';
+import { registerStreamApi, type StreamApiDeps } from './stream-api';
 
-export interface GatewayDeps extends RunsApiDeps {
+export interface GatewayDeps extends RunsApiDeps, Omit<StreamApiDeps, 'currentState' | 'seenRequest'> {
   logger: Logger;
   metrics: Metrics;
   /** Resolves when the log and the database both answer; rejects naming the one that does not. */
@@ -59,6 +61,7 @@ export function buildGateway(deps: GatewayDeps): FastifyInstance {
     transform: jsonSchemaTransform,
   });
   void app.register(swaggerUi, { routePrefix: '/docs' });
+  void app.register(websocket, { options: { maxPayload: 64 * 1024 } });
   const requests = deps.metrics.counter('chute_gateway_http_requests_total', 'HTTP requests by route and status.');
 
   app.addHook('onResponse', async (request, reply) => {
@@ -77,7 +80,10 @@ export function buildGateway(deps: GatewayDeps): FastifyInstance {
   });
 
   // Routes go in a plugin registered after swagger, so its route hook sees them.
-  void app.register(async (instance) => registerRunsApi(instance, deps));
+  void app.register(async (instance) => {
+    const runs = registerRunsApi(instance, deps);
+    registerStreamApi(instance, { ...deps, currentState: runs.currentState, seenRequest: (id) => deps.waiters.seenRequest(id) });
+  });
 
   app.get('/healthz', async () => ({ status: 'ok' }));
 

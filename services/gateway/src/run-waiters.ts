@@ -1,4 +1,4 @@
-import type { RunEvent } from '@chute/schemas';
+import type { FinalStatus, RunEvent } from '@chute/schemas';
 
 const TERMINAL: ReadonlySet<RunEvent['type']> = new Set(['RunCompleted', 'RunCancelled', 'RunTimedOut']);
 
@@ -8,6 +8,20 @@ const RECENT_ENDS = 20_000;
 /** Whether an event may have ended its run (a failure only when it will not be retried). */
 export function mayEndRun(event: RunEvent): boolean {
   return TERMINAL.has(event.type) || (event.type === 'RunFailed' && !event.retry.willRetry);
+}
+
+/** The final status an ending event gives its run. */
+export function endStatusOf(event: RunEvent): FinalStatus {
+  switch (event.type) {
+    case 'RunCompleted':
+      return 'COMPLETED';
+    case 'RunCancelled':
+      return 'CANCELLED';
+    case 'RunTimedOut':
+      return 'TIMED_OUT';
+    default:
+      return 'FAILED';
+  }
 }
 
 export interface Waiter {
@@ -25,6 +39,9 @@ export interface Waiter {
 export class RunWaiters {
   private readonly waiting = new Map<string, Set<(event: RunEvent | undefined) => void>>();
   private readonly recentEnds = new Map<string, RunEvent>();
+  private readonly recentRequests = new Set<string>();
+  /** Called with every run end the tail sees (the stream hub closes streams a worker could not). */
+  onEnd: (event: RunEvent) => void = () => undefined;
   private isClosed = false;
 
   /** True once the gateway is shutting down: waiting requests answer with what they have. */
@@ -36,6 +53,11 @@ export class RunWaiters {
   close(): void {
     this.isClosed = true;
     for (const listeners of [...this.waiting.values()]) for (const l of [...listeners]) l(undefined);
+  }
+
+  /** Whether this gateway saw the run requested recently (the read model may not show it yet). */
+  seenRequest(runId: string): boolean {
+    return this.recentRequests.has(runId);
   }
 
   /** The event that ended the run, if this gateway saw it recently. */
@@ -64,7 +86,13 @@ export class RunWaiters {
   /** Feeds events from the tail. */
   observe(events: readonly RunEvent[]): void {
     for (const event of events) {
+      if (event.type === 'RunRequested') {
+        this.recentRequests.add(event.runId);
+        if (this.recentRequests.size > RECENT_ENDS) this.recentRequests.delete(this.recentRequests.values().next().value!);
+        continue;
+      }
       if (!mayEndRun(event)) continue;
+      this.onEnd(event);
       this.recentEnds.set(event.runId, event);
       if (this.recentEnds.size > RECENT_ENDS) this.recentEnds.delete(this.recentEnds.keys().next().value!);
       const listeners = this.waiting.get(event.runId);

@@ -69,7 +69,7 @@ function decodeCursor(cursor: string): { createdAt: Date; id: string } {
 }
 
 /** The runs API: trigger, read, list, cancel, and wait for a result. Schemas validate input and document it. */
-export function registerRunsApi(fastify: FastifyInstance, deps: RunsApiDeps): void {
+export function registerRunsApi(fastify: FastifyInstance, deps: RunsApiDeps): { currentState(runId: string): Promise<RunState | undefined> } {
   const app = fastify.withTypeProvider<ZodTypeProvider>();
   const { db } = deps;
   const findRun = (id: string) => db.selectFrom('runs').selectAll().where('id', '=', id).executeTakeFirst();
@@ -203,4 +203,5 @@ export function registerRunsApi(fastify: FastifyInstance, deps: RunsApiDeps): vo
       }
     },
   );
+  return { currentState: (runId) => currentState(runId) };
 }

@@ -4,7 +4,8 @@ import { kafkaLogFromConfig, startPlatformLog, type Log, type PlatformTopics, ty
 import { Lifecycle, Metrics, withDeadline, type Component, type Logger } from '@chute/runtime';
 import { buildGateway } from './app';
 import type { GatewayConfig } from './config';
-import { RunWaiters } from './run-waiters';
+import { endStatusOf, RunWaiters } from './run-waiters';
+import { StreamHub } from './stream-hub';
 
 /** The gateway process: HTTP in front, the log and the read model behind. */
 export class GatewayServer implements Component {
@@ -16,6 +17,7 @@ export class GatewayServer implements Component {
   private topics: PlatformTopics | undefined;
   private readonly waiters = new RunWaiters();
   private tail: Subscription | undefined;
+  private hub: StreamHub | undefined;
 
   constructor(
     private readonly config: GatewayConfig,
@@ -37,6 +39,17 @@ export class GatewayServer implements Component {
       this.topics = await startPlatformLog(this.log, this.config, { logger: this.logger, metrics: this.metrics });
       this.logger.info('log ready');
       const topics = this.topics;
+      this.hub = new StreamHub({
+        log: this.log,
+        topic: topics.stream.name,
+        logger: this.logger,
+        metrics: this.metrics,
+        maxBufferBytes: this.config.CHUTE_STREAM_BUFFER_BYTES,
+      });
+      await this.hub.start();
+      this.waiters.onEnd = (event) => {
+        this.hub?.runEnded(event.runId, endStatusOf(event));
+      };
       // One tail of the run-events topic per process feeds every waiting /result request.
       this.tail = await topics.runEvents.tail((batch) => this.waiters.observe(batch.map((d) => d.value)));
       const runEventsTopic = topics.runEvents.name;
@@ -46,6 +59,7 @@ export class GatewayServer implements Component {
         db: this.db,
         waiters: this.waiters,
         appendRunEvents: (events) => topics.runEvents.append(events),
+        hub: this.hub!,
         checkReady: async () => {
           await withDeadline(this.log.endOffsets(runEventsTopic), 2000, 'log did not answer within 2 s');
           await withDeadline(pingDb(this.db), 2000, 'database did not answer within 2 s');
@@ -60,6 +74,7 @@ export class GatewayServer implements Component {
     // Intake first (no new requests), then the log (flushes accepted appends), then the pool.
     return this.lifecycle.stop(async () => {
       this.waiters.close();
+      await this.hub?.stop();
       await this.app?.close();
       await this.tail?.stop();
       await this.log.stop();

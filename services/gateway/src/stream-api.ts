@@ -1,0 +1,174 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { WebSocket } from 'ws';
+import type {} from '@fastify/websocket';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { isFinal, type RunState } from '@chute/domain';
+import { ChuteError } from '@chute/runtime';
+import { ApiError, RunIdParams, StreamQuery, type FinalStatus } from '@chute/schemas';
+import { formatPosition, parsePosition, type CloseReason, type Sink, type StreamFrom, type StreamHub, type StreamItem, type StreamSubscriber } from './stream-hub';
+
+export interface StreamApiDeps {
+  hub: StreamHub;
+  /** The run's state, with an end the gateway saw already folded on. */
+  currentState(runId: string): Promise<RunState | undefined>;
+  /** Whether the gateway saw the run requested (the read model may lag behind a fresh trigger). */
+  seenRequest(runId: string): boolean;
+  /** How long a stream request waits for a run it does not know yet before answering 404. @default 3000 */
+  unknownRunGraceMs?: number;
+}
+
+const SSE_KEEPALIVE_MS = 15_000;
+
+/** WebSocket close codes: 1000 normal end, 1001 gateway going away, 1013 try again later (too slow). */
+const WS_CLOSE: Record<Exclude<CloseReason, 'client'>, [number, string]> = {
+  end: [1000, 'end of stream'],
+  shutdown: [1001, 'gateway shutting down'],
+  slow: [1013, 'subscriber too slow: its buffer is full'],
+};
+
+function resolveFrom(query: StreamQuery, lastEventId: string | string[] | undefined): StreamFrom {
+  if (query.from === 'start') {
+    if (query.after !== undefined) throw new ChuteError('BAD_REQUEST', 'from and after: give one or the other');
+    return { kind: 'start' };
+  }
+  const token = query.after ?? (typeof lastEventId === 'string' ? lastEventId : undefined);
+  if (token === undefined) return { kind: 'now' };
+  const position = parsePosition(token);
+  if (!position) {
+    const field = query.after !== undefined ? 'after' : 'Last-Event-ID';
+    throw new ChuteError('BAD_REQUEST', `${field}: must be a chunk position such as 12, or 2:12 for attempt 2, got "${token}"`);
+  }
+  return { kind: 'after', position };
+}
+
+/** What the WebSocket carries for one item. */
+function wsMessage(item: StreamItem): string {
+  if (item.type === 'end') return JSON.stringify({ type: 'end', status: item.status });
+  return JSON.stringify(
+    item.encoding === 'base64'
+      ? { type: 'chunk', seq: item.seq, attempt: item.attempt, data: item.data, encoding: 'base64' }
+      : { type: 'chunk', seq: item.seq, attempt: item.attempt, data: item.data },
+  );
+}
+
+function sseFrame(item: StreamItem): string {
+  if (item.type === 'end') return `event: end\ndata: ${JSON.stringify({ status: item.status })}\n\n`;
+  const body = item.encoding === 'base64' ? { seq: item.seq, attempt: item.attempt, data: item.data, encoding: 'base64' } : { seq: item.seq, attempt: item.attempt, data: item.data };
+  return `id: ${formatPosition(item)}\nevent: chunk\ndata: ${JSON.stringify(body)}\n\n`;
+}
+
+interface StreamContext {
+  subscriber: StreamSubscriber;
+  createdAt: number;
+  finalStatus: FinalStatus | undefined;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    chuteStream?: StreamContext;
+  }
+}
+
+/**
+ * GET /api/v1/runs/:id/stream: the run's stream as chunked text/plain, as SSE
+ * (Accept: text/event-stream), or over a WebSocket upgrade.
+ */
+export function registerStreamApi(fastify: FastifyInstance, deps: StreamApiDeps): void {
+  const app = fastify.withTypeProvider<ZodTypeProvider>();
+  const grace = deps.unknownRunGraceMs ?? 3000;
+
+  /** The run's creation time and final status; waits a moment for a run triggered a moment ago. */
+  async function lookup(runId: string): Promise<{ createdAt: number; finalStatus: FinalStatus | undefined } | undefined> {
+    const deadline = Date.now() + grace;
+    for (;;) {
+      const state = await deps.currentState(runId);
+      if (state) return { createdAt: state.createdAt, finalStatus: isFinal(state.status) ? state.status : undefined };
+      // Requested through the log but not projected yet: it exists and has not ended.
+      if (deps.seenRequest(runId)) return { createdAt: Date.now() - 60_000, finalStatus: undefined };
+      if (Date.now() > deadline) return undefined;
+      await sleep(25);
+    }
+  }
+
+  /** Starts the replay (if asked) and ends an already-ended run, once a transport is attached. */
+  const begin = (request: FastifyRequest): void => {
+    const ctx = request.chuteStream!;
+    deps.hub.begin(ctx.subscriber, ctx.finalStatus, ctx.createdAt).catch(() => ctx.subscriber.close('shutdown'));
+  };
+
+  app.route({
+    method: 'GET',
+    url: '/api/v1/runs/:id/stream',
+    schema: {
+      summary: "Stream a run's chunks as they are produced: text/plain, SSE (Accept: text/event-stream) or WebSocket",
+      tags: ['streams'],
+      params: RunIdParams,
+      querystring: StreamQuery,
+      response: { 400: ApiError, 404: ApiError },
+    },
+    // Subscribe before anything else, so nothing appended from the request on is missed;
+    // answer 404 here, while the request can still be refused with a status.
+    preHandler: async (request) => {
+      const { id } = request.params as { id: string };
+      const from = resolveFrom(request.query as StreamQuery, request.headers['last-event-id']);
+      const subscriber = await deps.hub.subscribe(id, from);
+      const run = await lookup(id).catch((error: unknown) => {
+        subscriber.close('shutdown');
+        throw error;
+      });
+      if (!run) {
+        subscriber.close('client');
+        throw new ChuteError('RUN_NOT_FOUND', `no run ${id}`);
+      }
+      request.chuteStream = { subscriber, ...run };
+    },
+    handler: async (request, reply) => {
+      const { subscriber } = request.chuteStream!;
+      const sse = (request.headers.accept ?? '').includes('text/event-stream');
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, {
+        'content-type': sse ? 'text/event-stream; charset=utf-8' : 'text/plain; charset=utf-8',
+        'cache-control': 'no-cache',
+        'x-content-type-options': 'nosniff',
+        'x-accel-buffering': 'no',
+        connection: 'keep-alive',
+      });
+      res.flushHeaders();
+      // Proxies drop idle connections: an SSE comment now and then keeps it open.
+      const keepalive = sse ? setInterval(() => res.write(': keepalive\n\n'), SSE_KEEPALIVE_MS) : undefined;
+      const sink: Sink = {
+        write: (item) => {
+          if (sse) res.write(sseFrame(item));
+          else if (item.type === 'chunk') res.write(item.encoding === 'base64' ? Buffer.from(item.data, 'base64') : item.data);
+        },
+        bufferedBytes: () => res.writableLength,
+        close: (reason) => {
+          clearInterval(keepalive);
+          // A slow reader gets its response aborted, not a clean end it could mistake for the run's.
+          if (reason === 'slow') res.destroy();
+          else res.end();
+        },
+      };
+      res.on('close', () => {
+        clearInterval(keepalive);
+        subscriber.close('client');
+      });
+      subscriber.attach(sink);
+      begin(request);
+    },
+    wsHandler: (socket: WebSocket, request) => {
+      const { subscriber } = request.chuteStream!;
+      socket.on('close', () => subscriber.close('client'));
+      subscriber.attach({
+        write: (item) => socket.send(wsMessage(item)),
+        bufferedBytes: () => socket.bufferedAmount,
+        close: (reason) => {
+          if (reason !== 'client') socket.close(...WS_CLOSE[reason]);
+        },
+      });
+      begin(request);
+    },
+  });
+}

@@ -1,0 +1,325 @@
+import { decodeRecordBytes, RecordDecodeError, StreamRecords, type FinalStatus, type StreamRecord } from '@chute/schemas';
+import type { Log, LogRecord, Subscription } from '@chute/log';
+import type { Logger, Metrics } from '@chute/runtime';
+
+/** Where a chunk stands in its run's stream: attempts in order, chunks in order within one. */
+export interface StreamPosition {
+  readonly attempt: number;
+  readonly seq: number;
+}
+
+export const isAfter = (a: StreamPosition, b: StreamPosition): boolean =>
+  a.attempt > b.attempt || (a.attempt === b.attempt && a.seq > b.seq);
+
+/** `N` for the first attempt (the common case, and what SSE ids look like), `A:N` after a retry. */
+export function formatPosition(p: StreamPosition): string {
+  return p.attempt === 1 ? String(p.seq) : `${p.attempt}:${p.seq}`;
+}
+
+export function parsePosition(text: string): StreamPosition | undefined {
+  const match = /^(?:([1-9]\d{0,6}):)?(0|[1-9]\d{0,15})$/.exec(text.trim());
+  if (!match) return undefined;
+  return { attempt: match[1] ? Number(match[1]) : 1, seq: Number(match[2]) };
+}
+
+export type StreamItem =
+  | { readonly type: 'chunk'; readonly attempt: number; readonly seq: number; readonly encoding: 'utf8' | 'base64'; readonly data: string }
+  | { readonly type: 'end'; readonly status: FinalStatus };
+
+export type CloseReason = 'end' | 'slow' | 'shutdown' | 'client';
+
+/** A transport (chunked HTTP, SSE, WebSocket) as the hub sees it. */
+export interface Sink {
+  write(item: StreamItem): void;
+  /** Bytes written but not yet sent to the client. */
+  bufferedBytes(): number;
+  close(reason: CloseReason): void;
+}
+
+/** Where a subscriber starts: now (drop-before-subscribe), after a position, or the run's first chunk. */
+export type StreamFrom = { readonly kind: 'now' } | { readonly kind: 'after'; readonly position: StreamPosition } | { readonly kind: 'start' };
+
+const itemBytes = (item: StreamItem): number => (item.type === 'chunk' ? item.data.length + 64 : 64);
+
+/**
+ * One subscriber of one run. Receives records in log order, from replay first
+ * (when it asked to resume) and then live; drops anything at or before the last
+ * position it delivered, so a replay overlapping the live tail yields no
+ * duplicate. Everything it holds for a slow client counts against its budget.
+ */
+export class StreamSubscriber {
+  private sink: Sink | undefined;
+  private held: StreamItem[] = [];
+  private heldBytes = 0;
+  /** Live records that arrived while the replay was still reading. */
+  private liveDuringReplay: Array<{ offset: number; record: StreamRecord }> = [];
+  private last: StreamPosition | undefined;
+  private boundary: number | undefined;
+  private partition: number | undefined;
+  private replaying: boolean;
+  private done = false;
+  private closedFor: CloseReason | undefined;
+  private fallback: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly runId: string,
+    readonly from: StreamFrom,
+    private readonly maxBufferBytes: number,
+    private readonly onClose: (subscriber: StreamSubscriber, reason: CloseReason) => void,
+  ) {
+    this.replaying = from.kind !== 'now';
+    if (from.kind === 'after') this.last = from.position;
+  }
+
+  /** Why it closed, once it has. */
+  get closed(): CloseReason | undefined {
+    return this.closedFor;
+  }
+
+  /** @internal Records below this offset of the run's partition predate the subscription. */
+  setBoundary(offset: number, partition: number): void {
+    this.boundary = offset;
+    this.partition = partition;
+  }
+
+  /** @internal The run's partition and the offset the subscription began at. */
+  position(): { partition: number; boundary: number } {
+    return { partition: this.partition ?? 0, boundary: this.boundary ?? 0 };
+  }
+
+  /** @internal A live record from the hub's tail. */
+  offerLive(offset: number, record: StreamRecord): void {
+    if (this.done) return;
+    if (this.boundary === undefined || this.replaying) {
+      this.liveDuringReplay.push({ offset, record });
+      return;
+    }
+    if (offset >= this.boundary) this.accept(record);
+  }
+
+  /** @internal A record read back from the log for a resume or replay. */
+  offerReplay(record: StreamRecord): void {
+    if (!this.done) this.accept(record);
+  }
+
+  /** @internal The replay reached the boundary: what arrived live meanwhile follows, in order. */
+  replayDone(): void {
+    this.replaying = false;
+    const queued = this.liveDuringReplay;
+    this.liveDuringReplay = [];
+    for (const { offset, record } of queued) if (offset >= (this.boundary ?? 0)) this.accept(record);
+  }
+
+  /** Ends the stream with a status the log did not (yet) carry an end record for. */
+  endWith(status: FinalStatus): void {
+    this.push({ type: 'end', status });
+  }
+
+  /** @internal Ends the stream after `ms` unless it ends by itself first (its worker may be gone). */
+  endAfter(status: FinalStatus, ms: number): void {
+    if (this.done || this.fallback) return;
+    this.fallback = setTimeout(() => this.endWith(status), ms);
+    this.fallback.unref();
+  }
+
+  /** Connects the transport; what was held for it goes out first. */
+  attach(sink: Sink): void {
+    this.sink = sink;
+    if (this.closedFor) {
+      sink.close(this.closedFor);
+      return;
+    }
+    const held = this.held;
+    this.held = [];
+    this.heldBytes = 0;
+    for (const item of held) this.write(item);
+  }
+
+  /** Detaches and closes (idempotent): the client left, the gateway stops, or the stream is over. */
+  close(reason: CloseReason): void {
+    if (this.closedFor) return;
+    this.closedFor = reason;
+    this.done = true;
+    clearTimeout(this.fallback);
+    this.onClose(this, reason);
+    this.sink?.close(reason);
+  }
+
+  private accept(record: StreamRecord): void {
+    if (record.type === 'StreamEnd') {
+      this.push({ type: 'end', status: record.status });
+      return;
+    }
+    const position = { attempt: record.attempt, seq: record.seq };
+    if (this.last && !isAfter(position, this.last)) return;
+    this.last = position;
+    this.push({ type: 'chunk', attempt: record.attempt, seq: record.seq, encoding: record.encoding, data: record.data });
+  }
+
+  private push(item: StreamItem): void {
+    if (this.done) return;
+    // After the end nothing more is accepted, though the end itself may still wait for a transport.
+    if (item.type === 'end') this.done = true;
+    if (this.sink) {
+      this.write(item);
+      return;
+    }
+    this.held.push(item);
+    this.heldBytes += itemBytes(item);
+    if (this.heldBytes > this.maxBufferBytes) this.close('slow');
+  }
+
+  private write(item: StreamItem): void {
+    if (this.closedFor) return;
+    this.sink!.write(item);
+    if (item.type === 'end') this.close('end');
+    // The socket buffers what the client has not read; past the budget the client is too slow.
+    else if (this.sink!.bufferedBytes() > this.maxBufferBytes) this.close('slow');
+  }
+}
+
+export interface StreamHubOptions {
+  log: Log;
+  topic: string;
+  logger: Logger;
+  metrics: Metrics;
+  /** Per subscriber: bytes held for a client that does not read. @default 4 MiB */
+  maxBufferBytes?: number;
+  /** How long after its run ended a stream without an end record is closed anyway. @default 3000 */
+  endGraceMs?: number;
+}
+
+/**
+ * The gateway's one consumer of the stream topic, fanning records out in memory
+ * to the subscribers of each run. A record for a run nobody follows is skipped
+ * by its key, without being decoded.
+ */
+export class StreamHub {
+  private readonly subscribers = new Map<string, Set<StreamSubscriber>>();
+  private tail: Subscription | undefined;
+  private readonly maxBufferBytes: number;
+  private readonly endGraceMs: number;
+  private readonly gauge;
+  private readonly slowClosed;
+  private readonly delivered;
+
+  constructor(private readonly options: StreamHubOptions) {
+    this.maxBufferBytes = options.maxBufferBytes ?? 4 * 1024 * 1024;
+    this.endGraceMs = options.endGraceMs ?? 3000;
+    this.gauge = options.metrics.gauge('chute_gateway_stream_subscribers', 'Stream subscribers attached now.');
+    this.slowClosed = options.metrics.counter('chute_gateway_stream_slow_closed_total', 'Subscribers closed for not reading (past their buffer).');
+    this.delivered = options.metrics.counter('chute_gateway_stream_records_total', 'Stream records fanned out to subscribers.');
+  }
+
+  async start(): Promise<void> {
+    this.tail = await this.options.log.tail(this.options.topic, (records) => this.fanOut(records));
+  }
+
+  async stop(): Promise<void> {
+    for (const set of [...this.subscribers.values()]) for (const s of [...set]) s.close('shutdown');
+    await this.tail?.stop();
+  }
+
+  get size(): number {
+    let n = 0;
+    for (const set of this.subscribers.values()) n += set.size;
+    return n;
+  }
+
+  /**
+   * Subscribes to a run's stream. Registered before the partition's end offset
+   * is read, so nothing appended from then on is missed; records below that
+   * offset are "before" and only a resume or a replay reads them, from the log
+   * (see `begin`).
+   */
+  async subscribe(runId: string, from: StreamFrom): Promise<StreamSubscriber> {
+    const subscriber = new StreamSubscriber(runId, from, this.maxBufferBytes, (s, reason) => this.remove(s, reason));
+    let set = this.subscribers.get(runId);
+    if (!set) this.subscribers.set(runId, (set = new Set()));
+    set.add(subscriber);
+    this.gauge.set(this.size);
+    try {
+      const { log, topic } = this.options;
+      const partition = await log.partitionOf(topic, runId);
+      subscriber.setBoundary((await log.endOffsets(topic)).find((p) => p.partition === partition)!.offset, partition);
+    } catch (error) {
+      subscriber.close('shutdown');
+      throw error;
+    }
+    return subscriber;
+  }
+
+  /**
+   * Delivers what came before the subscription, when asked for (a resume or a
+   * replay, read from the log from the run's request on), then goes live.
+   *
+   * @param finalStatus the run's status if it has already ended: the stream
+   *   ends with it once whatever was asked for has been delivered.
+   * @param createdAt when the run was requested: where a replay starts in the log.
+   */
+  async begin(subscriber: StreamSubscriber, finalStatus: FinalStatus | undefined, createdAt: number): Promise<void> {
+    const { partition, boundary } = subscriber.position();
+    if (subscriber.from.kind !== 'now') {
+      // Clocks of other machines may run behind ours: start a little before the request.
+      const start = await this.options.log.offsetForTime(this.options.topic, partition, Math.max(0, createdAt - 5000));
+      await this.replay(subscriber, partition, start, boundary);
+      subscriber.replayDone();
+    }
+    if (finalStatus) subscriber.endWith(finalStatus);
+  }
+
+  /** A run ended: streams whose worker could not write the end are closed after a grace period. */
+  runEnded(runId: string, status: FinalStatus): void {
+    for (const s of this.subscribers.get(runId) ?? []) s.endAfter(status, this.endGraceMs);
+  }
+
+  private async replay(subscriber: StreamSubscriber, partition: number, start: number, boundary: number): Promise<void> {
+    if (start >= boundary) return;
+    const { log, topic } = this.options;
+    let reached!: () => void;
+    const done = new Promise<void>((resolve) => (reached = resolve));
+    const reader = await log.read(topic, [{ partition, offset: start }], (records) => {
+      for (const record of records) {
+        if (record.offset >= boundary) break;
+        if (record.key === subscriber.runId) {
+          const value = this.decode(record);
+          if (value) subscriber.offerReplay(value);
+        }
+        if (record.offset === boundary - 1) reached();
+      }
+    });
+    try {
+      await done;
+    } finally {
+      await reader.stop();
+    }
+  }
+
+  private fanOut(records: readonly LogRecord[]): void {
+    for (const record of records) {
+      const set = this.subscribers.get(record.key);
+      if (!set) continue;
+      const value = this.decode(record);
+      if (!value) continue;
+      for (const subscriber of set) subscriber.offerLive(record.offset, value);
+      this.delivered.inc({}, set.size);
+    }
+  }
+
+  private decode(record: LogRecord): StreamRecord | undefined {
+    try {
+      return decodeRecordBytes(StreamRecords, record.value);
+    } catch (error) {
+      if (!(error instanceof RecordDecodeError)) throw error;
+      this.options.logger.warn('skipped undecodable stream record', { partition: record.partition, offset: record.offset, error: error.message });
+      return undefined;
+    }
+  }
+
+  private remove(subscriber: StreamSubscriber, reason: CloseReason): void {
+    const set = this.subscribers.get(subscriber.runId);
+    if (set?.delete(subscriber) && set.size === 0) this.subscribers.delete(subscriber.runId);
+    if (reason === 'slow') this.slowClosed.inc();
+    this.gauge.set(this.size);
+  }
+}
