@@ -13,6 +13,12 @@ export interface WorkerOptions {
   workflows: ReadonlyArray<{ readonly definition: TaskDefinition<never, unknown> } | TaskDefinition<never, unknown>>;
   /** How many runs execute at once. @default 100 */
   slots?: number;
+  /**
+   * Drain and exit on SIGTERM/SIGINT, so a stopped worker announces it and the
+   * scheduler does not wait out its heartbeat. Turn off when the host process
+   * handles signals itself. @default true
+   */
+  handleKill?: boolean;
 }
 
 export interface WorkerRuntime {
@@ -84,6 +90,7 @@ export class Worker {
   private stopped: Promise<void> | undefined;
   private resolveStopped: (() => void) | undefined;
   private readonly logger: Logger;
+  private readonly handleKill: boolean;
 
   constructor(
     readonly name: string,
@@ -99,6 +106,7 @@ export class Worker {
     );
     if (this.tasks.size === 0) throw new RangeError('a worker needs at least one task in `workflows`');
     this.slots = options.slots ?? 100;
+    this.handleKill = options.handleKill ?? true;
     this.logger = runtime.logger.child({ worker: this.workerId });
   }
 
@@ -112,6 +120,16 @@ export class Worker {
    * stopped (after `stop()`), as Hatchet's `worker.start()` does.
    */
   async start(): Promise<void> {
+    if (this.handleKill) {
+      const onSignal = (): void => {
+        this.stop().then(
+          () => process.exit(0),
+          () => process.exit(1),
+        );
+      };
+      process.once('SIGTERM', onSignal);
+      process.once('SIGINT', onSignal);
+    }
     await this.ready();
     await this.stopped;
   }

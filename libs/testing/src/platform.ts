@@ -61,6 +61,14 @@ export class Platform {
     return worker;
   }
 
+  /** Starts one more gateway process (on a free port) and returns its URL. */
+  async startGateway(): Promise<string> {
+    const gateway = ServiceProcess.start('gateway', this.env);
+    this.processes.push(gateway);
+    await gateway.waitForLog('started');
+    return String(gateway.lines.find((l) => l.msg === 'listening')?.['address']);
+  }
+
   /** The id a worker process logged when it started serving. */
   static workerIdOf(worker: ServiceProcess): string {
     return String(worker.lines.find((l) => l.msg === 'serving')?.['workerId']);

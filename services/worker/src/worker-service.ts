@@ -24,6 +24,8 @@ export class WorkerService implements Component {
       this.worker = await chute.worker(this.config.CHUTE_WORKER_NAME, {
         workflows: exampleTasks(chute),
         slots: this.config.CHUTE_WORKER_SLOTS,
+        // runMain owns the signals and stops this component in order.
+        handleKill: false,
       });
       await this.worker.ready();
       this.logger.info('serving', { workerId: this.worker.workerId });
