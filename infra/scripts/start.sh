@@ -25,10 +25,10 @@ fi
 
 npx nx run-many -t build --outputStyle=static
 
-for service in projector scheduler gateway worker; do
+for service in projector scheduler gateway worker demo-app; do
   # Process substitution keeps $! the service's own pid, so the trap stops the service itself.
   node "dist/services/$service/main.js" > >(sed -u "s/^/[$service] /") 2>&1 &
   pids+=("$!")
 done
-echo "chute: gateway on http://${CHUTE_GATEWAY_HOST:-127.0.0.1}:${CHUTE_GATEWAY_PORT:-8080} - Ctrl-C stops everything" >&2
+echo "chute: gateway on http://${CHUTE_GATEWAY_HOST:-127.0.0.1}:${CHUTE_GATEWAY_PORT:-8080}, demo on http://127.0.0.1:${CHUTE_DEMO_PORT:-8000} (try: curl -N http://localhost:8000/stream) - Ctrl-C stops everything" >&2
 wait -n "${pids[@]}" || true

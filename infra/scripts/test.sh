@@ -16,6 +16,10 @@ if [ -z "${CHUTE_KAFKA_BROKERS:-}" ] || [ -z "${CHUTE_DATABASE_URL:-}" ]; then
   set +a
 fi
 
+# The browser test drives Debian's Chromium; the demo test runs curl.
+command -v "${CHUTE_CHROMIUM:-chromium}" >/dev/null 2>&1 || apt_install chromium || die "the browser test needs Chromium: install it (Debian: apt-get install chromium) or set CHUTE_CHROMIUM"
+command -v curl >/dev/null 2>&1 || apt_install curl || die "the demo test needs curl: install it (Debian: apt-get install curl)"
+
 echo "chute tests: broker $CHUTE_KAFKA_BROKERS, database $CHUTE_DATABASE_URL"
 report="$STATE_DIR/test-output.log"
 mkdir -p "$STATE_DIR"

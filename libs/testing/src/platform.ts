@@ -63,10 +63,20 @@ export class Platform {
 
   /** Starts one more gateway process (on a free port) and returns its URL. */
   async startGateway(): Promise<string> {
-    const gateway = ServiceProcess.start('gateway', this.env);
-    this.processes.push(gateway);
-    await gateway.waitForLog('started');
-    return String(gateway.lines.find((l) => l.msg === 'listening')?.['address']);
+    return Platform.addressOf(await this.startService('gateway'));
+  }
+
+  /** Starts another built service with the platform's environment (plus `env`), once it has started. */
+  async startService(name: string, env: Record<string, string> = {}): Promise<ServiceProcess> {
+    const service = ServiceProcess.start(name, { ...this.env, ...env });
+    this.processes.push(service);
+    await service.waitForLog('started');
+    return service;
+  }
+
+  /** The address a server process logged it listens on. */
+  static addressOf(service: ServiceProcess): string {
+    return String(service.lines.find((l) => l.msg === 'listening')?.['address']);
   }
 
   /** The id a worker process logged when it started serving. */

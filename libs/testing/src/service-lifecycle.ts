@@ -13,6 +13,17 @@ export function serviceTestEnv(extra: Record<string, string> = {}): Record<strin
   };
 }
 
+export interface BadConfig {
+  variable: string;
+  value: string;
+  /** What the one line on stderr must say after the variable's name. */
+  message: RegExp;
+}
+
+/** The malformed settings every log-backed service must refuse. */
+export const BAD_BROKERS: BadConfig = { variable: 'CHUTE_KAFKA_BROKERS', value: 'not a broker', message: /each broker must be host:port/ };
+export const BAD_DATABASE: BadConfig = { variable: 'CHUTE_DATABASE_URL', value: 'mysql://nope', message: /must be a postgres:\/\/ URL/ };
+
 /**
  * What every deployable must do: start against the real broker and database,
  * log each lifecycle step, stop cleanly on SIGTERM, and refuse bad
@@ -20,7 +31,7 @@ export function serviceTestEnv(extra: Record<string, string> = {}): Record<strin
  */
 export function serviceLifecycleSuite(
   name: string,
-  options: { usesDatabase: boolean; extraEnv?: () => Record<string, string> },
+  options: { badConfig: readonly BadConfig[]; extraEnv?: () => Record<string, string> },
 ): void {
   const extraEnv = options.extraEnv ?? (() => ({}));
   describe(`${name} service process`, () => {
@@ -39,22 +50,15 @@ export function serviceLifecycleSuite(
       assert.ok(service.lines.every((l) => l['service'] === name), 'every line names the service');
     });
 
-    test('a malformed broker list stops it at start with one clear line and exit code 1', async () => {
-      const service = ServiceProcess.start(name, serviceTestEnv({ ...extraEnv(), CHUTE_KAFKA_BROKERS: 'not a broker' }));
-      assert.equal(await service.waitForExit(), 1);
-      const lines = service.stderr.trim().split('\n');
-      assert.equal(lines.length, 1, service.stderr);
-      assert.match(lines[0]!, new RegExp(`^chute-${name}: invalid configuration: CHUTE_KAFKA_BROKERS: `));
-    });
-
-    if (!options.usesDatabase) return;
-
-    test('a malformed database URL stops it at start with one clear line and exit code 1', async () => {
-      const service = ServiceProcess.start(name, serviceTestEnv({ ...extraEnv(), CHUTE_DATABASE_URL: 'mysql://nope' }));
-      assert.equal(await service.waitForExit(), 1);
-      const lines = service.stderr.trim().split('\n');
-      assert.equal(lines.length, 1, service.stderr);
-      assert.match(lines[0]!, /invalid configuration: CHUTE_DATABASE_URL: must be a postgres:\/\/ URL/);
-    });
+    for (const bad of options.badConfig) {
+      test(`a malformed ${bad.variable} stops it at start with one clear line and exit code 1`, async () => {
+        const service = ServiceProcess.start(name, serviceTestEnv({ ...extraEnv(), [bad.variable]: bad.value }));
+        assert.equal(await service.waitForExit(), 1);
+        const lines = service.stderr.trim().split('\n');
+        assert.equal(lines.length, 1, service.stderr);
+        assert.ok(lines[0]!.startsWith(`chute-${name}: invalid configuration: ${bad.variable}: `), lines[0]);
+        assert.match(lines[0]!, bad.message);
+      });
+    }
   });
 }

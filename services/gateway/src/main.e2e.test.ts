@@ -1,3 +1,3 @@
-import { serviceLifecycleSuite } from '@chute/testing';
+import { BAD_BROKERS, BAD_DATABASE, serviceLifecycleSuite } from '@chute/testing';
 
-serviceLifecycleSuite('gateway', { usesDatabase: true, extraEnv: () => ({ CHUTE_GATEWAY_PORT: '0' }) });
+serviceLifecycleSuite('gateway', { badConfig: [BAD_BROKERS, BAD_DATABASE], extraEnv: () => ({ CHUTE_GATEWAY_PORT: '0' }) });

@@ -1,3 +1,3 @@
-import { serviceLifecycleSuite } from '@chute/testing';
+import { BAD_BROKERS, BAD_DATABASE, serviceLifecycleSuite } from '@chute/testing';
 
-serviceLifecycleSuite('projector', { usesDatabase: true });
+serviceLifecycleSuite('projector', { badConfig: [BAD_BROKERS, BAD_DATABASE] });

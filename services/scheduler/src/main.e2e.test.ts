@@ -1,3 +1,3 @@
-import { serviceLifecycleSuite } from '@chute/testing';
+import { BAD_BROKERS, serviceLifecycleSuite } from '@chute/testing';
 
-serviceLifecycleSuite('scheduler', { usesDatabase: false });
+serviceLifecycleSuite('scheduler', { badConfig: [BAD_BROKERS] });

@@ -1,3 +1,3 @@
-import { serviceLifecycleSuite } from '@chute/testing';
+import { BAD_BROKERS, serviceLifecycleSuite } from '@chute/testing';
 
-serviceLifecycleSuite('worker', { usesDatabase: false });
+serviceLifecycleSuite('worker', { badConfig: [BAD_BROKERS] });
