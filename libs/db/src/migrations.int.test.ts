@@ -1,15 +1,8 @@
-import { createTestDatabase, requireEnv } from '@chute/testing';
-import { createDb } from './index';
+import { createTestDatabase, requireDatabaseUrl } from './index';
 import { describeReadModelMigrations } from './migrations-suite';
 
 describeReadModelMigrations('PostgreSQL', async () => {
-  const database = await createTestDatabase(requireEnv('CHUTE_DATABASE_URL'));
-  const db = createDb({ url: database.url });
-  return {
-    db,
-    close: async () => {
-      await db.destroy();
-      await database.drop();
-    },
-  };
+  // Throws, failing the suite, when CHUTE_DATABASE_URL is missing: never a skip.
+  const database = await createTestDatabase(requireDatabaseUrl());
+  return { db: database.db, close: () => database.drop() };
 });

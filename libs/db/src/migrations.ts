@@ -1,67 +1,84 @@
 import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 
-/**
- * Migrations live in code, not in files found at run time: services are bundled
- * into one file, so a folder of migrations would not be there to read.
- */
-const migrations: Record<string, Migration> = {
-  '0001_read_model': {
-    async up(db: Kysely<unknown>): Promise<void> {
-      await db.schema
-        .createTable('runs')
-        .addColumn('id', 'uuid', (c) => c.primaryKey())
-        .addColumn('task', 'text', (c) => c.notNull())
-        .addColumn('status', 'text', (c) =>
-          c.notNull().check(sql`status in ('QUEUED', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED', 'TIMED_OUT')`),
-        )
-        .addColumn('input', 'jsonb', (c) => c.notNull())
-        .addColumn('output', 'jsonb')
-        .addColumn('error', 'jsonb')
-        .addColumn('attempt', 'integer', (c) => c.notNull().defaultTo(0))
-        .addColumn('max_retries', 'integer', (c) => c.notNull().defaultTo(0))
-        .addColumn('failures', 'integer', (c) => c.notNull().defaultTo(0))
-        .addColumn('worker_id', 'text')
-        .addColumn('created_at', 'timestamptz', (c) => c.notNull())
-        .addColumn('updated_at', 'timestamptz', (c) => c.notNull())
-        .addColumn('started_at', 'timestamptz')
-        .addColumn('finished_at', 'timestamptz')
-        // The whole folded state, so the projector can keep folding without replaying.
-        .addColumn('state', 'jsonb', (c) => c.notNull())
-        .execute();
-      // Listing pages by (created_at desc, id desc), optionally filtered by task or status.
-      await db.schema.createIndex('runs_created_idx').on('runs').columns(['created_at desc', 'id desc']).execute();
-      await db.schema.createIndex('runs_task_created_idx').on('runs').columns(['task', 'created_at desc', 'id desc']).execute();
-      await db.schema.createIndex('runs_status_created_idx').on('runs').columns(['status', 'created_at desc', 'id desc']).execute();
+// A migration is frozen once it has run anywhere, so the allowed values are
+// spelled out here instead of imported: a later change to the code's enums must
+// come with a new migration, not silently rewrite this one.
+const runStatuses = sql`'QUEUED', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED', 'TIMED_OUT'`;
+const workerStatuses = sql`'ACTIVE', 'STOPPED', 'DEAD'`;
 
-      await db.schema
-        .createTable('workers')
-        .addColumn('id', 'text', (c) => c.primaryKey())
-        .addColumn('name', 'text', (c) => c.notNull())
-        .addColumn('tasks', 'jsonb', (c) => c.notNull())
-        .addColumn('slots', 'integer', (c) => c.notNull())
-        .addColumn('status', 'text', (c) => c.notNull().check(sql`status in ('ACTIVE', 'STOPPED')`))
-        .addColumn('registered_at', 'timestamptz', (c) => c.notNull())
-        .addColumn('last_heartbeat_at', 'timestamptz', (c) => c.notNull())
-        .execute();
+const readModel: Migration = {
+  // Kysely<unknown>: a migration must not depend on today's `Database` type,
+  // which describes the schema after the newest migration, not after this one.
+  async up(db: Kysely<unknown>): Promise<void> {
+    await db.schema
+      .createTable('runs')
+      .addColumn('id', 'uuid', (c) => c.primaryKey())
+      .addColumn('task', 'text', (c) => c.notNull())
+      .addColumn('status', 'text', (c) => c.notNull())
+      .addColumn('input', 'jsonb', (c) => c.notNull())
+      .addColumn('output', 'jsonb')
+      .addColumn('error', 'jsonb')
+      .addColumn('attempt', 'integer', (c) => c.notNull().defaultTo(0))
+      .addColumn('max_retries', 'integer', (c) => c.notNull().defaultTo(0))
+      .addColumn('failures', 'integer', (c) => c.notNull().defaultTo(0))
+      .addColumn('worker_id', 'text')
+      .addColumn('created_at', 'timestamptz', (c) => c.notNull())
+      .addColumn('updated_at', 'timestamptz', (c) => c.notNull())
+      .addColumn('started_at', 'timestamptz')
+      .addColumn('finished_at', 'timestamptz')
+      .addColumn('state', 'jsonb', (c) => c.notNull())
+      // Named, so a violation says which rule was broken.
+      .addCheckConstraint('runs_status_check', sql`status in (${runStatuses})`)
+      .execute();
+    // Every listing pages by (created_at desc, id desc), id breaking ties between
+    // runs created in the same millisecond. Both keys descend, so one backward
+    // or forward index scan serves the page without a sort.
+    await db.schema.createIndex('runs_created_at_id_idx').on('runs').columns(['created_at desc', 'id desc']).execute();
+    await db.schema.createIndex('runs_task_created_at_idx').on('runs').columns(['task', 'created_at desc', 'id desc']).execute();
+    await db.schema.createIndex('runs_status_created_at_idx').on('runs').columns(['status', 'created_at desc', 'id desc']).execute();
 
-      await db.schema
-        .createTable('projector_checkpoints')
-        .addColumn('projection', 'text', (c) => c.notNull())
-        .addColumn('topic', 'text', (c) => c.notNull())
-        .addColumn('partition', 'integer', (c) => c.notNull())
-        .addColumn('offset', 'bigint', (c) => c.notNull())
-        .addColumn('updated_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
-        .addPrimaryKeyConstraint('projector_checkpoints_pk', ['projection', 'topic', 'partition'])
-        .execute();
-    },
-    async down(db: Kysely<unknown>): Promise<void> {
-      await db.schema.dropTable('projector_checkpoints').execute();
-      await db.schema.dropTable('workers').execute();
-      await db.schema.dropTable('runs').execute();
-    },
+    await db.schema
+      .createTable('workers')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('tasks', 'jsonb', (c) => c.notNull())
+      .addColumn('slots', 'integer', (c) => c.notNull())
+      .addColumn('status', 'text', (c) => c.notNull())
+      .addColumn('registered_at', 'timestamptz', (c) => c.notNull())
+      .addColumn('last_heartbeat_at', 'timestamptz', (c) => c.notNull())
+      .addCheckConstraint('workers_status_check', sql`status in (${workerStatuses})`)
+      .execute();
+
+    // No per-row `last_event_offset` on runs: this table's offset, written in the
+    // same transaction as the rows, already makes a redelivered batch a no-op.
+    await db.schema
+      .createTable('projector_checkpoints')
+      .addColumn('projection', 'text', (c) => c.notNull())
+      .addColumn('topic', 'text', (c) => c.notNull())
+      .addColumn('partition', 'integer', (c) => c.notNull())
+      .addColumn('offset', 'bigint', (c) => c.notNull())
+      .addColumn('updated_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+      .addPrimaryKeyConstraint('projector_checkpoints_pk', ['projection', 'topic', 'partition'])
+      .execute();
+  },
+
+  async down(db: Kysely<unknown>): Promise<void> {
+    await db.schema.dropTable('projector_checkpoints').execute();
+    await db.schema.dropTable('workers').execute();
+    await db.schema.dropTable('runs').execute();
   },
 };
 
+/**
+ * Every migration, in the order its name sorts. Imported statically rather
+ * than read from a folder at run time: services ship as one bundled file, where
+ * no migrations folder exists.
+ */
+export const migrations: Readonly<Record<string, Migration>> = {
+  '0001_read_model': readModel,
+};
+
+/** Hands Kysely's `Migrator` the migrations compiled into this package. */
 export const migrationProvider: MigrationProvider = {
-  getMigrations: async () => migrations,
+  getMigrations: () => Promise.resolve({ ...migrations }),
 };

@@ -1,7 +1,5 @@
 import { createPgliteDb } from './index';
 import { describeReadModelMigrations } from './migrations-suite';
 
-describeReadModelMigrations('PGlite', async () => {
-  const db = await createPgliteDb();
-  return { db, close: () => db.destroy() };
-});
+// In memory: one PGlite per file, since each start costs seconds.
+describeReadModelMigrations('PGlite', () => createPgliteDb());
