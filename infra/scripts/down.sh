@@ -1,40 +1,86 @@
 #!/usr/bin/env bash
-# Stops exactly what up.sh started, by the pids it recorded; nothing else.
+# `npm run infra:down`: stops exactly what up.sh started, found through what it
+# recorded in .infra/ (pids checked against their command lines, or this
+# checkout's Compose project), and nothing else: a broker or database started
+# by hand or by another checkout is never touched.
+# Usage: down.sh [docker] [kafka] [postgres]   (default: all three)
+# shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-if [ -f "$STATE_DIR/docker" ]; then
-  log "stopping the Docker Compose services"
-  docker compose -f "$REPO_ROOT/infra/docker-compose.yml" down -v
-  rm -f "$STATE_DIR/docker"
-fi
+components=("$@")
+[ "${#components[@]}" -gt 0 ] || components=(docker kafka postgres)
+stopped=0
 
-stop_pid() { # name pidfile
-  local pid
-  pid="$(cat "$2")"
-  if kill -0 "$pid" 2>/dev/null; then
-    log "stopping $1 (pid $pid)"
-    kill -TERM "$pid" 2>/dev/null || true
-    wait_until "! kill -0 $pid 2>/dev/null" 30 || { log "$1 did not stop in 30 s; killing it"; kill -KILL "$pid" 2>/dev/null || true; }
-  fi
-  rm -f "$2"
+down_docker() {
+  docker_started || return 0
+  log "stopping the Docker Compose project $(cat "$STATE_DIR/docker") and deleting its volumes"
+  compose down -v --remove-orphans >&2 || die "docker compose down failed; .infra/docker is kept so you can retry"
+  rm -f "$STATE_DIR/docker"
+  stopped=1
 }
 
-if [ -f "$STATE_DIR/kafka.pid" ]; then
-  stop_pid Kafka "$STATE_DIR/kafka.pid"
-  rm -rf "$STATE_DIR/kafka" "$STATE_DIR/kafka.port"
-fi
+down_kafka() {
+  local leftover
+  if kafka_running; then
+    # SIGTERM is Kafka's controlled shutdown; it takes a few seconds.
+    stop_process Kafka "$(cat "$STATE_DIR/kafka.pid")" 30
+    stopped=1
+  elif leftover="$(kafka_leftover)"; then
+    # .infra/ was deleted under a running broker; its command line still names it.
+    stop_process "a leftover Kafka of this checkout" "$leftover" 30
+    stopped=1
+  elif [ -f "$STATE_DIR/kafka.pid" ]; then
+    log "Kafka (pid $(cat "$STATE_DIR/kafka.pid")) is no longer running; cleaning up its files"
+  fi
+  rm -f "$STATE_DIR/kafka.pid" "$STATE_DIR/kafka.port"
+  # The data goes; the log stays for a look after a failed run (up.sh starts afresh).
+  rm -rf "$STATE_DIR/kafka/data"
+}
 
-if [ -f "$STATE_DIR/postgres.pid" ]; then
-  # SIGTERM to the postmaster is PostgreSQL's "smart" shutdown; -m fast via pg_ctl does not wait for clients.
+down_postgres() {
+  local base bin leftover
   base="$(cat "$STATE_DIR/postgres.base" 2>/dev/null || true)"
   bin="$(cat "$STATE_DIR/postgres.bin" 2>/dev/null || true)"
-  if [ -n "$base" ] && [ -n "$bin" ] && [ -d "$base/data" ]; then
-    run=()
-    [ "$(id -u)" = 0 ] && run=(runuser -u postgres --)
-    "${run[@]}" "$bin/pg_ctl" -D "$base/data" -m fast -w -t 30 stop >/dev/null 2>&1 || true
+  if postgres_running; then
+    local pid
+    pid="$(cat "$STATE_DIR/postgres.pid")"
+    log "stopping PostgreSQL (pid $pid)"
+    # Fast shutdown: clients (a test that leaked a pool) are disconnected, not waited for.
+    "${PG_AS[@]}" "$bin/pg_ctl" -D "$base/data" -m fast -w -t 30 stop >/dev/null 2>&1 || true
+    pid_is "$pid" "$(pg_marker)" && stop_process PostgreSQL "$pid" 10
+    stopped=1
+  elif leftover="$(pg_leftover)"; then
+    # .infra/ was deleted under a running server; its data dir still names it.
+    log "stopping a leftover PostgreSQL of this checkout (pid ${leftover% *})"
+    base="$PG_BASE"
+    bin="$(pg_bindir)"
+    "${PG_AS[@]}" "$bin/pg_ctl" -D "$base/data" -m fast -w -t 30 stop >/dev/null 2>&1 \
+      || stop_process PostgreSQL "${leftover% *}" 10
+    stopped=1
+  elif [ -f "$STATE_DIR/postgres.pid" ]; then
+    log "PostgreSQL (pid $(cat "$STATE_DIR/postgres.pid")) is no longer running; cleaning up its files"
   fi
-  stop_pid PostgreSQL "$STATE_DIR/postgres.pid"
-  [ -n "$base" ] && rm -rf "$base"
-  rm -f "$STATE_DIR/postgres.base" "$STATE_DIR/postgres.bin" "$STATE_DIR/postgres.port"
+  # Keep the server's log in .infra/ (in place of the link to it), then delete its
+  # dir - only ever the one this checkout's up.sh created (its name carries our hash).
+  if [ -n "$base" ] && [[ "$base" == */chute-infra-"$REPO_HASH" ]]; then
+    rm -f "$STATE_DIR/postgres.log"
+    cp "$base/postgres.log" "$STATE_DIR/postgres.log" 2>/dev/null || true
+    rm -rf "$base"
+  fi
+  rm -f "$STATE_DIR/postgres.pid" "$STATE_DIR/postgres.port" "$STATE_DIR/postgres.base" "$STATE_DIR/postgres.bin"
+}
+
+for component in "${components[@]}"; do
+  case "$component" in
+    docker) down_docker ;;
+    kafka) down_kafka ;;
+    postgres) down_postgres ;;
+    *) die "unknown component '$component' (expected docker, kafka or postgres)" ;;
+  esac
+done
+
+# The addresses are stale once nothing of ours runs any more.
+if ! docker_started && ! kafka_running && ! postgres_running; then
+  rm -f "$STATE_DIR/env"
 fi
-rm -f "$STATE_DIR/env"
+[ "$stopped" = 1 ] || log "nothing of this checkout's was running"

@@ -1,34 +1,60 @@
 #!/usr/bin/env bash
 # `npm start`: the whole platform on this machine - the broker and PostgreSQL
-# (unless given), then the four services as separate processes. Ctrl-C stops all.
+# (unless CHUTE_KAFKA_BROKERS / CHUTE_DATABASE_URL are given), a build, then the
+# services as separate processes, each output line prefixed with its name.
+# Ctrl-C or SIGTERM stops the services (one SIGTERM each: they drain), then the
+# infrastructure this script started. If a service exits on its own, the others
+# are stopped too and its exit code is returned.
+# shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
 
-started_infra=0
-pids=()
+# The projector first: it migrates the read model's schema on start.
+SERVICES=(projector scheduler gateway worker demo-app)
+STOP_GRACE=25   # seconds; the services' own drain deadline is 20 s
+
+declare -A names=()   # pid -> service
 cleanup() {
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  [ "$started_infra" = 1 ] && bash "$REPO_ROOT/infra/scripts/down.sh"
+  local status=$? pid
+  trap '' INT TERM   # a second Ctrl-C must not cut the clean-up short
+  for pid in "${!names[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${!names[@]}"; do
+    wait_until "! kill -0 $pid 2>/dev/null" "$STOP_GRACE" \
+      || { log "${names[$pid]} did not stop within $STOP_GRACE s; killing it"; kill -KILL "$pid" 2>/dev/null || true; }
+    wait "$pid" 2>/dev/null || true
+  done
+  infra_down_for_session
+  exit "$status"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
-if [ -z "${CHUTE_KAFKA_BROKERS:-}" ] || [ -z "${CHUTE_DATABASE_URL:-}" ]; then
-  started_infra=1
-  bash "$REPO_ROOT/infra/scripts/up.sh" >/dev/null
-  set -a
-  # shellcheck source=/dev/null
-  source "$STATE_DIR/env"
-  set +a
-fi
+infra_up_for_session
+echo "chute: broker $CHUTE_KAFKA_BROKERS, database $CHUTE_DATABASE_URL ($INFRA_SOURCE)" >&2
+export CHUTE_KAFKA_BROKERS CHUTE_DATABASE_URL
 
 npx nx run-many -t build --outputStyle=static
 
-for service in projector scheduler gateway worker demo-app; do
-  # Process substitution keeps $! the service's own pid, so the trap stops the service itself.
-  node "dist/services/$service/main.js" > >(sed -u "s/^/[$service] /") 2>&1 &
-  pids+=("$!")
+for service in "${SERVICES[@]}"; do
+  [ -f "dist/services/$service/main.js" ] || die "dist/services/$service/main.js is missing after the build"
 done
-echo "chute: gateway on http://${CHUTE_GATEWAY_HOST:-127.0.0.1}:${CHUTE_GATEWAY_PORT:-8080}, demo on http://127.0.0.1:${CHUTE_DEMO_PORT:-8000} (try: curl -N http://localhost:8000/stream) - Ctrl-C stops everything" >&2
-wait -n "${pids[@]}" || true
+for service in "${SERVICES[@]}"; do
+  # setsid: a Ctrl-C in the terminal reaches only this script, which then sends
+  # each service a single SIGTERM (a SIGINT followed by our SIGTERM would cut
+  # their drain short). The prefixing sed ignores both signals so it keeps
+  # printing the services' last lines. setsid execs node, so $! is its pid.
+  setsid node "dist/services/$service/main.js" </dev/null \
+    > >(trap '' INT TERM; exec sed -u "s/^/[$service] /") 2>&1 &
+  names[$!]="$service"
+done
+echo "chute: gateway on http://${CHUTE_GATEWAY_HOST:-127.0.0.1}:${CHUTE_GATEWAY_PORT:-8080}, demo on http://127.0.0.1:${CHUTE_DEMO_PORT:-8000} (try: curl -N http://127.0.0.1:${CHUTE_DEMO_PORT:-8000}/stream) - Ctrl-C stops everything" >&2
+
+exited="" code=0
+wait -n -p exited "${!names[@]}" || code=$?
+if [ -n "$exited" ]; then
+  log "${names[$exited]} (pid $exited) exited with code $code; stopping the others"
+  unset "names[$exited]"
+  [ "$code" != 0 ] || code=1   # the platform is not meant to end on its own
+fi
+exit "$code"

@@ -1,26 +1,33 @@
 #!/usr/bin/env bash
 # `npm test`: lint, typecheck and every project's tests (unit, integration against
-# a real broker and PostgreSQL, end to end across service processes). Starts the
-# infrastructure when CHUTE_KAFKA_BROKERS / CHUTE_DATABASE_URL are not given, and
-# stops what it started. Extra arguments go to nx (e.g. `npm test -- --projects=log`).
+# a real broker and PostgreSQL, end to end across service processes).
+# When CHUTE_KAFKA_BROKERS and CHUTE_DATABASE_URL are not both given it brings
+# the infrastructure up (infra/scripts/up.sh) and stops, at exit - also on
+# failure or Ctrl-C - what it started. If the infrastructure cannot be brought
+# up it fails: tests are never skipped for want of a broker.
+# Extra arguments go to nx (e.g. `npm test -- --projects=log`).
+# shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
 
-if [ -z "${CHUTE_KAFKA_BROKERS:-}" ] || [ -z "${CHUTE_DATABASE_URL:-}" ]; then
-  trap 'bash "$REPO_ROOT/infra/scripts/down.sh"' EXIT
-  trap 'exit 130' INT TERM
-  bash "$REPO_ROOT/infra/scripts/up.sh" >/dev/null
-  set -a
-  # shellcheck source=/dev/null
-  source "$STATE_DIR/env"
-  set +a
-fi
+on_exit() {
+  local status=$?
+  trap '' INT TERM   # a second Ctrl-C must not cut the clean-up short
+  infra_down_for_session
+  exit "$status"
+}
+trap on_exit EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+infra_up_for_session
 
 # The browser test drives Debian's Chromium; the demo test runs curl.
 command -v "${CHUTE_CHROMIUM:-chromium}" >/dev/null 2>&1 || apt_install chromium || die "the browser test needs Chromium: install it (Debian: apt-get install chromium) or set CHUTE_CHROMIUM"
 command -v curl >/dev/null 2>&1 || apt_install curl || die "the demo test needs curl: install it (Debian: apt-get install curl)"
 
-echo "chute tests: broker $CHUTE_KAFKA_BROKERS, database $CHUTE_DATABASE_URL"
+echo "chute tests: broker $CHUTE_KAFKA_BROKERS, database $CHUTE_DATABASE_URL ($INFRA_SOURCE)"
+export CHUTE_KAFKA_BROKERS CHUTE_DATABASE_URL
 report="$STATE_DIR/test-output.log"
 mkdir -p "$STATE_DIR"
 status=0

@@ -1,125 +1,306 @@
 #!/usr/bin/env bash
-# Brings up a Kafka-protocol broker and PostgreSQL on loopback for development
-# and tests, and writes their addresses to .infra/env. See infra/README.md.
+# `npm run infra:up`: a Kafka-protocol broker and PostgreSQL on loopback for
+# development and tests. Writes their addresses to .infra/env and prints them as
+# export lines (`eval "$(npm run -s infra:up)"`). See infra/README.md.
+#
+# In order of preference, for each of the two independently:
+#   1. CHUTE_KAFKA_BROKERS / CHUTE_DATABASE_URL given: use it, start nothing;
+#   2. a Docker engine answers: infra/docker-compose.yml (Redpanda + Console, PostgreSQL 16);
+#   3. Apache Kafka (KRaft) from Maven Central's jars on the machine's Java, and
+#      PostgreSQL from Debian's package (both installed with apt-get when missing);
+#   4. otherwise: exit 1 saying what to install.
+# A second run while ours is up reuses it. When CHUTE_INFRA_STARTED_FILE is set,
+# the names of the components started by *this* run are appended to it (test.sh
+# uses that to stop only what it started).
+# shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 mkdir -p "$STATE_DIR"
 
 brokers="${CHUTE_KAFKA_BROKERS:-}"
 database="${CHUTE_DATABASE_URL:-}"
+KAFKA_DEADLINE=90   # seconds; a cold JVM on 2 cores opens the port in ~4 s
+PG_DEADLINE=60
+
+# What this run started: reported to the caller, and stopped again if the run fails.
+this_run=()
+started() {
+  this_run+=("$1")
+  [ -z "${CHUTE_INFRA_STARTED_FILE:-}" ] || echo "$1" >> "$CHUTE_INFRA_STARTED_FILE"
+}
+# A failed up leaves nothing running that it started (what was reused stays up).
+rollback() {
+  local status=$?
+  if [ "$status" != 0 ] && [ "${#this_run[@]}" -gt 0 ]; then
+    trap '' INT TERM
+    log "stopping what this run started: ${this_run[*]}"
+    bash "$REPO_ROOT/infra/scripts/down.sh" "${this_run[@]}" || true
+  fi
+  exit "$status"
+}
+trap rollback EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Single-quotes a value for a shell (URLs may hold & or ?).
+shell_quote() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
 
 write_env() {
-  printf 'CHUTE_KAFKA_BROKERS=%s\nCHUTE_DATABASE_URL=%s\n' "$brokers" "$database" > "$STATE_DIR/env"
-  log "ready: CHUTE_KAFKA_BROKERS=$brokers CHUTE_DATABASE_URL=$database"
-  cat "$STATE_DIR/env"
+  {
+    echo "CHUTE_KAFKA_BROKERS=$(shell_quote "$brokers")"
+    echo "CHUTE_DATABASE_URL=$(shell_quote "$database")"
+  } > "$STATE_DIR/env.tmp"
+  mv "$STATE_DIR/env.tmp" "$STATE_DIR/env"
+  log "ready; addresses written to .infra/env:"
+  sed 's/^/export /' "$STATE_DIR/env"
 }
 
-if [ -n "$brokers" ] && [ -n "$database" ]; then
-  log "using the broker and database from the environment; starting nothing"
-  write_env
-  exit 0
-fi
+# The last lines of a component's log, without Java stack frames (the cause is
+# in the message lines around them).
+log_tail() { grep -v $'^\tat \|^\t\.\.\. [0-9]* more' "$1" 2>/dev/null | tail -25 >&2 || true; }
 
-if docker_available; then
-  log "a Docker engine answers: starting Redpanda, Redpanda Console and PostgreSQL with infra/docker-compose.yml"
-  docker compose -f "$REPO_ROOT/infra/docker-compose.yml" up -d --wait
-  touch "$STATE_DIR/docker"
-  brokers="${brokers:-127.0.0.1:9092}"
-  database="${database:-postgres://postgres@127.0.0.1:5432/chute}"
-  write_env
-  exit 0
-fi
+port_taken_message() { # port what envvar portvar
+  local example=""
+  [ $(( $1 + 10000 )) -gt 65534 ] || example=" (e.g. $4=$(( $1 + 10000 )))"
+  echo "port $1 on 127.0.0.1 is taken by a process infra:up did not start. To use the $2 that is already there, set $3; otherwise free the port or start ours elsewhere with $4$example."
+}
 
-start_kafka() {
-  local dir="$STATE_DIR/kafka"
-  if pid_alive "$STATE_DIR/kafka.pid"; then
-    [ "$(cat "$STATE_DIR/kafka.port")" = "$KAFKA_PORT" ] || die "this checkout's Kafka already runs on port $(cat "$STATE_DIR/kafka.port"); run npm run infra:down first"
-    log "Kafka (pid $(cat "$STATE_DIR/kafka.pid")) is already running on 127.0.0.1:$KAFKA_PORT"
-    return
+# Every port check before anything starts, so a conflict on one leaves the other alone.
+preflight_native() {
+  # Our own leftover broker holds its ports: no conflict, up_kafka replaces it.
+  if [ -z "$brokers" ] && ! kafka_running && ! kafka_leftover >/dev/null; then
+    port_open "$KAFKA_PORT" && die "$(port_taken_message "$KAFKA_PORT" broker CHUTE_KAFKA_BROKERS CHUTE_INFRA_KAFKA_PORT)"
+    port_open "$KAFKA_CONTROLLER_PORT" && die "port $KAFKA_CONTROLLER_PORT on 127.0.0.1, which Kafka's controller would use (CHUTE_INFRA_KAFKA_PORT + 1), is taken by a process infra:up did not start. Free it, or move ours with CHUTE_INFRA_KAFKA_PORT (it uses that port and the next), or set CHUTE_KAFKA_BROKERS to use a broker that is already running."
   fi
-  for port in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"; do
-    port_open "$port" && die "port $port is taken by another process. To use a broker that is already running, set CHUTE_KAFKA_BROKERS; otherwise free the port or set CHUTE_INFRA_KAFKA_PORT."
-  done
-  command -v java >/dev/null 2>&1 || apt_install openjdk-17-jre-headless || die "Java 17+ is needed to run Kafka: install it (Debian: apt-get install openjdk-17-jre-headless) or set CHUTE_KAFKA_BROKERS"
+  if [ -z "$database" ] && ! postgres_running; then
+    local leftover
+    leftover="$(pg_leftover || true)"
+    # Our own leftover on that port is no conflict: up_postgres replaces it.
+    if [ "${leftover#* }" != "$PG_PORT" ] && port_open "$PG_PORT"; then
+      die "$(port_taken_message "$PG_PORT" PostgreSQL CHUTE_DATABASE_URL CHUTE_INFRA_PG_PORT)"
+    fi
+  fi
+  return 0
+}
 
-  # Jars are cached per pom, so a version bump fetches afresh.
-  local jars="$CACHE_DIR/kafka/$(sha1sum "$REPO_ROOT/infra/kafka/pom.xml" | cut -c1-12)"
+# --- Docker -----------------------------------------------------------------
+
+up_docker() {
+  local services=()
+  [ -n "$brokers" ] || services+=(redpanda console)
+  [ -n "$database" ] || services+=(postgres)
+  if ! docker_started; then
+    # Compose would fail on a taken port too, but half way and less clearly.
+    if [ -z "$brokers" ]; then
+      port_open "$KAFKA_PORT" && die "$(port_taken_message "$KAFKA_PORT" broker CHUTE_KAFKA_BROKERS CHUTE_INFRA_KAFKA_PORT)"
+      port_open "$CONSOLE_PORT" && die "port $CONSOLE_PORT (Redpanda Console) is taken; free it or set CHUTE_INFRA_CONSOLE_PORT"
+    fi
+    if [ -z "$database" ]; then
+      port_open "$PG_PORT" && die "$(port_taken_message "$PG_PORT" PostgreSQL CHUTE_DATABASE_URL CHUTE_INFRA_PG_PORT)"
+    fi
+    started docker
+  fi
+  # Recorded before starting, so down.sh also cleans up a start that failed half way.
+  echo "$COMPOSE_PROJECT" > "$STATE_DIR/docker"
+  log "a Docker engine answers: starting ${services[*]} with infra/docker-compose.yml (project $COMPOSE_PROJECT)"
+  # --wait returns once the health checks pass (rpk cluster health; pg_isready on the chute db).
+  if ! compose up -d --wait "${services[@]}" >&2; then
+    compose logs --tail 30 "${services[@]}" >&2 || true
+    die "docker compose did not bring up ${services[*]} (logs above)"
+  fi
+  brokers="${brokers:-127.0.0.1:$KAFKA_PORT}"
+  database="${database:-postgres://postgres@127.0.0.1:$PG_PORT/chute}"
+}
+
+# --- Apache Kafka (KRaft) from the Maven Central jars -------------------------
+
+ensure_java() {
+  local major
+  major="$(java_major)"
+  if [ -z "$major" ] || [ "$major" -lt 17 ]; then
+    apt_install openjdk-17-jre-headless || true
+    major="$(java_major)"
+  fi
+  [ -n "$major" ] && [ "$major" -ge 17 ] && return 0
+  die "Kafka 4 needs Java 17 or newer (found: ${major:-none}). Install it (Debian: apt-get install openjdk-17-jre-headless), run a Docker engine, or set CHUTE_KAFKA_BROKERS to a running broker."
+}
+
+# Prints the dir holding Kafka's jars, fetching them with Maven when missing.
+# Cached per pom content, so a version bump in infra/kafka/pom.xml fetches afresh.
+kafka_jars() {
+  local jars
+  jars="$CACHE_DIR/kafka/$(sha1sum "$REPO_ROOT/infra/kafka/pom.xml" | cut -c1-12)"
   if ! ls "$jars"/kafka_2.13-*.jar >/dev/null 2>&1; then
-    command -v mvn >/dev/null 2>&1 || apt_install maven || die "Maven is needed to fetch Kafka's jars: install it (Debian: apt-get install maven) or set CHUTE_KAFKA_BROKERS"
-    log "fetching Apache Kafka's jars from Maven Central into $jars"
+    command -v mvn >/dev/null 2>&1 || apt_install maven || true
+    command -v mvn >/dev/null 2>&1 \
+      || die "Maven is needed to fetch Kafka's jars: install it (Debian: apt-get install maven), run a Docker engine, or set CHUTE_KAFKA_BROKERS."
+    log "fetching Apache Kafka's jars from Maven Central into ${jars#"$REPO_ROOT"/} (once)"
+    # Into a temp dir first: an interrupted download must not look like a cache hit.
+    rm -rf "$jars.tmp"
     mvn -q -B -f "$REPO_ROOT/infra/kafka/pom.xml" dependency:copy-dependencies \
       -DincludeScope=runtime -DoutputDirectory="$jars.tmp" >"$STATE_DIR/mvn.log" 2>&1 \
-      || { tail -20 "$STATE_DIR/mvn.log" >&2; die "could not fetch Kafka's jars (see above)"; }
+      || { tail -20 "$STATE_DIR/mvn.log" >&2; die "could not fetch Kafka's jars (mvn output above, in .infra/mvn.log)"; }
     rm -rf "$jars" && mv "$jars.tmp" "$jars"
   fi
+  echo "$jars"
+}
 
-  # A fresh broker every time: tests start from an empty log.
+# Waits until the broker answers a metadata request: an open port is not yet a
+# broker that has registered with its controller. Uses kafkajs (the project's
+# client) when npm ci has run; before that, an open port plus a short settle.
+wait_for_kafka_metadata() {
+  local log_file="$1"
+  if (cd "$REPO_ROOT" && node -e "require.resolve('kafkajs')") >/dev/null 2>&1; then
+    node "$REPO_ROOT/infra/scripts/wait-for-kafka.cjs" "127.0.0.1:$KAFKA_PORT" "$KAFKA_DEADLINE" >&2 && return 0
+    log_tail "$log_file"
+    return 1
+  fi
+  log "kafkajs is not installed yet (npm ci): checking the port only"
+  sleep 2
+  port_open "$KAFKA_PORT"
+}
+
+up_kafka() {
+  local dir="$STATE_DIR/kafka"
+  if kafka_running; then
+    local port
+    port="$(cat "$STATE_DIR/kafka.port")"
+    [ "$port" = "$KAFKA_PORT" ] \
+      || die "this checkout's Kafka already runs on port $port, not $KAFKA_PORT: use it (CHUTE_INFRA_KAFKA_PORT=$port) or run npm run infra:down first"
+    log "reusing this checkout's Kafka (pid $(cat "$STATE_DIR/kafka.pid")) on 127.0.0.1:$KAFKA_PORT"
+    wait_for_kafka_metadata "$dir/kafka.log" || die "this checkout's Kafka on 127.0.0.1:$KAFKA_PORT does not answer (log above); npm run infra:down, then up again"
+    return 0
+  fi
+  rm -f "$STATE_DIR/kafka.pid" "$STATE_DIR/kafka.port"   # stale: that process is gone
+  local leftover
+  if leftover="$(kafka_leftover)"; then
+    log "stopping a leftover Kafka of this checkout (its pid file in .infra/ was lost)"
+    stop_process Kafka "$leftover" 30
+  fi
+  ensure_java
+  local jars
+  jars="$(kafka_jars)"
+
+  # A fresh, empty broker for every up: tests must not see an earlier run's topics.
   rm -rf "$dir" && mkdir -p "$dir/data"
   sed -e "s#@PORT@#$KAFKA_PORT#g" -e "s#@CONTROLLER_PORT@#$KAFKA_CONTROLLER_PORT#g" -e "s#@DATA_DIR@#$dir/data#g" \
     "$REPO_ROOT/infra/kafka/server.properties.tmpl" > "$dir/server.properties"
   local cluster_id
-  cluster_id="$(java -cp "$jars/*" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -1)"
-  java -cp "$jars/*" kafka.tools.StorageTool format --standalone -t "$cluster_id" -c "$dir/server.properties" >"$dir/format.log" 2>&1 \
-    || { cat "$dir/format.log" >&2; die "could not format Kafka's storage"; }
+  cluster_id="$(java -cp "$jars/*" kafka.tools.StorageTool random-uuid 2>"$dir/format.log" | tail -1)"
+  java -cp "$jars/*" kafka.tools.StorageTool format --standalone -t "$cluster_id" -c "$dir/server.properties" >>"$dir/format.log" 2>&1 \
+    || { cat "$dir/format.log" >&2; die "could not format Kafka's storage (see above)"; }
 
-  log "starting Apache Kafka (KRaft) on 127.0.0.1:$KAFKA_PORT"
-  # A small heap and the serial collector: these machines have 2 cores.
-  nohup java -Xms256m -Xmx512m -XX:+UseSerialGC -Dlog4j2.configurationFile="$REPO_ROOT/infra/kafka/log4j2.yaml" \
-    -cp "$jars/*" kafka.Kafka "$dir/server.properties" >"$dir/kafka.log" 2>&1 &
-  echo $! > "$STATE_DIR/kafka.pid"
+  log "starting Apache Kafka (KRaft) on 127.0.0.1:$KAFKA_PORT (controller $KAFKA_CONTROLLER_PORT)"
+  # A small heap and the serial collector: these machines have 2 cores and run
+  # the services and tests beside it. setsid: a Ctrl-C in the terminal that ran
+  # infra:up must not reach the broker; down.sh stops it by its pid.
+  setsid java -Xms256m -Xmx512m -XX:+UseSerialGC \
+    -Dlog4j2.configurationFile="$REPO_ROOT/infra/kafka/log4j2.yaml" \
+    -cp "$jars/*" kafka.Kafka "$dir/server.properties" </dev/null >"$dir/kafka.log" 2>&1 &
+  local pid=$!
+  echo "$pid" > "$STATE_DIR/kafka.pid"
   echo "$KAFKA_PORT" > "$STATE_DIR/kafka.port"
-  if ! wait_until "port_open $KAFKA_PORT" 90; then
-    tail -30 "$dir/kafka.log" >&2
-    die "Kafka did not open 127.0.0.1:$KAFKA_PORT within 90 s (log above)"
+  started kafka
+
+  # Fails fast when the JVM dies (bad config, port race) instead of waiting out the deadline.
+  if ! wait_until "port_open $KAFKA_PORT || ! kill -0 $pid 2>/dev/null" "$KAFKA_DEADLINE"; then
+    log_tail "$dir/kafka.log"
+    die "Kafka did not open 127.0.0.1:$KAFKA_PORT within $KAFKA_DEADLINE s (end of .infra/kafka/kafka.log above)"
   fi
+  if ! kill -0 "$pid" 2>/dev/null; then
+    log_tail "$dir/kafka.log"
+    die "Kafka exited while starting (end of .infra/kafka/kafka.log above)"
+  fi
+  wait_for_kafka_metadata "$dir/kafka.log" \
+    || die "Kafka on 127.0.0.1:$KAFKA_PORT did not answer metadata requests within $KAFKA_DEADLINE s (log above)"
 }
 
-start_postgres() {
-  if pid_alive "$STATE_DIR/postgres.pid"; then
-    [ "$(cat "$STATE_DIR/postgres.port")" = "$PG_PORT" ] || die "this checkout's PostgreSQL already runs on port $(cat "$STATE_DIR/postgres.port"); run npm run infra:down first"
-    log "PostgreSQL (pid $(cat "$STATE_DIR/postgres.pid")) is already running on 127.0.0.1:$PG_PORT"
-    return
+# --- PostgreSQL from Debian's package ----------------------------------------
+
+pg_ready() { "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -t 2; }
+pg_psql() { "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -At "$@"; }
+
+ensure_chute_db() {
+  wait_until pg_ready "$PG_DEADLINE" || return 1
+  [ "$(pg_psql -c "select 1 from pg_database where datname = 'chute'")" = 1 ] || pg_psql -c "create database chute"
+}
+
+up_postgres() {
+  PG_BIN="$(pg_bindir || true)"
+  if postgres_running; then
+    local port
+    port="$(cat "$STATE_DIR/postgres.port")"
+    [ "$port" = "$PG_PORT" ] \
+      || die "this checkout's PostgreSQL already runs on port $port, not $PG_PORT: use it (CHUTE_INFRA_PG_PORT=$port) or run npm run infra:down first"
+    log "reusing this checkout's PostgreSQL (pid $(cat "$STATE_DIR/postgres.pid")) on 127.0.0.1:$PG_PORT"
+    PG_BIN="$(cat "$STATE_DIR/postgres.bin")"
+    ensure_chute_db || die "this checkout's PostgreSQL on 127.0.0.1:$PG_PORT does not answer; npm run infra:down, then up again"
+    return 0
   fi
-  port_open "$PG_PORT" && die "port $PG_PORT is taken by another process. To use a PostgreSQL that is already running, set CHUTE_DATABASE_URL; otherwise free the port or set CHUTE_INFRA_PG_PORT."
-  local bin
-  bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)"
-  if [ -z "$bin" ]; then
-    apt_install postgresql || die "PostgreSQL is needed: install it (Debian: apt-get install postgresql) or set CHUTE_DATABASE_URL"
-    bin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)"
+  rm -f "$STATE_DIR/postgres.pid" "$STATE_DIR/postgres.port"   # stale: that process is gone
+
+  if [ -z "$PG_BIN" ]; then
+    apt_install postgresql || true
+    PG_BIN="$(pg_bindir || true)"
+    [ -n "$PG_BIN" ] \
+      || die "PostgreSQL is needed: install it (Debian: apt-get install postgresql), run a Docker engine, or set CHUTE_DATABASE_URL to a running server."
   fi
-  # Postgres will not run as root: run it as the postgres user the package created.
-  local run=()
   if [ "$(id -u)" = 0 ]; then
-    id postgres >/dev/null 2>&1 || die "there is no postgres user to run PostgreSQL as"
-    run=(runuser -u postgres --)
+    id postgres >/dev/null 2>&1 || die "PostgreSQL will not run as root and there is no postgres user to run it as (Debian's postgresql package creates one)"
+  fi
+
+  # Our own leftover server (its pid file in .infra/ was lost): stop it before wiping its dir.
+  local leftover
+  if leftover="$(pg_leftover)"; then
+    log "stopping a leftover PostgreSQL of this checkout (pid ${leftover% *})"
+    "${PG_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_BASE/data" -m fast -w -t 30 stop >/dev/null 2>&1 \
+      || stop_process PostgreSQL "${leftover% *}" 10
   fi
   rm -rf "$PG_BASE" && mkdir -p "$PG_BASE"
-  [ "$(id -u)" = 0 ] && chown postgres "$PG_BASE"
-  "${run[@]}" "$bin/initdb" -D "$PG_BASE/data" -A trust -U postgres -E UTF8 --no-sync >"$STATE_DIR/initdb.log" 2>&1 \
-    || { cat "$STATE_DIR/initdb.log" >&2; die "initdb failed"; }
-  log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
-  # Durability settings off: this server holds throwaway dev and test data only.
-  "${run[@]}" "$bin/pg_ctl" -D "$PG_BASE/data" -l "$PG_BASE/postgres.log" -w -t 60 \
-    -o "-p $PG_PORT -k $PG_BASE -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
-    start >/dev/null || { tail -30 "$PG_BASE/postgres.log" >&2; die "PostgreSQL did not start (log above)"; }
-  head -1 "$PG_BASE/data/postmaster.pid" > "$STATE_DIR/postgres.pid"
+  if [ "$(id -u)" = 0 ]; then
+    chown postgres "$PG_BASE" && chmod 0700 "$PG_BASE"
+    "${PG_AS[@]}" test -w "$PG_BASE" \
+      || die "the postgres user cannot reach $PG_BASE; point TMPDIR at a directory it can reach (e.g. TMPDIR=/tmp)"
+  fi
+
+  "${PG_AS[@]}" "$PG_BIN/initdb" -D "$PG_BASE/data" -A trust -U postgres -E UTF8 --no-sync >"$STATE_DIR/initdb.log" 2>&1 \
+    || { cat "$STATE_DIR/initdb.log" >&2; die "initdb failed (see above)"; }
+  ln -sfn "$PG_BASE/postgres.log" "$STATE_DIR/postgres.log"
+  echo "$PG_BIN" > "$STATE_DIR/postgres.bin"
   echo "$PG_BASE" > "$STATE_DIR/postgres.base"
   echo "$PG_PORT" > "$STATE_DIR/postgres.port"
-  echo "$bin" > "$STATE_DIR/postgres.bin"
-  "${run[@]}" "$bin/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -qAt -c "create database chute" >/dev/null
+
+  log "starting PostgreSQL $(basename "$(dirname "$PG_BIN")") on 127.0.0.1:$PG_PORT"
+  # fsync, synchronous_commit and full_page_writes off: this server holds
+  # throwaway dev and test data only, and durability costs seconds per test run.
+  # The socket goes to our own dir, not /var/run/postgresql, which may not exist.
+  # setsid: a Ctrl-C in the terminal must not reach the server; down.sh stops it.
+  local rc=0
+  started postgres   # from here on, a failure leaves something for down.sh to stop
+  setsid "${PG_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_BASE/data" -l "$PG_BASE/postgres.log" -w -t "$PG_DEADLINE" \
+    -o "-p $PG_PORT -k $PG_BASE -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
+    start </dev/null >/dev/null 2>&1 || rc=$?
+  [ ! -f "$PG_BASE/data/postmaster.pid" ] || head -1 "$PG_BASE/data/postmaster.pid" > "$STATE_DIR/postgres.pid"
+  if [ "$rc" != 0 ] || ! ensure_chute_db; then
+    log_tail "$PG_BASE/postgres.log"
+    die "PostgreSQL did not start on 127.0.0.1:$PG_PORT (end of .infra/postgres.log above)"
+  fi
 }
 
-if [ -z "$brokers" ]; then
-  start_kafka
-  brokers="127.0.0.1:$KAFKA_PORT"
-fi
-if [ -z "$database" ]; then
-  start_postgres
-  database="postgres://postgres@127.0.0.1:$PG_PORT/chute"
-fi
+# --- main ----------------------------------------------------------------------
 
-# An open port is not yet a broker that answers metadata requests.
-if [ -f "$STATE_DIR/kafka.pid" ]; then
-  node "$REPO_ROOT/infra/scripts/wait-for-kafka.cjs" "$brokers" 90 \
-    || { tail -30 "$STATE_DIR/kafka/kafka.log" >&2; die "Kafka did not answer on $brokers"; }
+if [ -n "$brokers" ] && [ -n "$database" ]; then
+  log "CHUTE_KAFKA_BROKERS and CHUTE_DATABASE_URL are set: starting nothing"
+elif docker_started || { ! kafka_running && ! postgres_running && docker_available; }; then
+  up_docker
+else
+  preflight_native
+  if [ -z "$brokers" ]; then
+    up_kafka
+    brokers="127.0.0.1:$KAFKA_PORT"
+  fi
+  if [ -z "$database" ]; then
+    up_postgres
+    database="postgres://postgres@127.0.0.1:$PG_PORT/chute"
+  fi
 fi
 write_env
