@@ -2,8 +2,11 @@ import type { FinalStatus, RunEvent } from '@chute/schemas';
 
 const TERMINAL: ReadonlySet<RunEvent['type']> = new Set(['RunCompleted', 'RunCancelled', 'RunTimedOut']);
 
-/** How many recent ends are remembered for requests that arrive just after their run ended. */
-const RECENT_ENDS = 20_000;
+/**
+ * How many recent runs' events are remembered: for requests that arrive just
+ * after their run ended, and to bring a lagging read-model row up to date.
+ */
+const RECENT_RUNS = 20_000;
 
 /** Whether an event may have ended its run (a failure only when it will not be retried). */
 export function mayEndRun(event: RunEvent): boolean {
@@ -33,12 +36,15 @@ export interface Waiter {
 /**
  * Requests waiting for runs to end, fed by the gateway's one tail of the
  * run-events topic: a waiting request costs nothing until its run ends. Recent
- * ends are remembered, so a request that arrives after its run ended (it often
- * does: no-op runs end within milliseconds) is answered at once too.
+ * runs' events are remembered, so a request that arrives after its run ended
+ * (it often does: no-op runs end within milliseconds) is answered at once, and
+ * a read-model row the projector has not caught up on yet can be brought up to
+ * date by folding them onto it (see {@link RunWaiters.recentEvents}).
  */
 export class RunWaiters {
   private readonly waiting = new Map<string, Set<(event: RunEvent | undefined) => void>>();
-  private readonly recentEnds = new Map<string, RunEvent>();
+  /** Each recent run's events after its request, in log order. The request is left out: its input may be large. */
+  private readonly recent = new Map<string, RunEvent[]>();
   private readonly recentRequests = new Set<string>();
   /** Called with every run end the tail sees (the stream hub closes streams a worker could not). */
   onEnd: (event: RunEvent) => void = () => undefined;
@@ -62,11 +68,22 @@ export class RunWaiters {
 
   /** The event that ended the run, if this gateway saw it recently. */
   recentEnd(runId: string): RunEvent | undefined {
-    return this.recentEnds.get(runId);
+    return this.recent.get(runId)?.find(mayEndRun);
+  }
+
+  /**
+   * The run's events this gateway saw after its request, oldest first. Folding
+   * them onto the read model's row gives the run as the log has it now: the
+   * projector may be a moment behind, and a client just told its run ended must
+   * not read a row that has not even started. The fold is idempotent, so events
+   * the row already holds change nothing.
+   */
+  recentEvents(runId: string): readonly RunEvent[] {
+    return this.recent.get(runId) ?? [];
   }
 
   wait(runId: string, timeoutMs: number): Waiter {
-    const known = this.recentEnds.get(runId);
+    const known = this.recentEnd(runId);
     if (known || this.isClosed) return { ended: Promise.resolve(known), cancel: () => undefined };
     let done: (event: RunEvent | undefined) => void = () => undefined;
     const ended = new Promise<RunEvent | undefined>((resolve) => (done = resolve));
@@ -87,16 +104,27 @@ export class RunWaiters {
   observe(events: readonly RunEvent[]): void {
     for (const event of events) {
       if (event.type === 'RunRequested') {
-        this.recentRequests.add(event.runId);
-        if (this.recentRequests.size > RECENT_ENDS) this.recentRequests.delete(this.recentRequests.values().next().value!);
+        remember(this.recentRequests, event.runId);
         continue;
       }
+      // A dispatch repeats the run's input (up to 1 MiB), which folding never reads: not kept.
+      const kept = event.type === 'RunDispatched' ? { ...event, input: null } : event;
+      const events = this.recent.get(event.runId);
+      if (events) events.push(kept);
+      else remember(this.recent, event.runId, [kept]);
       if (!mayEndRun(event)) continue;
       this.onEnd(event);
-      this.recentEnds.set(event.runId, event);
-      if (this.recentEnds.size > RECENT_ENDS) this.recentEnds.delete(this.recentEnds.keys().next().value!);
       const listeners = this.waiting.get(event.runId);
       if (listeners) for (const l of [...listeners]) l(event);
     }
   }
+}
+
+/** Adds to a bounded memory of recent runs, forgetting the oldest past {@link RECENT_RUNS}. */
+function remember(set: Set<string>, runId: string): void;
+function remember<T>(map: Map<string, T>, runId: string, value: T): void;
+function remember<T>(store: Set<string> | Map<string, T>, runId: string, value?: T): void {
+  if (store instanceof Set) store.add(runId);
+  else store.set(runId, value!);
+  if (store.size > RECENT_RUNS) store.delete(store.keys().next().value!);
 }

@@ -75,15 +75,15 @@ export function registerRunsApi(fastify: FastifyInstance, deps: RunsApiDeps): { 
   const findRun = (id: string) => db.selectFrom('runs').selectAll().where('id', '=', id).executeTakeFirst();
   const notFound = (id: string) => new ChuteError('RUN_NOT_FOUND', `no run ${id}`);
   /**
-   * The run's state from the read model, with an end this gateway already saw
-   * folded on: the projector may be a moment behind, and a client that was just
-   * told its run ended must not read it as still running.
+   * The run's state from the read model, with the events this gateway already
+   * saw folded on: the projector may be a moment behind, and a client that was
+   * just told its run ended must read it ended - and started, by its worker.
    */
-  const currentState = async (id: string, ending = deps.waiters.recentEnd(id)): Promise<RunState | undefined> => {
+  const currentState = async (id: string): Promise<RunState | undefined> => {
     const row = await findRun(id);
     const state = row?.state as RunState | undefined;
-    if (!state || isFinal(state.status) || !ending) return state;
-    return evolveRun(state, ending);
+    if (!state || isFinal(state.status)) return state;
+    return deps.waiters.recentEvents(id).reduce<RunState | undefined>(evolveRun, state);
   };
 
   app.post(
@@ -186,7 +186,7 @@ export function registerRunsApi(fastify: FastifyInstance, deps: RunsApiDeps): { 
       try {
         const started = Date.now();
         for (;;) {
-          const state = await currentState(id, ending);
+          const state = await currentState(id);
           if (state && isFinal(state.status)) return reply.status(200).send(viewOf(state));
           if (Date.now() >= deadline || deps.waiters.closed) {
             if (!state) throw notFound(id);
@@ -203,5 +203,5 @@ export function registerRunsApi(fastify: FastifyInstance, deps: RunsApiDeps): { 
       }
     },
   );
-  return { currentState: (runId) => currentState(runId) };
+  return { currentState };
 }
