@@ -8,7 +8,7 @@ export type Db = Kysely<Database>;
 
 /** Options of {@link createDb}. */
 export interface DbOptions {
-  /** A `postgres://` or `postgresql://` connection URL (see {@link DatabaseUrl}). */
+  /** A `postgres://` or `postgresql://` connection URL (validate configuration with `DatabaseUrl` from @chute/runtime). */
   url: string;
   /**
    * Most connections the pool opens.

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { createDb, type Db } from './db';
-import { DatabaseUrl } from './database-url';
+import { DatabaseUrl } from '@chute/runtime';
 
 /** A database that exists for one test file. */
 export interface TestDatabase {
