@@ -42,21 +42,41 @@ function resolveFrom(query: StreamQuery, lastEventId: string | string[] | undefi
   return { kind: 'after', position };
 }
 
-/** What the WebSocket carries for one item. */
-function wsMessage(item: StreamItem): string {
-  if (item.type === 'end') return JSON.stringify({ type: 'end', status: item.status });
-  return JSON.stringify(
-    item.encoding === 'base64'
-      ? { type: 'chunk', seq: item.seq, attempt: item.attempt, data: item.data, encoding: 'base64' }
-      : { type: 'chunk', seq: item.seq, attempt: item.attempt, data: item.data },
-  );
+/**
+ * Encodes each item once, however many subscribers it goes to: the hub hands
+ * every subscriber of a run the same item object, so the bytes of a chunk are
+ * built once per transport, not once per socket. Weakly held: an item's
+ * encodings go with it.
+ */
+function memoized(encode: (item: StreamItem) => Buffer): (item: StreamItem) => Buffer {
+  const cache = new WeakMap<StreamItem, Buffer>();
+  return (item) => {
+    let bytes = cache.get(item);
+    if (!bytes) cache.set(item, (bytes = encode(item)));
+    return bytes;
+  };
 }
 
-function sseFrame(item: StreamItem): string {
-  if (item.type === 'end') return `event: end\ndata: ${JSON.stringify({ status: item.status })}\n\n`;
+/** What the WebSocket carries for one item. */
+const wsMessage = memoized((item) => {
+  if (item.type === 'end') return Buffer.from(JSON.stringify({ type: 'end', status: item.status }));
+  return Buffer.from(
+    JSON.stringify(
+      item.encoding === 'base64'
+        ? { type: 'chunk', seq: item.seq, attempt: item.attempt, data: item.data, encoding: 'base64' }
+        : { type: 'chunk', seq: item.seq, attempt: item.attempt, data: item.data },
+    ),
+  );
+});
+
+const sseFrame = memoized((item) => {
+  if (item.type === 'end') return Buffer.from(`event: end\ndata: ${JSON.stringify({ status: item.status })}\n\n`);
   const body = item.encoding === 'base64' ? { seq: item.seq, attempt: item.attempt, data: item.data, encoding: 'base64' } : { seq: item.seq, attempt: item.attempt, data: item.data };
-  return `id: ${formatPosition(item)}\nevent: chunk\ndata: ${JSON.stringify(body)}\n\n`;
-}
+  return Buffer.from(`id: ${formatPosition(item)}\nevent: chunk\ndata: ${JSON.stringify(body)}\n\n`);
+});
+
+/** The chunk's bytes, for the plain-text transport (an end writes nothing: the response just ends). */
+const textBytes = memoized((item) => (item.type === 'chunk' ? Buffer.from(item.data, item.encoding) : Buffer.alloc(0)));
 
 interface StreamContext {
   subscriber: StreamSubscriber;
@@ -141,7 +161,7 @@ export function registerStreamApi(fastify: FastifyInstance, deps: StreamApiDeps)
       const sink: Sink = {
         write: (item) => {
           if (sse) res.write(sseFrame(item));
-          else if (item.type === 'chunk') res.write(item.encoding === 'base64' ? Buffer.from(item.data, 'base64') : item.data);
+          else if (item.type === 'chunk') res.write(textBytes(item));
         },
         bufferedBytes: () => res.writableLength,
         close: (reason) => {
@@ -162,7 +182,8 @@ export function registerStreamApi(fastify: FastifyInstance, deps: StreamApiDeps)
       const { subscriber } = request.chuteStream!;
       socket.on('close', () => subscriber.close('client'));
       subscriber.attach({
-        write: (item) => socket.send(wsMessage(item)),
+        // binary: false - the frame is JSON text, sent from the shared encoded bytes.
+        write: (item) => socket.send(wsMessage(item), { binary: false }),
         bufferedBytes: () => socket.bufferedAmount,
         close: (reason) => {
           if (reason !== 'client') socket.close(...WS_CLOSE[reason]);

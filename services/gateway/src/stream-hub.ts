@@ -22,9 +22,20 @@ export function parsePosition(text: string): StreamPosition | undefined {
   return { attempt: match[1] ? Number(match[1]) : 1, seq: Number(match[2]) };
 }
 
+/**
+ * What a subscriber is sent. Immutable and shared: the hub makes one per record
+ * and hands the same object to every subscriber of the run, so a transport can
+ * encode it once for all of them (see `stream-api`).
+ */
 export type StreamItem =
   | { readonly type: 'chunk'; readonly attempt: number; readonly seq: number; readonly encoding: 'utf8' | 'base64'; readonly data: string }
   | { readonly type: 'end'; readonly status: FinalStatus };
+
+function toItem(record: StreamRecord): StreamItem {
+  return record.type === 'StreamEnd'
+    ? { type: 'end', status: record.status }
+    : { type: 'chunk', attempt: record.attempt, seq: record.seq, encoding: record.encoding, data: record.data };
+}
 
 export type CloseReason = 'end' | 'slow' | 'shutdown' | 'client';
 
@@ -51,8 +62,8 @@ export class StreamSubscriber {
   private sink: Sink | undefined;
   private held: StreamItem[] = [];
   private heldBytes = 0;
-  /** Live records that arrived while the replay was still reading. */
-  private liveDuringReplay: Array<{ offset: number; record: StreamRecord }> = [];
+  /** Live items that arrived while the replay was still reading. */
+  private liveDuringReplay: Array<{ offset: number; item: StreamItem }> = [];
   private last: StreamPosition | undefined;
   private boundary: number | undefined;
   private partition: number | undefined;
@@ -87,19 +98,19 @@ export class StreamSubscriber {
     return { partition: this.partition ?? 0, boundary: this.boundary ?? 0 };
   }
 
-  /** @internal A live record from the hub's tail. */
-  offerLive(offset: number, record: StreamRecord): void {
+  /** @internal A live record's item from the hub's tail, with the record's offset. */
+  offerLive(offset: number, item: StreamItem): void {
     if (this.done) return;
     if (this.boundary === undefined || this.replaying) {
-      this.liveDuringReplay.push({ offset, record });
+      this.liveDuringReplay.push({ offset, item });
       return;
     }
-    if (offset >= this.boundary) this.accept(record);
+    if (offset >= this.boundary) this.accept(item);
   }
 
   /** @internal A record read back from the log for a resume or replay. */
   offerReplay(record: StreamRecord): void {
-    if (!this.done) this.accept(record);
+    if (!this.done) this.accept(toItem(record));
   }
 
   /** @internal The replay reached the boundary: what arrived live meanwhile follows, in order. */
@@ -107,7 +118,7 @@ export class StreamSubscriber {
     this.replaying = false;
     const queued = this.liveDuringReplay;
     this.liveDuringReplay = [];
-    for (const { offset, record } of queued) if (offset >= (this.boundary ?? 0)) this.accept(record);
+    for (const { offset, item } of queued) if (offset >= (this.boundary ?? 0)) this.accept(item);
   }
 
   /** Ends the stream with a status the log did not (yet) carry an end record for. */
@@ -145,15 +156,12 @@ export class StreamSubscriber {
     this.sink?.close(reason);
   }
 
-  private accept(record: StreamRecord): void {
-    if (record.type === 'StreamEnd') {
-      this.push({ type: 'end', status: record.status });
-      return;
+  private accept(item: StreamItem): void {
+    if (item.type === 'chunk') {
+      if (this.last && !isAfter(item, this.last)) return;
+      this.last = item;
     }
-    const position = { attempt: record.attempt, seq: record.seq };
-    if (this.last && !isAfter(position, this.last)) return;
-    this.last = position;
-    this.push({ type: 'chunk', attempt: record.attempt, seq: record.seq, encoding: record.encoding, data: record.data });
+    this.push(item);
   }
 
   private push(item: StreamItem): void {
@@ -301,7 +309,8 @@ export class StreamHub {
       if (!set) continue;
       const value = this.decode(record);
       if (!value) continue;
-      for (const subscriber of set) subscriber.offerLive(record.offset, value);
+      const item = toItem(value);
+      for (const subscriber of set) subscriber.offerLive(record.offset, item);
       this.delivered.inc({}, set.size);
     }
   }
