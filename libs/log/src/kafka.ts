@@ -56,7 +56,7 @@ interface Pending {
  * holds a small request (a fetch, a one-chunk produce) behind an unacknowledged
  * one until the peer's delayed ACK fires: ~40 ms added to a hop under load.
  */
-const noDelaySocketFactory: ISocketFactory = ({ host, port, ssl, onConnect }) => {
+export const noDelaySocketFactory: ISocketFactory = ({ host, port, ssl, onConnect }) => {
   const socket = ssl
     ? tls.connect({ host, port, ...(!net.isIP(host) ? { servername: host } : {}), ...ssl }, onConnect)
     : net.connect({ host, port }, onConnect);

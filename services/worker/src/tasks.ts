@@ -50,6 +50,25 @@ export function exampleTasks(chute: Chute) {
         return { attempt: ctx.attempt };
       },
     }),
+    // Load for benchmarks and demos: `count` chunks of `bytes` bytes, one every
+    // `intervalMs` after `delayMs`. Each chunk begins with the time it was put
+    // (ms since the epoch, sub-ms precision) so a subscriber on the same machine
+    // can measure putStream -> subscriber latency. intervalMs 0 puts them as fast
+    // as the event loop allows, un-awaited, yielding every 100 chunks.
+    chute.task({
+      name: 'stream-ticks',
+      executionTimeout: '1h',
+      fn: async (input: { count: number; intervalMs?: number; delayMs?: number; bytes?: number }, ctx) => {
+        const { count, intervalMs = 0, delayMs = 0, bytes = 100 } = input;
+        await sleep(delayMs, undefined, { signal: ctx.abortSignal });
+        for (let i = 0; i < count; i++) {
+          void ctx.putStream(`${(performance.timeOrigin + performance.now()).toFixed(3)} `.padEnd(bytes, '.'));
+          if (intervalMs > 0) await sleep(intervalMs, undefined, { signal: ctx.abortSignal });
+          else if (i % 100 === 99) await new Promise((resolve) => setImmediate(resolve));
+        }
+        return { chunks: count };
+      },
+    }),
     chute.task({
       name: 'sleep',
       executionTimeout: '1h',
