@@ -7,18 +7,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
 
-on_exit() {
-  local status=$?
-  trap '' INT TERM
-  infra_down_for_session
-  exit "$status"
-}
-trap on_exit EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-infra_up_for_session
-export CHUTE_KAFKA_BROKERS CHUTE_DATABASE_URL
+infra_for_this_script
 # 10,000 WebSocket subscribers need as many sockets on each side.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 

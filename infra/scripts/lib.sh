@@ -179,3 +179,14 @@ infra_down_for_session() {
   rm -f "$INFRA_STARTED_FILE"
   INFRA_STARTED_FILE=""
 }
+
+# For test.sh and bench.sh: the infrastructure for this script - brought up now
+# (unless given), its addresses exported, and what was started here stopped at
+# exit, also on failure or Ctrl-C.
+infra_for_this_script() {
+  trap '_infra_status=$?; trap "" INT TERM; infra_down_for_session; exit $_infra_status' EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  infra_up_for_session
+  export CHUTE_KAFKA_BROKERS CHUTE_DATABASE_URL
+}

@@ -10,24 +10,13 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
 
-on_exit() {
-  local status=$?
-  trap '' INT TERM   # a second Ctrl-C must not cut the clean-up short
-  infra_down_for_session
-  exit "$status"
-}
-trap on_exit EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-infra_up_for_session
+infra_for_this_script
 
 # The browser test drives Debian's Chromium; the demo test runs curl.
 command -v "${CHUTE_CHROMIUM:-chromium}" >/dev/null 2>&1 || apt_install chromium || die "the browser test needs Chromium: install it (Debian: apt-get install chromium) or set CHUTE_CHROMIUM"
 command -v curl >/dev/null 2>&1 || apt_install curl || die "the demo test needs curl: install it (Debian: apt-get install curl)"
 
 echo "chute tests: broker $CHUTE_KAFKA_BROKERS, database $CHUTE_DATABASE_URL ($INFRA_SOURCE)"
-export CHUTE_KAFKA_BROKERS CHUTE_DATABASE_URL
 report="$STATE_DIR/test-output.log"
 mkdir -p "$STATE_DIR"
 status=0
