@@ -159,14 +159,20 @@ wait_for_kafka_metadata() {
   port_open "$KAFKA_PORT"
 }
 
+# Our own $1 (state files .infra/$1.pid and .port; $2 in messages) already runs:
+# reuse it if it is on the wanted port $3, else die naming the variable $4.
+reuse_ours() {
+  local name="$1" label="$2" wanted="$3" variable="$4" port
+  port="$(cat "$STATE_DIR/$name.port")"
+  [ "$port" = "$wanted" ] \
+    || die "this checkout's $label already runs on port $port, not $wanted: use it ($variable=$port) or run npm run infra:down first"
+  log "reusing this checkout's $label (pid $(cat "$STATE_DIR/$name.pid")) on 127.0.0.1:$wanted"
+}
+
 up_kafka() {
   local dir="$STATE_DIR/kafka"
   if kafka_running; then
-    local port
-    port="$(cat "$STATE_DIR/kafka.port")"
-    [ "$port" = "$KAFKA_PORT" ] \
-      || die "this checkout's Kafka already runs on port $port, not $KAFKA_PORT: use it (CHUTE_INFRA_KAFKA_PORT=$port) or run npm run infra:down first"
-    log "reusing this checkout's Kafka (pid $(cat "$STATE_DIR/kafka.pid")) on 127.0.0.1:$KAFKA_PORT"
+    reuse_ours kafka Kafka "$KAFKA_PORT" CHUTE_INFRA_KAFKA_PORT
     wait_for_kafka_metadata "$dir/kafka.log" || die "this checkout's Kafka on 127.0.0.1:$KAFKA_PORT does not answer (log above); npm run infra:down, then up again"
     return 0
   fi
@@ -227,11 +233,7 @@ ensure_chute_db() {
 up_postgres() {
   PG_BIN="$(pg_bindir || true)"
   if postgres_running; then
-    local port
-    port="$(cat "$STATE_DIR/postgres.port")"
-    [ "$port" = "$PG_PORT" ] \
-      || die "this checkout's PostgreSQL already runs on port $port, not $PG_PORT: use it (CHUTE_INFRA_PG_PORT=$port) or run npm run infra:down first"
-    log "reusing this checkout's PostgreSQL (pid $(cat "$STATE_DIR/postgres.pid")) on 127.0.0.1:$PG_PORT"
+    reuse_ours postgres PostgreSQL "$PG_PORT" CHUTE_INFRA_PG_PORT
     PG_BIN="$(cat "$STATE_DIR/postgres.bin")"
     ensure_chute_db || die "this checkout's PostgreSQL on 127.0.0.1:$PG_PORT does not answer; npm run infra:down, then up again"
     return 0
