@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import WebSocket from 'ws';
-import { noDelaySocketFactory } from '@chute/log';
+import { noDelaySocketFactory, patchKafkajsRequestQueue } from '@chute/log';
 import { Platform, requireEnv, uniqueName, type ServiceProcess } from '@chute/testing';
 import { ms, report, summary } from './stats';
 
@@ -143,6 +143,8 @@ async function streams(
 
 /** The floor: one kafkajs producer and one consumer on a fresh one-partition topic, one message every `intervalMs`. */
 async function kafkaFloor(samples: number, intervalMs: number): Promise<number[]> {
+  // The same kafkajs fix the platform runs with, so the floor is the same client.
+  patchKafkajsRequestQueue();
   const kafka = new Kafka({
     clientId: 'bench-floor',
     brokers: requireEnv('CHUTE_KAFKA_BROKERS').split(','),

@@ -4,3 +4,4 @@ export * from './kafka';
 export * from './typed';
 export * from './topics';
 export * from './from-env';
+export { patchKafkajsRequestQueue } from './kafkajs-request-queue';

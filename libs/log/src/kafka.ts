@@ -13,6 +13,7 @@ import {
   type logCreator,
 } from 'kafkajs';
 import type { Logger } from '@chute/runtime';
+import { patchKafkajsRequestQueue } from './kafkajs-request-queue';
 import { deliverWithRetry } from './retry';
 import {
   MAX_RECORD_BYTES,
@@ -96,6 +97,7 @@ export class KafkaLog implements Log {
   private readonly partitioner = Partitioners.DefaultPartitioner();
 
   constructor(private readonly options: KafkaLogOptions) {
+    patchKafkajsRequestQueue();
     const logger = options.logger.child({ component: 'kafkajs' });
     // kafkajs reports routine rebalances as errors; keep them visible but below error.
     const creator: logCreator =
