@@ -171,14 +171,18 @@ export class KafkaLog implements Log {
     });
     await new Promise<void>((resolve, reject) => {
       this.queue.push({ topic, messages, bytes, resolve, reject });
-      // Idle: send at once. Busy: this append rides with the next send.
-      if (!this.flushing) void this.flush();
+      // Idle: send once this turn of the event loop is done, so the appends it
+      // makes (a batch of dispatches handled, a run's end and its stream's end)
+      // share one request. Busy: this append rides with the next send.
+      if (!this.flushing) {
+        this.flushing = true;
+        setImmediate(() => void this.flush());
+      }
     });
   }
 
   /** One send in flight at a time: that is what keeps concurrent appends in call order. */
   private async flush(): Promise<void> {
-    this.flushing = true;
     try {
       while (this.queue.length > 0) {
         let bytes = 0;

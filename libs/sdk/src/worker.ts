@@ -236,7 +236,11 @@ export class Worker {
     const base = { v: 1 as const, runId, attempt };
     const task = this.tasks.get(dispatch.task);
     const stream = new StreamWriter(topics.stream, runId, attempt);
-    await topics.runEvents.append([{ ...base, type: 'RunStarted', at: Date.now(), workerId: this.workerId }]);
+    // The task starts without waiting for the log to take its start: the end is
+    // appended only after the start is (below), so the log keeps them in order,
+    // and a short task's start and end go out in one request.
+    const startAppended = topics.runEvents.append([{ ...base, type: 'RunStarted', at: Date.now(), workerId: this.workerId }]);
+    startAppended.catch(() => undefined);
 
     let outcome: { ok: true; output: Json } | { ok: false; error: unknown };
     try {
@@ -253,7 +257,7 @@ export class Worker {
       outcome = { ok: false, error };
     }
     // Every chunk is on the log before the run is reported finished.
-    await stream.flush();
+    await Promise.all([startAppended, stream.flush()]);
 
     if (controller.signal.aborted) {
       // The scheduler already wrote the end (cancel, timeout or re-dispatch); close the stream with it.
@@ -262,6 +266,8 @@ export class Worker {
       return;
     }
     const now = Date.now();
+    // The stream's end only after the run's end is on the log: a subscriber told
+    // COMPLETED can rely on the run reading COMPLETED.
     if (outcome.ok) {
       await topics.runEvents.append([{ ...base, type: 'RunCompleted', at: now, output: outcome.output }]);
       await this.endStream(runId, attempt, 'COMPLETED', stream.lastSeq);
