@@ -1,3 +1,5 @@
+import { evolveRun, type RunState } from '@chute/domain';
+import type { Decoded } from '@chute/log';
 import type { FinalStatus, RunEvent } from '@chute/schemas';
 
 const TERMINAL: ReadonlySet<RunEvent['type']> = new Set(['RunCompleted', 'RunCancelled', 'RunTimedOut']);
@@ -7,6 +9,11 @@ const TERMINAL: ReadonlySet<RunEvent['type']> = new Set(['RunCompleted', 'RunCan
  * after their run ended, and to bring a lagging read-model row up to date.
  */
 const RECENT_RUNS = 20_000;
+/**
+ * And how many bytes of their records: a run's input and output may be up to
+ * 1 MiB each, so the count alone would not bound the memory.
+ */
+const RECENT_BYTES = 64 * 1024 * 1024;
 
 /** Whether an event may have ended its run (a failure only when it will not be retried). */
 export function mayEndRun(event: RunEvent): boolean {
@@ -37,18 +44,23 @@ export interface Waiter {
  * Requests waiting for runs to end, fed by the gateway's one tail of the
  * run-events topic: a waiting request costs nothing until its run ends. Recent
  * runs' events are remembered, so a request that arrives after its run ended
- * (it often does: no-op runs end within milliseconds) is answered at once, and
- * a read-model row the projector has not caught up on yet can be brought up to
- * date by folding them onto it (see {@link RunWaiters.recentEvents}).
+ * (it often does: no-op runs end within milliseconds) is answered at once. A
+ * run this gateway saw requested is folded here whole, so its result needs no
+ * query ({@link RunWaiters.recentState}); for any other, a read-model row the
+ * projector has not caught up on yet is brought up to date by folding the
+ * events seen onto it ({@link RunWaiters.recentEvents}).
  */
 export class RunWaiters {
   private readonly waiting = new Map<string, Set<(event: RunEvent | undefined) => void>>();
-  /** Each recent run's events after its request, in log order. The request is left out: its input may be large. */
-  private readonly recent = new Map<string, RunEvent[]>();
+  /** Recent runs, oldest first: what is forgotten first past the bounds. */
+  private readonly recent = new Map<string, Recent>();
+  private recentBytes = 0;
   private readonly recentRequests = new Set<string>();
   /** Called with every run end the tail sees (the stream hub closes streams a worker could not). */
   onEnd: (event: RunEvent) => void = () => undefined;
   private isClosed = false;
+
+  constructor(private readonly bounds: { maxRuns: number; maxBytes: number } = { maxRuns: RECENT_RUNS, maxBytes: RECENT_BYTES }) {}
 
   /** True once the gateway is shutting down: waiting requests answer with what they have. */
   get closed(): boolean {
@@ -68,7 +80,15 @@ export class RunWaiters {
 
   /** The event that ended the run, if this gateway saw it recently. */
   recentEnd(runId: string): RunEvent | undefined {
-    return this.recent.get(runId)?.find(mayEndRun);
+    return this.recent.get(runId)?.events.find(mayEndRun);
+  }
+
+  /**
+   * The run folded from its request on, when this gateway saw the request: the
+   * log's own answer, a step ahead of the read model and without a query.
+   */
+  recentState(runId: string): RunState | undefined {
+    return this.recent.get(runId)?.state;
   }
 
   /**
@@ -79,7 +99,7 @@ export class RunWaiters {
    * the row already holds change nothing.
    */
   recentEvents(runId: string): readonly RunEvent[] {
-    return this.recent.get(runId) ?? [];
+    return this.recent.get(runId)?.events ?? [];
   }
 
   wait(runId: string, timeoutMs: number): Waiter {
@@ -101,30 +121,59 @@ export class RunWaiters {
   }
 
   /** Feeds events from the tail. */
-  observe(events: readonly RunEvent[]): void {
-    for (const event of events) {
+  observe(batch: readonly Decoded<RunEvent>[]): void {
+    for (const { value: event, record } of batch) {
+      const bytes = record.value.length;
+      let entry = this.recent.get(event.runId);
       if (event.type === 'RunRequested') {
-        remember(this.recentRequests, event.runId);
+        remember(this.recentRequests, event.runId, this.bounds.maxRuns);
+        if (!entry) this.add(event.runId, { state: evolveRun(undefined, event), events: [], bytes });
         continue;
       }
       // A dispatch repeats the run's input (up to 1 MiB), which folding never reads: not kept.
       const kept = event.type === 'RunDispatched' ? { ...event, input: null } : event;
-      const events = this.recent.get(event.runId);
-      if (events) events.push(kept);
-      else remember(this.recent, event.runId, [kept]);
+      if (entry) {
+        entry.events.push(kept);
+        if (entry.state) entry.state = evolveRun(entry.state, event);
+        entry.bytes += bytes;
+        this.recentBytes += bytes;
+      } else {
+        entry = { state: undefined, events: [kept], bytes };
+        this.add(event.runId, entry);
+      }
       if (!mayEndRun(event)) continue;
       this.onEnd(event);
       const listeners = this.waiting.get(event.runId);
       if (listeners) for (const l of [...listeners]) l(event);
     }
+    this.forgetPastBounds();
+  }
+
+  private add(runId: string, entry: Recent): void {
+    this.recent.set(runId, entry);
+    this.recentBytes += entry.bytes;
+  }
+
+  private forgetPastBounds(): void {
+    for (const [runId, entry] of this.recent) {
+      if (this.recent.size <= this.bounds.maxRuns && this.recentBytes <= this.bounds.maxBytes) return;
+      this.recent.delete(runId);
+      this.recentBytes -= entry.bytes;
+    }
   }
 }
 
-/** Adds to a bounded memory of recent runs, forgetting the oldest past {@link RECENT_RUNS}. */
-function remember(set: Set<string>, runId: string): void;
-function remember<T>(map: Map<string, T>, runId: string, value: T): void;
-function remember<T>(store: Set<string> | Map<string, T>, runId: string, value?: T): void {
-  if (store instanceof Set) store.add(runId);
-  else store.set(runId, value!);
-  if (store.size > RECENT_RUNS) store.delete(store.keys().next().value!);
+interface Recent {
+  /** The run folded from its request, or undefined when this gateway started after the request. */
+  state: RunState | undefined;
+  /** Its events after the request, in log order, to fold onto a read-model row. */
+  readonly events: RunEvent[];
+  /** What its records weigh, as an estimate of the memory it holds. */
+  bytes: number;
+}
+
+/** Adds to a bounded set of run ids, forgetting the oldest past `max`. */
+function remember(set: Set<string>, runId: string, max: number): void {
+  set.add(runId);
+  if (set.size > max) set.delete(set.values().next().value!);
 }

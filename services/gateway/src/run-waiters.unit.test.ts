@@ -1,6 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { evolveRun, type RunState } from '@chute/domain';
+import type { Decoded } from '@chute/log';
 import type { RunEvent } from '@chute/schemas';
 import { RunWaiters } from './run-waiters';
 
@@ -13,12 +14,19 @@ const dispatched: RunEvent = {
 const started: RunEvent = { v: 1, type: 'RunStarted', runId, at: 1002, attempt: 1, workerId: 'w-1' };
 const completed: RunEvent = { v: 1, type: 'RunCompleted', runId, at: 1003, attempt: 1, output: 'pong' };
 
+/** Events as the gateway's tail hands them over: decoded, with their records. */
+const seen = (...events: RunEvent[]): Decoded<RunEvent>[] =>
+  events.map((value, offset) => ({
+    value,
+    record: { topic: 'run-events', partition: 0, offset, key: value.runId, value: Buffer.from(JSON.stringify(value)), timestamp: 0 },
+  }));
+
 const fold = (state: RunState | undefined, events: readonly RunEvent[]) => events.reduce<RunState | undefined>(evolveRun, state);
 
 describe('RunWaiters', () => {
   test('a row the projector left at "dispatched" catches up to the log: started, then completed', () => {
     const waiters = new RunWaiters();
-    waiters.observe([requested, dispatched, started, completed]);
+    waiters.observe(seen(requested, dispatched, started, completed));
     const lagging = fold(undefined, [requested, dispatched])!;
     const now = fold(lagging, waiters.recentEvents(runId))!;
     assert.equal(now.status, 'COMPLETED');
@@ -31,7 +39,7 @@ describe('RunWaiters', () => {
 
   test('a request after the run ended is answered at once with the end', async () => {
     const waiters = new RunWaiters();
-    waiters.observe([requested, dispatched, started, completed]);
+    waiters.observe(seen(requested, dispatched, started, completed));
     assert.equal(await waiters.wait(runId, 60_000).ended, completed);
     assert.equal(waiters.seenRequest(runId), true);
   });
@@ -39,8 +47,8 @@ describe('RunWaiters', () => {
   test('a waiting request is released by the end, and by the timeout without one', async () => {
     const waiters = new RunWaiters();
     const waiter = waiters.wait(runId, 60_000);
-    waiters.observe([requested, dispatched]);
-    waiters.observe([started, completed]);
+    waiters.observe(seen(requested, dispatched));
+    waiters.observe(seen(started, completed));
     assert.equal(await waiter.ended, completed);
     assert.equal(await waiters.wait('00000000-0000-4000-8000-000000000000', 10).ended, undefined);
   });
@@ -50,18 +58,44 @@ describe('RunWaiters', () => {
     const ends: RunEvent[] = [];
     waiters.onEnd = (e) => ends.push(e);
     const error = { name: 'Error', message: 'boom', nonRetryable: false };
-    waiters.observe([{ v: 1, type: 'RunFailed', runId, at: 1, attempt: 1, error, retry: { willRetry: true, nextAttempt: 2, retryAt: 5 } }]);
+    waiters.observe(seen({ v: 1, type: 'RunFailed', runId, at: 1, attempt: 1, error, retry: { willRetry: true, nextAttempt: 2, retryAt: 5 } }));
     assert.equal(waiters.recentEnd(runId), undefined);
-    waiters.observe([{ v: 1, type: 'RunFailed', runId, at: 2, attempt: 2, error, retry: { willRetry: false } }]);
+    waiters.observe(seen({ v: 1, type: 'RunFailed', runId, at: 2, attempt: 2, error, retry: { willRetry: false } }));
     assert.equal(waiters.recentEnd(runId)?.type, 'RunFailed');
     assert.equal(ends.length, 1);
   });
 
   test("the dispatch's copy of the input is not kept in memory", () => {
     const waiters = new RunWaiters();
-    waiters.observe([requested, dispatched]);
+    waiters.observe(seen(requested, dispatched));
     const kept = waiters.recentEvents(runId)[0]!;
     assert.equal(kept.type, 'RunDispatched');
     assert.equal(kept.type === 'RunDispatched' && kept.input, null);
+  });
+
+  test('a run seen from its request is held folded whole, equal to the fold of its events', () => {
+    const waiters = new RunWaiters();
+    waiters.observe(seen(requested, dispatched, started));
+    assert.equal(waiters.recentState(runId)?.status, 'RUNNING');
+    waiters.observe(seen(completed));
+    assert.deepEqual(waiters.recentState(runId), fold(undefined, [requested, dispatched, started, completed]));
+  });
+
+  test('a run whose request came before this gateway started is not held: its row is needed', () => {
+    const waiters = new RunWaiters();
+    waiters.observe(seen(dispatched, started, completed));
+    assert.equal(waiters.recentState(runId), undefined);
+    assert.equal(waiters.recentEvents(runId).length, 3);
+  });
+
+  test('past the byte bound the oldest runs are forgotten first', () => {
+    const other = '6f1c3c1e-9d8a-4a55-9a57-3f4c2b1a0d02';
+    const big = (id: string): RunEvent => ({ ...requested, runId: id, input: 'x'.repeat(1000) });
+    const waiters = new RunWaiters({ maxRuns: 100, maxBytes: 1500 });
+    waiters.observe(seen(big(runId)));
+    assert.ok(waiters.recentState(runId));
+    waiters.observe(seen(big(other)));
+    assert.equal(waiters.recentState(runId), undefined, 'the older run made room');
+    assert.ok(waiters.recentState(other));
   });
 });

@@ -184,6 +184,15 @@ export function registerRunsApi(fastify: FastifyInstance, deps: RunsApiDeps): { 
       let ending: RunEvent | undefined;
       void waiter.ended.then((event) => (ending = event));
       try {
+        // A run this gateway saw requested is answered from its own fold of the log, without a query.
+        let held = deps.waiters.recentState(id);
+        if (held && !isFinal(held.status)) {
+          await waiter.ended;
+          held = deps.waiters.recentState(id) ?? held;
+        }
+        if (held && (isFinal(held.status) || Date.now() >= deadline || deps.waiters.closed)) {
+          return reply.status(isFinal(held.status) ? 200 : 202).send(viewOf(held));
+        }
         const started = Date.now();
         for (;;) {
           const state = await currentState(id);

@@ -51,7 +51,7 @@ export class GatewayServer implements Component {
         this.hub?.runEnded(event.runId, endStatusOf(event));
       };
       // One tail of the run-events topic per process feeds every waiting /result request.
-      this.tail = await topics.runEvents.tail((batch) => this.waiters.observe(batch.map((d) => d.value)));
+      this.tail = await topics.runEvents.tail((batch) => this.waiters.observe(batch));
       const runEventsTopic = topics.runEvents.name;
       this.app = buildGateway({
         logger: this.logger,
