@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { RunEvent, WorkerEvent } from '@chute/schemas';
 import { decideRetry, retryDelayMs } from './retry';
 import { evolveRun, type RunState } from './run';
-import { emptySchedulerState, evolveScheduler, planScheduling, type SchedulerState } from './scheduling';
+import { emptySchedulerState, evolveScheduler, foldIntoScheduler, planScheduling, type SchedulerState } from './scheduling';
 
 const runId = '6f1c3c1e-9d8a-4a55-9a57-3f4c2b1a0d01';
 const at = 1_000_000;
@@ -171,5 +171,18 @@ describe('planScheduling', () => {
     const due = planScheduling(state, at + 510, policy);
     assert.equal(due.length, 1);
     assert.equal(due[0]!.type === 'RunDispatched' && due[0]!.attempt, 2);
+  });
+
+  test('folding in place gives the state the pure evolve gives, and leaves in-flight runs to their workers', () => {
+    const events: Array<RunEvent | WorkerEvent> = [worker('w1', 10), ...ids(4).map((id, i) => request(id, at + i))];
+    const pure = build(events);
+    const inPlace = emptySchedulerState();
+    for (const e of events) foldIntoScheduler(inPlace, e);
+    assert.deepEqual(inPlace, pure);
+    for (const e of planScheduling(inPlace, at + 10, policy)) foldIntoScheduler(inPlace, e);
+    assert.equal([...inPlace.runs.values()].filter((r) => r.phase === 'dispatched').length, 4);
+    assert.deepEqual(planScheduling(inPlace, at + 20, policy), [], 'nothing to do while the worker lives and time is left');
+    assert.equal(pure.runs.size, 4);
+    assert.ok([...pure.runs.values()].every((r) => r.phase === 'pending'), 'the pure evolve never touched its input');
   });
 });

@@ -17,7 +17,13 @@ export interface SchedulerState {
   readonly workers: ReadonlyMap<string, WorkerState>;
 }
 
-export const emptySchedulerState = (): SchedulerState => ({ runs: new Map(), workers: new Map() });
+/** The same state as the scheduler service holds it: its collections are updated in place by {@link foldIntoScheduler}. */
+export interface MutableSchedulerState extends SchedulerState {
+  readonly runs: Map<string, RunState>;
+  readonly workers: Map<string, WorkerState>;
+}
+
+export const emptySchedulerState = (): MutableSchedulerState => ({ runs: new Map(), workers: new Map() });
 
 export interface SchedulingPolicy {
   /** A worker silent for longer is presumed dead and its runs go elsewhere. */
@@ -39,22 +45,30 @@ export function evolveWorker(worker: WorkerState | undefined, event: WorkerEvent
   }
 }
 
-/** Folds a run event into the scheduler's state; ended runs are forgotten, they need nothing more. */
-export function evolveScheduler(state: SchedulerState, event: RunEvent | WorkerEvent): SchedulerState {
-  if ('workerId' in event && (event.type === 'WorkerRegistered' || event.type === 'WorkerHeartbeat' || event.type === 'WorkerStopped')) {
-    const workers = new Map(state.workers);
-    const next = evolveWorker(workers.get(event.workerId), event);
-    if (next) workers.set(event.workerId, next);
-    return { ...state, workers };
+/**
+ * Folds an event into the scheduler's state in place. Each run and worker is
+ * folded purely (evolveRun, evolveWorker); only the collections that hold them
+ * change, so an event costs O(1) rather than a copy of every unfinished run.
+ * Ended runs are forgotten, they need nothing more.
+ */
+export function foldIntoScheduler(state: MutableSchedulerState, event: RunEvent | WorkerEvent): void {
+  if (event.type === 'WorkerRegistered' || event.type === 'WorkerHeartbeat' || event.type === 'WorkerStopped') {
+    const next = evolveWorker(state.workers.get(event.workerId), event);
+    if (next) state.workers.set(event.workerId, next);
+    return;
   }
-  const runEvent = event as RunEvent;
-  const before = state.runs.get(runEvent.runId);
-  const after = evolveRun(before, runEvent);
-  if (after === before) return state;
-  const runs = new Map(state.runs);
-  if (!after || after.phase === 'ended') runs.delete(runEvent.runId);
-  else runs.set(runEvent.runId, after);
-  return { ...state, runs };
+  const before = state.runs.get(event.runId);
+  const after = evolveRun(before, event);
+  if (after === before) return;
+  if (!after || after.phase === 'ended') state.runs.delete(event.runId);
+  else state.runs.set(event.runId, after);
+}
+
+/** The pure form of {@link foldIntoScheduler}: a new state, the given one untouched. */
+export function evolveScheduler(state: SchedulerState, event: RunEvent | WorkerEvent): MutableSchedulerState {
+  const next = { runs: new Map(state.runs), workers: new Map(state.workers) };
+  foldIntoScheduler(next, event);
+  return next;
 }
 
 export function isLive(worker: WorkerState, now: EpochMs, policy: SchedulingPolicy): boolean {
@@ -72,26 +86,26 @@ export function planScheduling(state: SchedulerState, now: EpochMs, policy: Sche
   const live = [...state.workers.values()].filter((w) => isLive(w, now, policy));
   const load = new Map<string, number>(live.map((w) => [w.workerId, 0]));
   for (const run of state.runs.values()) {
-    if ((run.phase === 'dispatched' || run.phase === 'running') && run.workerId && load.has(run.workerId)) {
+    if (isInFlight(run) && run.workerId && load.has(run.workerId)) {
       load.set(run.workerId, load.get(run.workerId)! + 1);
     }
   }
 
-  const waiting = [...state.runs.values()].sort((a, b) => a.createdAt - b.createdAt || (a.runId < b.runId ? -1 : 1));
-  for (const run of waiting) {
+  // Only the runs that need something now are ordered: in steady state that is
+  // the few new ones, not every run in flight.
+  const needy: RunState[] = [];
+  for (const run of state.runs.values()) if (needsAction(run, now, load)) needy.push(run);
+  needy.sort((a, b) => a.createdAt - b.createdAt || (a.runId < b.runId ? -1 : 1));
+  for (const run of needy) {
     const base = { v: 1 as const, runId: run.runId, at: now };
     if (run.cancelRequested) {
       events.push({ ...base, type: 'RunCancelled', ...(run.attempt > 0 ? { attempt: run.attempt } : {}) });
       continue;
     }
-    const inFlight = run.phase === 'dispatched' || run.phase === 'running';
-    if (inFlight && run.deadlineAt !== null && run.deadlineAt <= now) {
+    if (isInFlight(run) && run.deadlineAt !== null && run.deadlineAt <= now) {
       events.push({ ...base, type: 'RunTimedOut', attempt: run.attempt, timeoutMs: run.executionTimeoutMs });
       continue;
     }
-    const workerLost = inFlight && !load.has(run.workerId ?? '');
-    const due = run.phase === 'pending' || (run.phase === 'retrying' && (run.nextRetryAt ?? 0) <= now) || workerLost;
-    if (!due) continue;
 
     let best: WorkerState | undefined;
     for (const w of live) {
@@ -113,4 +127,13 @@ export function planScheduling(state: SchedulerState, now: EpochMs, policy: Sche
     });
   }
   return events;
+}
+
+const isInFlight = (run: RunState): boolean => run.phase === 'dispatched' || run.phase === 'running';
+
+/** Whether the plan has anything to do for a run now: cancel it, time it out, or dispatch it. */
+function needsAction(run: RunState, now: EpochMs, liveLoad: ReadonlyMap<string, number>): boolean {
+  if (run.cancelRequested) return true;
+  if (isInFlight(run)) return (run.deadlineAt !== null && run.deadlineAt <= now) || !liveLoad.has(run.workerId ?? '');
+  return run.phase === 'pending' || (run.phase === 'retrying' && (run.nextRetryAt ?? 0) <= now);
 }

@@ -1,4 +1,4 @@
-import { emptySchedulerState, evolveScheduler, planScheduling, type SchedulerState } from '@chute/domain';
+import { emptySchedulerState, foldIntoScheduler, planScheduling } from '@chute/domain';
 import { kafkaLogFromConfig, startPlatformLog, type Decoded, type Log, type PlatformTopics, type Subscription } from '@chute/log';
 import { Lifecycle, Metrics, type Component, type Logger } from '@chute/runtime';
 import type { RunEvent, WorkerEvent } from '@chute/schemas';
@@ -20,7 +20,7 @@ export class Scheduler implements Component {
   private readonly metrics = new Metrics();
   private readonly log: Log;
   private topics: PlatformTopics | undefined;
-  private state: SchedulerState = emptySchedulerState();
+  private readonly state = emptySchedulerState();
   private readonly ended = new Set<string>();
   private subscriptions: Subscription[] = [];
   private timer: NodeJS.Timeout | undefined;
@@ -72,7 +72,7 @@ export class Scheduler implements Component {
     for (const { value, record } of batch) {
       if (value.type === 'RunRequested' && this.ended.has(value.runId)) continue;
       const before = 'runId' in value ? this.state.runs.get(value.runId) : undefined;
-      this.state = evolveScheduler(this.state, value);
+      foldIntoScheduler(this.state, value);
       if (before && 'runId' in value && !this.state.runs.has(value.runId)) this.remember(value.runId);
       const key = `${record.topic}/${record.partition}`;
       const target = this.pendingCatchUp.get(key);
@@ -124,7 +124,7 @@ export class Scheduler implements Component {
     for (const event of events) {
       this.dispatched.inc({ type: event.type });
       const had = this.state.runs.has(event.runId);
-      this.state = evolveScheduler(this.state, event);
+      foldIntoScheduler(this.state, event);
       if (had && !this.state.runs.has(event.runId)) this.remember(event.runId);
     }
   }
