@@ -1,0 +1,59 @@
+// CPU time per process, from /proc (Linux): where a benchmark's work goes.
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const TICK_MS = 10; // USER_HZ is 100 on every Linux this runs on.
+
+interface Stat {
+  ppid: number;
+  cpuMs: number;
+}
+
+function stat(pid: number): Stat | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name may hold spaces and parentheses: fields start after the last ')'.
+    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    return { ppid: Number(fields[1]), cpuMs: (Number(fields[11]) + Number(fields[12])) * TICK_MS };
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU ms a process and its live children (PostgreSQL's backends) have used so far. */
+function treeCpuMs(root: number): number {
+  let total = stat(root)?.cpuMs ?? 0;
+  for (const entry of readdirSync('/proc')) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid) || pid === root) continue;
+    const s = stat(pid);
+    if (s?.ppid === root) total += s.cpuMs;
+  }
+  return total;
+}
+
+/** The pid an infra script recorded for the broker or the database it started, if it did. */
+export function infraPid(name: 'kafka' | 'postgres'): number | undefined {
+  try {
+    const pid = Number(readFileSync(join(process.cwd(), '.infra', `${name}.pid`), 'utf8').trim());
+    return Number.isInteger(pid) && stat(pid) ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface Measured {
+  pid: number | undefined;
+  /** Count its live children too (PostgreSQL's backends); not for a parent of other measured processes. */
+  withChildren?: boolean;
+}
+
+/** Starts counting CPU for named processes; `stop()` gives each one's CPU ms since. */
+export function measureCpu(processes: Record<string, Measured>): { stop(): Record<string, number> } {
+  const known = Object.entries(processes).filter(([, m]) => m.pid !== undefined);
+  const read = (m: Measured): number => (m.withChildren ? treeCpuMs(m.pid!) : (stat(m.pid!)?.cpuMs ?? 0));
+  const before = new Map(known.map(([name, m]) => [name, read(m)]));
+  return {
+    stop: () => Object.fromEntries(known.map(([name, m]) => [name, read(m) - before.get(name)!])),
+  };
+}
