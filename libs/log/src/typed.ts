@@ -19,6 +19,16 @@ export interface Decoded<T> {
 
 export type DecodedHandler<T> = (records: readonly Decoded<T>[]) => Promise<void> | void;
 
+/** Reading a topic: the log's options, plus a cheap look at each raw record before it is decoded. */
+export interface TopicReadOptions extends ReadOptions {
+  /**
+   * Records this refuses are skipped without decoding: a consumer that wants a
+   * few records of a busy topic need not parse the rest. May accept records it
+   * then ignores; must not refuse one it needs.
+   */
+  accept?: (record: LogRecord) => boolean;
+}
+
 export interface TopicOptions {
   logger: Logger;
   metrics: Metrics;
@@ -84,17 +94,17 @@ export class Topic<S extends z.ZodType> {
     return this.log.consume({ ...options, topics: [this.name], handler: this.wrap(options.handler) });
   }
 
-  tail(handler: DecodedHandler<z.infer<S>>, options?: ReadOptions): Promise<Subscription> {
-    return this.log.tail(this.name, this.wrap(handler), options);
+  tail(handler: DecodedHandler<z.infer<S>>, options: TopicReadOptions = {}): Promise<Subscription> {
+    return this.log.tail(this.name, this.wrap(handler, options.accept), options);
   }
 
-  read(from: readonly PartitionOffset[], handler: DecodedHandler<z.infer<S>>, options?: ReadOptions): Promise<Subscription> {
-    return this.log.read(this.name, from, this.wrap(handler), options);
+  read(from: readonly PartitionOffset[], handler: DecodedHandler<z.infer<S>>, options: TopicReadOptions = {}): Promise<Subscription> {
+    return this.log.read(this.name, from, this.wrap(handler, options.accept), options);
   }
 
-  private wrap(handler: DecodedHandler<z.infer<S>>): BatchHandler {
+  private wrap(handler: DecodedHandler<z.infer<S>>, accept?: (record: LogRecord) => boolean): BatchHandler {
     return async (records) => {
-      const decoded = this.decode(records);
+      const decoded = this.decode(accept ? records.filter(accept) : records);
       if (decoded.length > 0) await handler(decoded);
     };
   }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { decideRetry } from '@chute/domain';
-import type { Log, PlatformTopics, PlatformTopicsConfig, Subscription } from '@chute/log';
+import type { Log, LogRecord, PlatformTopics, PlatformTopicsConfig, Subscription } from '@chute/log';
 import { openPlatformTopics } from '@chute/log';
 import { Lifecycle, Metrics, withDeadline, type Logger } from '@chute/runtime';
 import type { FinalStatus, Json, RunDispatched, RunEvent, TaskError } from '@chute/schemas';
@@ -143,9 +143,26 @@ export class Worker {
         logger: this.logger,
         metrics: new Metrics(),
       }));
-      this.subscription = await topics.runEvents.tail((batch) => {
-        for (const { value } of batch) this.onRunEvent(value);
-      });
+      // Only a run it executes, or a dispatch naming it, concerns this worker: every
+      // other run event is skipped undecoded. The worker id appears in a
+      // dispatch's JSON exactly as JSON.stringify writes it. A batch is screened
+      // before it is handled, so a run dispatched here earlier in the same batch
+      // (and not executing yet) keeps its later events too.
+      const named = Buffer.from(JSON.stringify(this.workerId));
+      const dispatchedInBatch = new Set<string>();
+      const concernsThisWorker = (record: LogRecord): boolean => {
+        if (this.executions.has(record.key) || dispatchedInBatch.has(record.key)) return true;
+        if (!record.value.includes(named)) return false;
+        dispatchedInBatch.add(record.key);
+        return true;
+      };
+      this.subscription = await topics.runEvents.tail(
+        (batch) => {
+          for (const { value } of batch) this.onRunEvent(value);
+          dispatchedInBatch.clear();
+        },
+        { accept: concernsThisWorker },
+      );
       const at = Date.now();
       await topics.workerEvents.append([
         { v: 1, type: 'WorkerRegistered', workerId: this.workerId, at, name: this.name, tasks: [...this.tasks.keys()], slots: this.slots },

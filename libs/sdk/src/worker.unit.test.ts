@@ -67,8 +67,8 @@ describe('worker runtime', () => {
     await served;
   });
 
-  async function dispatch(task: string, input: unknown, extra: Partial<RunDispatched> = {}): Promise<string> {
-    const runId = randomUUID();
+  async function dispatch(task: string, input: unknown, extra: Partial<RunDispatched> = {}, after: RunEvent[] = []): Promise<string> {
+    const runId = extra.runId ?? randomUUID();
     await topics.runEvents.append([
       {
         v: 1,
@@ -84,6 +84,7 @@ describe('worker runtime', () => {
         retryDelayMs: 500,
         ...extra,
       },
+      ...after,
     ]);
     return runId;
   }
@@ -172,5 +173,15 @@ describe('worker runtime', () => {
     const runId = await dispatch('echo', 1, { workerId: 'someone-else' });
     await sleep(100);
     assert.deepEqual(eventsOf(runId).map((e) => e.type), ['RunDispatched']);
+  });
+
+  test('a cancel in the same batch as its dispatch still reaches the task', async () => {
+    // Other runs' events are skipped undecoded; this run's must not be, though it is not executing yet when the batch is screened.
+    const runId = randomUUID();
+    await dispatch('hanging', null, { runId }, [{ v: 1, type: 'RunCancelled', runId, at: Date.now(), attempt: 1 }]);
+    await ended(runId);
+    const end = stream.find((r) => r.runId === runId && r.type === 'StreamEnd');
+    assert.equal(end?.type === 'StreamEnd' && end.status, 'CANCELLED');
+    await waitFor(() => worker.activeRuns === 0, { message: 'the slot to be freed' });
   });
 });
