@@ -41,6 +41,9 @@ export interface KafkaLogOptions {
   maxFlushBytes?: number;
 }
 
+/** What a lingering fetch gathers before it returns early. */
+const LINGER_MIN_BYTES = 256 * 1024;
+
 // Above MAX_RECORD_BYTES plus envelope, so a record the log accepts is never refused by the broker.
 const TOPIC_MAX_MESSAGE_BYTES = String(8 * 1024 * 1024);
 
@@ -171,12 +174,12 @@ export class KafkaLog implements Log {
     });
     await new Promise<void>((resolve, reject) => {
       this.queue.push({ topic, messages, bytes, resolve, reject });
-      // Idle: send once this turn of the event loop is done, so the appends it
-      // makes (a batch of dispatches handled, a run's end and its stream's end)
-      // share one request. Busy: this append rides with the next send.
+      // Idle: send at once - after the code running now, so the appends it
+      // makes together (a batch of dispatches handled) share one request.
+      // Busy: this append rides with the next send.
       if (!this.flushing) {
         this.flushing = true;
-        setImmediate(() => void this.flush());
+        queueMicrotask(() => void this.flush());
       }
     });
   }
@@ -265,7 +268,7 @@ export class KafkaLog implements Log {
     // after every batch otherwise, a round trip that stalls the next fetch.
     const consumer = this.kafka.consumer({
       groupId: `${this.options.clientId}.read.${randomUUID()}`,
-      maxWaitTimeInMs: this.options.maxWaitTimeMs ?? 250,
+      ...this.fetchWait(options),
       allowAutoTopicCreation: false,
     });
     const seekAll = (): void => {
@@ -294,7 +297,7 @@ export class KafkaLog implements Log {
   async consume(options: ConsumeOptions): Promise<Subscription> {
     const consumer = this.kafka.consumer({
       groupId: options.group,
-      maxWaitTimeInMs: this.options.maxWaitTimeMs ?? 250,
+      ...this.fetchWait(options),
       allowAutoTopicCreation: false,
     });
     await consumer.connect();
@@ -320,6 +323,14 @@ export class KafkaLog implements Log {
       },
     });
     return this.track(consumer);
+  }
+
+  /** A lingering reader's fetch waits for its linger or a full batch; any other returns at the first record. */
+  private fetchWait(options: ReadOptions): { minBytes: number; maxWaitTimeInMs: number } {
+    const linger = options.lingerMs ?? 0;
+    return linger > 0
+      ? { minBytes: LINGER_MIN_BYTES, maxWaitTimeInMs: linger }
+      : { minBytes: 1, maxWaitTimeInMs: this.options.maxWaitTimeMs ?? 250 };
   }
 
   private track(consumer: Consumer): Subscription {
