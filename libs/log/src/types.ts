@@ -38,6 +38,13 @@ export interface Subscription {
 export interface ReadOptions {
   /** Called when a handler throws, before the batch is retried. */
   onError?: (error: unknown, records: readonly LogRecord[]) => void;
+  /**
+   * How long the broker may hold a fetch to gather more records (Kafka's
+   * fetch.min.bytes / fetch.max.wait.ms): fewer, larger batches for a reader
+   * that may lag this much, such as a projection. 0, the default, answers a
+   * fetch as soon as one record is there.
+   */
+  lingerMs?: number;
 }
 
 export interface ConsumeOptions extends ReadOptions {

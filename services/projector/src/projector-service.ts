@@ -33,10 +33,12 @@ export class ProjectorService implements Component {
       const topics = await startPlatformLog(this.log, this.config, { logger: this.logger, metrics: this.metrics });
       const group = this.config.CHUTE_PROJECTOR_GROUP ?? `${this.config.CHUTE_TOPIC_PREFIX}.projector`;
       const onError = (error: unknown) => this.logger.error('projection failed; retrying the batch', { err: error });
+      const lingerMs = this.config.CHUTE_PROJECTOR_LINGER_MS;
       this.subscriptions = [
         await topics.runEvents.consume({
           group: `${group}.runs`,
           onError,
+          lingerMs,
           handler: async (batch) => {
             this.applied.inc({ topic: 'run-events' }, await projectBatch(this.db, 'runs', batch, applyRunEvents));
           },
@@ -44,6 +46,7 @@ export class ProjectorService implements Component {
         await topics.workerEvents.consume({
           group: `${group}.workers`,
           onError,
+          lingerMs,
           handler: async (batch) => {
             this.applied.inc({ topic: 'worker-events' }, await projectBatch(this.db, 'workers', batch, applyWorkerEvents));
           },
