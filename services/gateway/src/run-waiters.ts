@@ -1,6 +1,6 @@
 import { evolveRun, type RunState } from '@chute/domain';
 import type { Decoded } from '@chute/log';
-import type { FinalStatus, RunEvent } from '@chute/schemas';
+import type { FinalStatus, RunEvent, RunRequested } from '@chute/schemas';
 
 const TERMINAL: ReadonlySet<RunEvent['type']> = new Set(['RunCompleted', 'RunCancelled', 'RunTimedOut']);
 
@@ -120,14 +120,28 @@ export class RunWaiters {
     return { ended, cancel: () => settle(undefined) };
   }
 
+  /**
+   * A request this gateway appended (and the log acknowledged): its run's fold
+   * starts now. The tail brings the same record later; folding it again
+   * changes nothing. `bytes` estimates the record's size.
+   */
+  requested(event: RunRequested, bytes: number): void {
+    this.startFold(event, bytes);
+    this.forgetPastBounds();
+  }
+
+  private startFold(event: RunRequested, bytes: number): void {
+    remember(this.recentRequests, event.runId, this.bounds.maxRuns);
+    if (!this.recent.has(event.runId)) this.add(event.runId, { state: evolveRun(undefined, event), events: [], bytes });
+  }
+
   /** Feeds events from the tail. */
   observe(batch: readonly Decoded<RunEvent>[]): void {
     for (const { value: event, record } of batch) {
       const bytes = record.value.length;
       let entry = this.recent.get(event.runId);
       if (event.type === 'RunRequested') {
-        remember(this.recentRequests, event.runId, this.bounds.maxRuns);
-        if (!entry) this.add(event.runId, { state: evolveRun(undefined, event), events: [], bytes });
+        this.startFold(event, bytes);
         continue;
       }
       // A dispatch repeats the run's input (up to 1 MiB), which folding never reads: not kept.

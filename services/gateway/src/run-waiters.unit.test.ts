@@ -98,4 +98,14 @@ describe('RunWaiters', () => {
     assert.equal(waiters.recentState(runId), undefined, 'the older run made room');
     assert.ok(waiters.recentState(other));
   });
+
+  test("a gateway's own request is held before its tail brings it back, and the echo changes nothing", () => {
+    const waiters = new RunWaiters();
+    assert.equal(waiters.recentState(runId), undefined);
+    waiters.requested(requested as Extract<RunEvent, { type: 'RunRequested' }>, 100);
+    assert.equal(waiters.recentState(runId)?.status, 'QUEUED');
+    assert.equal(waiters.seenRequest(runId), true);
+    waiters.observe(seen(requested, dispatched, started, completed));
+    assert.deepEqual(waiters.recentState(runId), fold(undefined, [requested, dispatched, started, completed]));
+  });
 });

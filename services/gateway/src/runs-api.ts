@@ -17,6 +17,7 @@ import {
   TriggerRunBody,
   TriggerRunResponse,
   type RunEvent,
+  type RunRequested,
 } from '@chute/schemas';
 import type { RunWaiters } from './run-waiters';
 
@@ -82,7 +83,9 @@ export function registerRunsApi(fastify: FastifyInstance, deps: RunsApiDeps): { 
   const currentState = async (id: string): Promise<RunState | undefined> => {
     const row = await findRun(id);
     const state = row?.state as RunState | undefined;
-    if (!state || isFinal(state.status)) return state;
+    // Not projected yet (the projector lingers to batch): this gateway's own fold, if it saw the request.
+    if (!state) return deps.waiters.recentState(id);
+    if (isFinal(state.status)) return state;
     return deps.waiters.recentEvents(id).reduce<RunState | undefined>(evolveRun, state);
   };
 
@@ -100,9 +103,11 @@ export function registerRunsApi(fastify: FastifyInstance, deps: RunsApiDeps): { 
     async (request, reply) => {
       const { input, retries, executionTimeoutMs } = request.body;
       const runId = randomUUID();
-      await deps.appendRunEvents([
-        { v: 1, type: 'RunRequested', runId, at: Date.now(), task: request.params.name, input, retries, executionTimeoutMs },
-      ]);
+      const requested: RunRequested = { v: 1, type: 'RunRequested', runId, at: Date.now(), task: request.params.name, input, retries, executionTimeoutMs };
+      await deps.appendRunEvents([requested]);
+      // Held from now, not from when the tail brings it back: a /result that
+      // follows at once then waits on the fold instead of the read model.
+      deps.waiters.requested(requested, Number(request.headers['content-length'] ?? 0));
       return reply.status(201).send({ runId });
     },
   );
@@ -184,20 +189,23 @@ export function registerRunsApi(fastify: FastifyInstance, deps: RunsApiDeps): { 
       let ending: RunEvent | undefined;
       void waiter.ended.then((event) => (ending = event));
       try {
-        // A run this gateway saw requested is answered from its own fold of the log, without a query.
-        let held = deps.waiters.recentState(id);
-        if (held && !isFinal(held.status)) {
-          await waiter.ended;
-          held = deps.waiters.recentState(id) ?? held;
-        }
-        if (held && (isFinal(held.status) || Date.now() >= deadline || deps.waiters.closed)) {
-          return reply.status(isFinal(held.status) ? 200 : 202).send(viewOf(held));
-        }
         const started = Date.now();
+        let waited = false;
         for (;;) {
+          const timeUp = Date.now() >= deadline || deps.waiters.closed;
+          // A run this gateway saw requested (its own trigger at once, another
+          // gateway's once the tail brings it) is answered from its fold of the log.
+          const held = deps.waiters.recentState(id);
+          if (held && (isFinal(held.status) || timeUp)) return reply.status(isFinal(held.status) ? 200 : 202).send(viewOf(held));
+          if (held && !waited) {
+            waited = true;
+            await waiter.ended;
+            continue;
+          }
+          // Otherwise (requested before this gateway started) the read model, with what the tail saw folded on.
           const state = await currentState(id);
           if (state && isFinal(state.status)) return reply.status(200).send(viewOf(state));
-          if (Date.now() >= deadline || deps.waiters.closed) {
+          if (timeUp) {
             if (!state) throw notFound(id);
             return reply.status(202).send(viewOf(state));
           }
