@@ -55,7 +55,7 @@ function cpuPerRun(platform: Platform): { stop(runs: number): string } {
 }
 
 /** Closed loop: `clients` concurrent clients each trigger a run and wait for its result, until `total` runs. */
-async function throughput(platform: Platform, clients: number, total: number): Promise<void> {
+async function throughput(platform: Platform, clients: number, total: number, options = { report: true }): Promise<void> {
   const client = new HttpClient(platform.gatewayUrl, clients);
   const timings: Timing[] = [];
   let issued = 0;
@@ -75,6 +75,7 @@ async function throughput(platform: Platform, clients: number, total: number): P
   }
   const seconds = (performance.now() - started) / 1000;
   const used = cpu.stop(total);
+  if (!options.report) return;
   const c = summary(timings.map((t) => t.completedAt - t.triggeredAt));
   const s = summary(timings.map((t) => t.startedAt - t.triggeredAt));
   report(`runs/s (${clients} concurrent HTTP clients, ${total} no-op runs)`, (total / seconds).toFixed(0));
@@ -84,7 +85,7 @@ async function throughput(platform: Platform, clients: number, total: number): P
 }
 
 /** Open loop at a fixed rate: trigger->task start at `rate` runs/s for `seconds`. */
-async function startLatencyAtRate(platform: Platform, rate: number, seconds: number): Promise<void> {
+async function startLatencyAtRate(platform: Platform, rate: number, seconds: number, options = { report: true }): Promise<void> {
   const client = new HttpClient(platform.gatewayUrl, rate);
   const pending: Promise<Timing>[] = [];
   const interval = 1000 / rate;
@@ -99,6 +100,7 @@ async function startLatencyAtRate(platform: Platform, rate: number, seconds: num
     }
     const timings = await Promise.all(pending);
     const used = cpu.stop(timings.length);
+    if (!options.report) return;
     const s = summary(timings.map((t) => t.startedAt - t.triggeredAt));
     const c = summary(timings.map((t) => t.completedAt - t.triggeredAt));
     report(`trigger->task start at ${rate} runs/s (open loop, ${s.n} runs)`, `p50 ${ms(s.p50)}, p95 ${ms(s.p95)}, p99 ${ms(s.p99)}`);
@@ -112,10 +114,13 @@ async function startLatencyAtRate(platform: Platform, rate: number, seconds: num
 export async function runsBench(): Promise<void> {
   const platform = await Platform.start({ workers: 1, env: { CHUTE_WORKER_SLOTS: '2000' } });
   try {
-    // Warm up connections and JIT before measuring.
-    await throughput(platform, 10, 500);
-    await startLatencyAtRate(platform, 100, 10);
+    // Warm-up, not reported: the broker's JVM and the services' JIT reach
+    // steady state (the first seconds run several times slower).
+    await throughput(platform, 50, 3000, { report: false });
+    await startLatencyAtRate(platform, 100, 5, { report: false });
+    await startLatencyAtRate(platform, 100, 20);
     await throughput(platform, 100, 5000);
+    await throughput(platform, 400, 10_000);
   } finally {
     await platform.stop();
   }
