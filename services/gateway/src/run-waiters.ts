@@ -132,7 +132,14 @@ export class RunWaiters {
 
   private startFold(event: RunRequested, bytes: number): void {
     remember(this.recentRequests, event.runId, this.bounds.maxRuns);
-    if (!this.recent.has(event.runId)) this.add(event.runId, { state: evolveRun(undefined, event), events: [], bytes });
+    const entry = this.recent.get(event.runId);
+    if (!entry) {
+      this.add(event.runId, { state: evolveRun(undefined, event), events: [], bytes });
+    } else if (bytes > entry.bytes) {
+      // The record's own size, once the tail brings it, replaces the trigger's estimate.
+      this.recentBytes += bytes - entry.bytes;
+      entry.bytes = bytes;
+    }
   }
 
   /** Feeds events from the tail. */

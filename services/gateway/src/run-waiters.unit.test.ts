@@ -108,4 +108,15 @@ describe('RunWaiters', () => {
     waiters.observe(seen(requested, dispatched, started, completed));
     assert.deepEqual(waiters.recentState(runId), fold(undefined, [requested, dispatched, started, completed]));
   });
+
+  test("a trigger's size estimate is corrected by the record the tail brings, so the byte bound holds", () => {
+    const waiters = new RunWaiters({ maxRuns: 100, maxBytes: 1500 });
+    const big = { ...requested, input: 'x'.repeat(1000) } as Extract<RunEvent, { type: 'RunRequested' }>;
+    waiters.requested(big, 0); // a chunked request has no content-length
+    waiters.observe(seen(big));
+    const other = '6f1c3c1e-9d8a-4a55-9a57-3f4c2b1a0d03';
+    waiters.observe(seen({ ...big, runId: other }));
+    assert.equal(waiters.recentState(runId), undefined, 'the first run counted its real size and made room');
+    assert.ok(waiters.recentState(other));
+  });
 });
