@@ -173,16 +173,31 @@ describe('planScheduling', () => {
     assert.equal(due[0]!.type === 'RunDispatched' && due[0]!.attempt, 2);
   });
 
-  test('folding in place gives the state the pure evolve gives, and leaves in-flight runs to their workers', () => {
-    const events: Array<RunEvent | WorkerEvent> = [worker('w1', 10), ...ids(4).map((id, i) => request(id, at + i))];
-    const pure = build(events);
-    const inPlace = emptySchedulerState();
-    for (const e of events) foldIntoScheduler(inPlace, e);
-    assert.deepEqual(inPlace, pure);
-    for (const e of planScheduling(inPlace, at + 10, policy)) foldIntoScheduler(inPlace, e);
-    assert.equal([...inPlace.runs.values()].filter((r) => r.phase === 'dispatched').length, 4);
-    assert.deepEqual(planScheduling(inPlace, at + 20, policy), [], 'nothing to do while the worker lives and time is left');
-    assert.equal(pure.runs.size, 4);
-    assert.ok([...pure.runs.values()].every((r) => r.phase === 'pending'), 'the pure evolve never touched its input');
+  test('folding in place keeps each run as evolveRun folds it alone, and drops ended runs', () => {
+    const [a, b] = ids(2) as [string, string];
+    const events: Array<RunEvent | WorkerEvent> = [
+      worker('w1', 10),
+      request(a),
+      request(b, at + 1),
+      { ...dispatched(1), runId: a } as RunEvent,
+      { ...dispatched(1), runId: b } as RunEvent,
+      { v: 1, type: 'RunCompleted', runId: b, at: at + 5, attempt: 1, output: 'done' },
+    ];
+    const state = emptySchedulerState();
+    for (const e of events) foldIntoScheduler(state, e);
+    // The oracle: run a's events folded by themselves.
+    const alone = events.filter((e): e is RunEvent => 'runId' in e && e.runId === a).reduce<RunState | undefined>(evolveRun, undefined);
+    assert.deepEqual([...state.runs.keys()], [a], 'the ended run is gone');
+    assert.deepEqual(state.runs.get(a), alone);
+    assert.equal(state.workers.get('w1')?.slots, 10);
+    assert.deepEqual(planScheduling(state, at + 20, policy), [], 'nothing to do while the worker lives and time is left');
+  });
+
+  test('the pure evolve leaves the state it is given untouched', () => {
+    const state = build([worker('w1', 1), request(runId)]);
+    const before = structuredClone(state);
+    const next = evolveScheduler(state, dispatched(1));
+    assert.deepEqual(state, before);
+    assert.equal(next.runs.get(runId)?.phase, 'dispatched');
   });
 });

@@ -253,11 +253,13 @@ export class Worker {
     const base = { v: 1 as const, runId, attempt };
     const task = this.tasks.get(dispatch.task);
     const stream = new StreamWriter(topics.stream, runId, attempt);
-    // The task starts without waiting for the log to take its start: the end is
-    // appended only after the start is (below), so the log keeps them in order,
-    // and a short task's start and end go out in one request.
-    const startAppended = topics.runEvents.append([{ ...base, type: 'RunStarted', at: Date.now(), workerId: this.workerId }]);
-    startAppended.catch(() => undefined);
+    // The task starts without waiting for the log to take its start (one round
+    // trip less before it runs); its end is appended only once the start's
+    // append has settled, so the log keeps them in order. A start the log
+    // refused does not lose the outcome: a run may end without a recorded start.
+    const startSettled = topics.runEvents
+      .append([{ ...base, type: 'RunStarted', at: Date.now(), workerId: this.workerId }])
+      .catch((error: unknown) => this.logger.warn('could not append the run start; its end is reported regardless', { runId, err: error }));
 
     let outcome: { ok: true; output: Json } | { ok: false; error: unknown };
     try {
@@ -274,7 +276,7 @@ export class Worker {
       outcome = { ok: false, error };
     }
     // Every chunk is on the log before the run is reported finished.
-    await Promise.all([startAppended, stream.flush()]);
+    await Promise.all([startSettled, stream.flush()]);
 
     if (controller.signal.aborted) {
       // The scheduler already wrote the end (cancel, timeout or re-dispatch); close the stream with it.

@@ -2,7 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { EmbeddedLog, openPlatformTopics, type PlatformTopics } from '@chute/log';
+import { EmbeddedLog, openPlatformTopics, type AppendRecord, type PlatformTopics } from '@chute/log';
 import { Metrics, silentLogger } from '@chute/runtime';
 import type { RunDispatched, RunEvent, StreamRecord, WorkerEvent } from '@chute/schemas';
 import { waitFor } from '@chute/testing';
@@ -12,8 +12,20 @@ import type { Worker } from './worker';
 
 // The worker runtime against the embedded log: the scheduler's part (dispatch,
 // cancel, timeout) is played by appending its events by hand.
+/** The embedded log, able to refuse one run start the way a broker that is briefly unreachable would. */
+class FlakyLog extends EmbeddedLog {
+  refuseNextStart = false;
+  override async append(topic: string, records: readonly AppendRecord[]): Promise<void> {
+    if (this.refuseNextStart && records.some((r) => String(r.value).includes('"RunStarted"'))) {
+      this.refuseNextStart = false;
+      throw new Error('broker unavailable');
+    }
+    return super.append(topic, records);
+  }
+}
+
 describe('worker runtime', () => {
-  const log = new EmbeddedLog();
+  const log = new FlakyLog();
   const topicsConfig = { prefix: 'unit', runEventsPartitions: 2, streamPartitions: 2, workerEventsPartitions: 1 };
   let topics: PlatformTopics;
   let worker: Worker;
@@ -183,5 +195,16 @@ describe('worker runtime', () => {
     const end = stream.find((r) => r.runId === runId && r.type === 'StreamEnd');
     assert.equal(end?.type === 'StreamEnd' && end.status, 'CANCELLED');
     await waitFor(() => worker.activeRuns === 0, { message: 'the slot to be freed' });
+  });
+
+  test('a start the log refuses does not lose the outcome: the run still completes', async () => {
+    log.refuseNextStart = true;
+    const runId = await dispatch('echo', 'kept');
+    await ended(runId);
+    const events = eventsOf(runId);
+    assert.equal(log.refuseNextStart, false, 'the start was refused');
+    assert.ok(!events.some((e) => e.type === 'RunStarted'));
+    const completed = events.find((e) => e.type === 'RunCompleted');
+    assert.deepEqual(completed?.type === 'RunCompleted' && completed.output, { echoed: 'kept' });
   });
 });

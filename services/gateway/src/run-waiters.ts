@@ -1,4 +1,4 @@
-import { evolveRun, type RunState } from '@chute/domain';
+import { evolveRun, isFinal, type RunState } from '@chute/domain';
 import type { Decoded } from '@chute/log';
 import type { FinalStatus, RunEvent, RunRequested } from '@chute/schemas';
 
@@ -10,10 +10,13 @@ const TERMINAL: ReadonlySet<RunEvent['type']> = new Set(['RunCompleted', 'RunCan
  */
 const RECENT_RUNS = 20_000;
 /**
- * And how many bytes of their records: a run's input and output may be up to
- * 1 MiB each, so the count alone would not bound the memory.
+ * And how much heap they may take: a run's input and output may be up to 1 MiB
+ * each, so the count alone would not bound the memory. Estimated from their
+ * records' size times {@link PARSED_WEIGHT}.
  */
-const RECENT_BYTES = 64 * 1024 * 1024;
+const RECENT_BYTES = 128 * 1024 * 1024;
+/** Parsed JSON takes several times its text in the heap (objects, strings in UTF-16). */
+const PARSED_WEIGHT = 4;
 
 /** Whether an event may have ended its run (a failure only when it will not be retried). */
 export function mayEndRun(event: RunEvent): boolean {
@@ -80,7 +83,10 @@ export class RunWaiters {
 
   /** The event that ended the run, if this gateway saw it recently. */
   recentEnd(runId: string): RunEvent | undefined {
-    return this.recent.get(runId)?.events.find(mayEndRun);
+    const entry = this.recent.get(runId);
+    if (!entry) return undefined;
+    // A held fold knows which event ended the run (a stale attempt's end did not).
+    return entry.state ? entry.endedBy : entry.events.find(mayEndRun);
   }
 
   /**
@@ -125,8 +131,8 @@ export class RunWaiters {
    * starts now. The tail brings the same record later; folding it again
    * changes nothing. `bytes` estimates the record's size.
    */
-  requested(event: RunRequested, bytes: number): void {
-    this.startFold(event, bytes);
+  requested(event: RunRequested, recordBytes: number): void {
+    this.startFold(event, recordBytes * PARSED_WEIGHT);
     this.forgetPastBounds();
   }
 
@@ -145,7 +151,7 @@ export class RunWaiters {
   /** Feeds events from the tail. */
   observe(batch: readonly Decoded<RunEvent>[]): void {
     for (const { value: event, record } of batch) {
-      const bytes = record.value.length;
+      const bytes = record.value.length * PARSED_WEIGHT;
       let entry = this.recent.get(event.runId);
       if (event.type === 'RunRequested') {
         this.startFold(event, bytes);
@@ -153,16 +159,25 @@ export class RunWaiters {
       }
       // A dispatch repeats the run's input (up to 1 MiB), which folding never reads: not kept.
       const kept = event.type === 'RunDispatched' ? { ...event, input: null } : event;
+      let endsRun: boolean;
+      if (entry?.state) {
+        // The fold decides: a stale attempt's end, or one after the run ended, ends nothing.
+        const before = entry.state;
+        entry.state = evolveRun(before, event);
+        endsRun = !isFinal(before.status) && entry.state !== undefined && isFinal(entry.state.status);
+        if (endsRun) entry.endedBy = event;
+      } else {
+        endsRun = mayEndRun(event);
+      }
       if (entry) {
         entry.events.push(kept);
-        if (entry.state) entry.state = evolveRun(entry.state, event);
         entry.bytes += bytes;
         this.recentBytes += bytes;
       } else {
         entry = { state: undefined, events: [kept], bytes };
         this.add(event.runId, entry);
       }
-      if (!mayEndRun(event)) continue;
+      if (!endsRun) continue;
       this.onEnd(event);
       const listeners = this.waiting.get(event.runId);
       if (listeners) for (const l of [...listeners]) l(event);
@@ -187,9 +202,11 @@ export class RunWaiters {
 interface Recent {
   /** The run folded from its request, or undefined when this gateway started after the request. */
   state: RunState | undefined;
+  /** The event that ended a held run. */
+  endedBy?: RunEvent;
   /** Its events after the request, in log order, to fold onto a read-model row. */
   readonly events: RunEvent[];
-  /** What its records weigh, as an estimate of the memory it holds. */
+  /** The heap it is estimated to hold (its records' size, weighted). */
   bytes: number;
 }
 

@@ -91,7 +91,7 @@ describe('RunWaiters', () => {
   test('past the byte bound the oldest runs are forgotten first', () => {
     const other = '6f1c3c1e-9d8a-4a55-9a57-3f4c2b1a0d02';
     const big = (id: string): RunEvent => ({ ...requested, runId: id, input: 'x'.repeat(1000) });
-    const waiters = new RunWaiters({ maxRuns: 100, maxBytes: 1500 });
+    const waiters = new RunWaiters({ maxRuns: 100, maxBytes: 6000 });
     waiters.observe(seen(big(runId)));
     assert.ok(waiters.recentState(runId));
     waiters.observe(seen(big(other)));
@@ -110,7 +110,7 @@ describe('RunWaiters', () => {
   });
 
   test("a trigger's size estimate is corrected by the record the tail brings, so the byte bound holds", () => {
-    const waiters = new RunWaiters({ maxRuns: 100, maxBytes: 1500 });
+    const waiters = new RunWaiters({ maxRuns: 100, maxBytes: 6000 });
     const big = { ...requested, input: 'x'.repeat(1000) } as Extract<RunEvent, { type: 'RunRequested' }>;
     waiters.requested(big, 0); // a chunked request has no content-length
     waiters.observe(seen(big));
@@ -118,5 +118,23 @@ describe('RunWaiters', () => {
     waiters.observe(seen({ ...big, runId: other }));
     assert.equal(waiters.recentState(runId), undefined, 'the first run counted its real size and made room');
     assert.ok(waiters.recentState(other));
+  });
+
+  test("a held run is not ended by a stale attempt's completion, only by its own", async () => {
+    const waiters = new RunWaiters();
+    const ends: RunEvent[] = [];
+    waiters.onEnd = (e) => ends.push(e);
+    const redispatched: RunEvent = { ...dispatched, at: 1010, attempt: 2, workerId: 'w-2' } as RunEvent;
+    const stale: RunEvent = { ...completed, at: 1011, attempt: 1, output: 'stale' } as RunEvent;
+    const current: RunEvent = { ...completed, at: 1012, attempt: 2, output: 'fresh' } as RunEvent;
+    waiters.observe(seen(requested, dispatched, redispatched));
+    const waiter = waiters.wait(runId, 60_000);
+    waiters.observe(seen(stale));
+    assert.equal(waiters.recentEnd(runId), undefined);
+    assert.equal(ends.length, 0, 'the stream hub is not told the run ended');
+    waiters.observe(seen(current));
+    assert.equal(await waiter.ended, current);
+    assert.equal(waiters.recentState(runId)?.output, 'fresh');
+    assert.equal(waiters.recentEnd(runId), current);
   });
 });

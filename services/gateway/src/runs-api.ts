@@ -107,7 +107,8 @@ export function registerRunsApi(fastify: FastifyInstance, deps: RunsApiDeps): { 
       await deps.appendRunEvents([requested]);
       // Held from now, not from when the tail brings it back: a /result that
       // follows at once then waits on the fold instead of the read model.
-      deps.waiters.requested(requested, Number(request.headers['content-length'] ?? 0));
+      const length = Number(request.headers['content-length']);
+      deps.waiters.requested(requested, Number.isInteger(length) && length > 0 ? length : Buffer.byteLength(JSON.stringify(input)));
       return reply.status(201).send({ runId });
     },
   );
@@ -190,19 +191,21 @@ export function registerRunsApi(fastify: FastifyInstance, deps: RunsApiDeps): { 
       void waiter.ended.then((event) => (ending = event));
       try {
         const started = Date.now();
-        let waited = false;
+        let waitedOnFold = false;
         for (;;) {
           const timeUp = Date.now() >= deadline || deps.waiters.closed;
           // A run this gateway saw requested (its own trigger at once, another
           // gateway's once the tail brings it) is answered from its fold of the log.
           const held = deps.waiters.recentState(id);
-          if (held && (isFinal(held.status) || timeUp)) return reply.status(isFinal(held.status) ? 200 : 202).send(viewOf(held));
-          if (held && !waited) {
-            waited = true;
-            await waiter.ended;
+          if (held && isFinal(held.status)) return reply.status(200).send(viewOf(held));
+          if (held && !timeUp && !waitedOnFold) {
+            // The first wait costs no query; later ones also look at the read model,
+            // which may be ahead of a lagging tail.
+            waitedOnFold = true;
+            await Promise.race([waiter.ended, sleep(Math.min(1000, deadline - Date.now()))]);
             continue;
           }
-          // Otherwise (requested before this gateway started) the read model, with what the tail saw folded on.
+          // The read model, with the events the tail saw folded on (or the fold, while it has no row).
           const state = await currentState(id);
           if (state && isFinal(state.status)) return reply.status(200).send(viewOf(state));
           if (timeUp) {
