@@ -41,6 +41,9 @@ export interface KafkaLogOptions {
   maxFlushBytes?: number;
 }
 
+/** How long a new topic's partitions may take to get leaders before start-up gives up. */
+const TOPICS_READY_TIMEOUT_MS = 30_000;
+
 /** What a lingering fetch gathers before it returns early. */
 const LINGER_MIN_BYTES = 256 * 1024;
 
@@ -160,7 +163,28 @@ export class KafkaLog implements Log {
         if (!(error instanceof Error && /already exists/i.test(error.message))) throw error;
       }
     }
+    await this.untilLeadersAnswer(topics.map((t) => t.name));
     for (const t of topics) this.knownTopics.add(t.name);
+  }
+
+  /**
+   * Until every partition of the topics has a leader that answers. Services
+   * start together: a topic another one created a moment ago is listed before
+   * its partitions have leaders, and the first offset lookup would fail with
+   * "not the leader" (seen with `npm start` on a fresh broker).
+   */
+  private async untilLeadersAnswer(names: readonly string[]): Promise<void> {
+    const deadline = Date.now() + TOPICS_READY_TIMEOUT_MS;
+    for (;;) {
+      try {
+        await Promise.all(names.map((name) => this.admin.fetchTopicOffsets(name)));
+        return;
+      } catch (error) {
+        const retriable = (error as { retriable?: unknown }).retriable === true;
+        if (!retriable || Date.now() >= deadline) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
   }
 
   async append(topic: string, records: readonly AppendRecord[]): Promise<void> {
