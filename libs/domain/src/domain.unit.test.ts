@@ -184,7 +184,8 @@ describe('planScheduling', () => {
       { v: 1, type: 'RunCompleted', runId: b, at: at + 5, attempt: 1, output: 'done' },
     ];
     const state = emptySchedulerState();
-    for (const e of events) foldIntoScheduler(state, e);
+    const ended = events.map((e) => foldIntoScheduler(state, e).runEnded);
+    assert.deepEqual(ended, [false, false, false, false, false, true], 'only the completion ends a run');
     // The oracle: run a's events folded by themselves.
     const alone = events.filter((e): e is RunEvent => 'runId' in e && e.runId === a).reduce<RunState | undefined>(evolveRun, undefined);
     assert.deepEqual([...state.runs.keys()], [a], 'the ended run is gone');

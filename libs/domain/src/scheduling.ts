@@ -49,19 +49,24 @@ export function evolveWorker(worker: WorkerState | undefined, event: WorkerEvent
  * Folds an event into the scheduler's state in place. Each run and worker is
  * folded purely (evolveRun, evolveWorker); only the collections that hold them
  * change, so an event costs O(1) rather than a copy of every unfinished run.
- * Ended runs are forgotten, they need nothing more.
+ * Ended runs are forgotten, they need nothing more; the result says when this
+ * event ended one.
  */
-export function foldIntoScheduler(state: MutableSchedulerState, event: RunEvent | WorkerEvent): void {
+export function foldIntoScheduler(state: MutableSchedulerState, event: RunEvent | WorkerEvent): { runEnded: boolean } {
   if (event.type === 'WorkerRegistered' || event.type === 'WorkerHeartbeat' || event.type === 'WorkerStopped') {
     const next = evolveWorker(state.workers.get(event.workerId), event);
     if (next) state.workers.set(event.workerId, next);
-    return;
+    return { runEnded: false };
   }
   const before = state.runs.get(event.runId);
   const after = evolveRun(before, event);
-  if (after === before) return;
-  if (!after || after.phase === 'ended') state.runs.delete(event.runId);
-  else state.runs.set(event.runId, after);
+  if (after === before) return { runEnded: false };
+  if (!after || after.phase === 'ended') {
+    state.runs.delete(event.runId);
+    return { runEnded: true };
+  }
+  state.runs.set(event.runId, after);
+  return { runEnded: false };
 }
 
 /** The pure form of {@link foldIntoScheduler}: a new state, the given one untouched. */

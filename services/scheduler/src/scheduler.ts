@@ -71,9 +71,7 @@ export class Scheduler implements Component {
   private apply(batch: readonly Decoded<RunEvent | WorkerEvent>[]): void {
     for (const { value, record } of batch) {
       if (value.type === 'RunRequested' && this.ended.has(value.runId)) continue;
-      const before = 'runId' in value ? this.state.runs.get(value.runId) : undefined;
-      foldIntoScheduler(this.state, value);
-      if (before && 'runId' in value && !this.state.runs.has(value.runId)) this.remember(value.runId);
+      this.fold(value);
       const key = `${record.topic}/${record.partition}`;
       const target = this.pendingCatchUp.get(key);
       if (target !== undefined && record.offset + 1 >= target) this.pendingCatchUp.delete(key);
@@ -82,8 +80,10 @@ export class Scheduler implements Component {
     this.requestTick();
   }
 
-  private remember(runId: string): void {
-    this.ended.add(runId);
+  /** Folds one event; a run it ends is remembered, so a duplicated request cannot revive it. */
+  private fold(event: RunEvent | WorkerEvent): void {
+    if (!foldIntoScheduler(this.state, event).runEnded || !('runId' in event)) return;
+    this.ended.add(event.runId);
     if (this.ended.size > ENDED_MEMORY) this.ended.delete(this.ended.values().next().value!);
   }
 
@@ -123,9 +123,7 @@ export class Scheduler implements Component {
     // reading them back later is a no-op because evolve ignores duplicates.
     for (const event of events) {
       this.dispatched.inc({ type: event.type });
-      const had = this.state.runs.has(event.runId);
-      foldIntoScheduler(this.state, event);
-      if (had && !this.state.runs.has(event.runId)) this.remember(event.runId);
+      this.fold(event);
     }
   }
 }
