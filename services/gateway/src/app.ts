@@ -7,7 +7,7 @@ import { ChuteError, type Logger, type Metrics } from '@chute/runtime';
 import { registerRunsApi, type RunsApiDeps } from './runs-api';
 import { registerStreamApi, type StreamApiDeps } from './stream-api';
 
-export interface GatewayDeps extends RunsApiDeps, Omit<StreamApiDeps, 'currentState' | 'seenRequest'> {
+export interface GatewayDeps extends RunsApiDeps, Omit<StreamApiDeps, 'currentState'> {
   logger: Logger;
   metrics: Metrics;
   /** Resolves when the log and the database both answer; rejects naming the one that does not. */
@@ -82,7 +82,7 @@ export function buildGateway(deps: GatewayDeps): FastifyInstance {
   // Routes go in a plugin registered after swagger, so its route hook sees them.
   void app.register(async (instance) => {
     const runs = registerRunsApi(instance, deps);
-    registerStreamApi(instance, { ...deps, currentState: runs.currentState, seenRequest: (id) => deps.waiters.seenRequest(id) });
+    registerStreamApi(instance, { ...deps, currentState: runs.currentState });
   });
 
   app.get('/healthz', async () => ({ status: 'ok' }));

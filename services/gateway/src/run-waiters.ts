@@ -58,7 +58,6 @@ export class RunWaiters {
   /** Recent runs, oldest first: what is forgotten first past the bounds. */
   private readonly recent = new Map<string, Recent>();
   private recentBytes = 0;
-  private readonly recentRequests = new Set<string>();
   /** Called with every run end the tail sees (the stream hub closes streams a worker could not). */
   onEnd: (event: RunEvent) => void = () => undefined;
   private isClosed = false;
@@ -74,11 +73,6 @@ export class RunWaiters {
   close(): void {
     this.isClosed = true;
     for (const listeners of [...this.waiting.values()]) for (const l of [...listeners]) l(undefined);
-  }
-
-  /** Whether this gateway saw the run requested recently (the read model may not show it yet). */
-  seenRequest(runId: string): boolean {
-    return this.recentRequests.has(runId);
   }
 
   /** The event that ended the run, if this gateway saw it recently. */
@@ -137,7 +131,6 @@ export class RunWaiters {
   }
 
   private startFold(event: RunRequested, bytes: number): void {
-    remember(this.recentRequests, event.runId, this.bounds.maxRuns);
     const entry = this.recent.get(event.runId);
     if (!entry) {
       this.add(event.runId, { state: evolveRun(undefined, event), events: [], bytes });
@@ -208,10 +201,4 @@ interface Recent {
   readonly events: RunEvent[];
   /** The heap it is estimated to hold (its records' size, weighted). */
   bytes: number;
-}
-
-/** Adds to a bounded set of run ids, forgetting the oldest past `max`. */
-function remember(set: Set<string>, runId: string, max: number): void {
-  set.add(runId);
-  if (set.size > max) set.delete(set.values().next().value!);
 }

@@ -41,7 +41,7 @@ describe('RunWaiters', () => {
     const waiters = new RunWaiters();
     waiters.observe(seen(requested, dispatched, started, completed));
     assert.equal(await waiters.wait(runId, 60_000).ended, completed);
-    assert.equal(waiters.seenRequest(runId), true);
+    assert.equal(waiters.recentState(runId)?.runId, runId, 'the gateway knows the run was requested');
   });
 
   test('a waiting request is released by the end, and by the timeout without one', async () => {
@@ -104,7 +104,7 @@ describe('RunWaiters', () => {
     assert.equal(waiters.recentState(runId), undefined);
     waiters.requested(requested as Extract<RunEvent, { type: 'RunRequested' }>, 100);
     assert.equal(waiters.recentState(runId)?.status, 'QUEUED');
-    assert.equal(waiters.seenRequest(runId), true);
+    assert.equal(waiters.recentState(runId)?.runId, runId, 'the gateway knows the run was requested');
     waiters.observe(seen(requested, dispatched, started, completed));
     assert.deepEqual(waiters.recentState(runId), fold(undefined, [requested, dispatched, started, completed]));
   });

@@ -10,10 +10,8 @@ import { formatPosition, parsePosition, type CloseReason, type Sink, type Stream
 
 export interface StreamApiDeps {
   hub: StreamHub;
-  /** The run's state, with an end the gateway saw already folded on. */
+  /** The run's state: the read model with what the gateway's tail saw folded on, or its own fold of a fresh trigger. */
   currentState(runId: string): Promise<RunState | undefined>;
-  /** Whether the gateway saw the run requested (the read model may lag behind a fresh trigger). */
-  seenRequest(runId: string): boolean;
   /** How long a stream request waits for a run it does not know yet before answering 404. @default 3000 */
   unknownRunGraceMs?: number;
 }
@@ -104,8 +102,6 @@ export function registerStreamApi(fastify: FastifyInstance, deps: StreamApiDeps)
     for (;;) {
       const state = await deps.currentState(runId);
       if (state) return { createdAt: state.createdAt, finalStatus: isFinal(state.status) ? state.status : undefined };
-      // Requested through the log but not projected yet: it exists and has not ended.
-      if (deps.seenRequest(runId)) return { createdAt: Date.now() - 60_000, finalStatus: undefined };
       if (Date.now() > deadline) return undefined;
       await sleep(25);
     }
