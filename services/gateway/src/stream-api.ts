@@ -40,41 +40,49 @@ function resolveFrom(query: StreamQuery, lastEventId: string | string[] | undefi
   return { kind: 'after', position };
 }
 
+type ChunkItem = Extract<StreamItem, { type: 'chunk' }>;
+
 /**
- * Encodes each item once, however many subscribers it goes to: the hub hands
- * every subscriber of a run the same item object, so the bytes of a chunk are
- * built once per transport, not once per socket. Weakly held: an item's
- * encodings go with it.
+ * Encodes an item once, however many subscribers it goes to: the hub hands
+ * every subscriber of a run the same item object in one loop, so remembering
+ * the last item a transport encoded builds a chunk's bytes once per transport,
+ * not once per socket.
  */
-function memoized(encode: (item: StreamItem) => Buffer): (item: StreamItem) => Buffer {
-  const cache = new WeakMap<StreamItem, Buffer>();
+function encodedOnce<T extends StreamItem>(encode: (item: T) => Buffer): (item: T) => Buffer {
+  let last: T | undefined;
+  let bytes: Buffer = Buffer.alloc(0);
   return (item) => {
-    let bytes = cache.get(item);
-    if (!bytes) cache.set(item, (bytes = encode(item)));
+    if (item !== last) {
+      bytes = encode(item);
+      last = item;
+    }
     return bytes;
   };
 }
 
+/** A chunk as WebSocket and SSE both carry it; `encoding` only for bytes (JSON leaves undefined out). */
+const chunkBody = (item: ChunkItem) => ({
+  seq: item.seq,
+  attempt: item.attempt,
+  data: item.data,
+  encoding: item.encoding === 'base64' ? ('base64' as const) : undefined,
+});
+
 /** What the WebSocket carries for one item. */
-const wsMessage = memoized((item) => {
-  if (item.type === 'end') return Buffer.from(JSON.stringify({ type: 'end', status: item.status }));
-  return Buffer.from(
-    JSON.stringify(
-      item.encoding === 'base64'
-        ? { type: 'chunk', seq: item.seq, attempt: item.attempt, data: item.data, encoding: 'base64' }
-        : { type: 'chunk', seq: item.seq, attempt: item.attempt, data: item.data },
-    ),
-  );
-});
+const wsMessage = encodedOnce((item: StreamItem) =>
+  Buffer.from(JSON.stringify(item.type === 'end' ? { type: 'end', status: item.status } : { type: 'chunk', ...chunkBody(item) })),
+);
 
-const sseFrame = memoized((item) => {
-  if (item.type === 'end') return Buffer.from(`event: end\ndata: ${JSON.stringify({ status: item.status })}\n\n`);
-  const body = item.encoding === 'base64' ? { seq: item.seq, attempt: item.attempt, data: item.data, encoding: 'base64' } : { seq: item.seq, attempt: item.attempt, data: item.data };
-  return Buffer.from(`id: ${formatPosition(item)}\nevent: chunk\ndata: ${JSON.stringify(body)}\n\n`);
-});
+const sseFrame = encodedOnce((item: StreamItem) =>
+  Buffer.from(
+    item.type === 'end'
+      ? `event: end\ndata: ${JSON.stringify({ status: item.status })}\n\n`
+      : `id: ${formatPosition(item)}\nevent: chunk\ndata: ${JSON.stringify(chunkBody(item))}\n\n`,
+  ),
+);
 
-/** The chunk's bytes, for the plain-text transport (an end writes nothing: the response just ends). */
-const textBytes = memoized((item) => (item.type === 'chunk' ? Buffer.from(item.data, item.encoding) : Buffer.alloc(0)));
+/** A chunk's bytes, for the plain-text transport (an end writes nothing: the response just ends). */
+const textBytes = encodedOnce((item: ChunkItem) => Buffer.from(item.data, item.encoding));
 
 interface StreamContext {
   subscriber: StreamSubscriber;
