@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Platform } from '@chute/testing';
 import { infraPid, measureCpu, type Measured } from './cpu';
 import { HttpClient } from './http';
+import { pool } from './pool';
 import { ms, report, summary } from './stats';
 
 interface Timing {
@@ -57,25 +58,12 @@ function cpuPerRun(platform: Platform): { stop(runs: number): string } {
 /** Closed loop: `clients` concurrent clients each trigger a run and wait for its result, until `total` runs. */
 async function throughput(platform: Platform, clients: number, total: number, options = { report: true }): Promise<void> {
   const client = new HttpClient(platform.gatewayUrl, clients);
-  const timings: Timing[] = [];
-  let issued = 0;
-  const cpu = cpuPerRun(platform);
+  const cpu = options.report ? cpuPerRun(platform) : undefined;
   const started = performance.now();
-  try {
-    await Promise.all(
-      Array.from({ length: clients }, async () => {
-        while (issued < total) {
-          issued++;
-          timings.push(await runOnce(client));
-        }
-      }),
-    );
-  } finally {
-    client.close();
-  }
+  const timings = await pool(Array.from({ length: total }), clients, () => runOnce(client)).finally(() => client.close());
   const seconds = (performance.now() - started) / 1000;
+  if (!cpu) return;
   const used = cpu.stop(total);
-  if (!options.report) return;
   const c = summary(timings.map((t) => t.completedAt - t.triggeredAt));
   const s = summary(timings.map((t) => t.startedAt - t.triggeredAt));
   report(`runs/s (${clients} concurrent HTTP clients, ${total} no-op runs)`, (total / seconds).toFixed(0));
@@ -90,7 +78,7 @@ async function startLatencyAtRate(platform: Platform, rate: number, seconds: num
   const pending: Promise<Timing>[] = [];
   const interval = 1000 / rate;
   const begin = performance.now();
-  const cpu = cpuPerRun(platform);
+  const cpu = options.report ? cpuPerRun(platform) : undefined;
   try {
     for (let i = 0; i < rate * seconds; i++) {
       const due = begin + i * interval;
@@ -99,8 +87,8 @@ async function startLatencyAtRate(platform: Platform, rate: number, seconds: num
       pending.push(runOnce(client));
     }
     const timings = await Promise.all(pending);
+    if (!cpu) return;
     const used = cpu.stop(timings.length);
-    if (!options.report) return;
     const s = summary(timings.map((t) => t.startedAt - t.triggeredAt));
     const c = summary(timings.map((t) => t.completedAt - t.triggeredAt));
     report(`trigger->task start at ${rate} runs/s (open loop, ${s.n} runs)`, `p50 ${ms(s.p50)}, p95 ${ms(s.p95)}, p99 ${ms(s.p99)}`);

@@ -7,26 +7,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import WebSocket from 'ws';
 import { noDelaySocketFactory, patchKafkajsRequestQueue } from '@chute/log';
-import { Platform, requireEnv, uniqueName, type ServiceProcess } from '@chute/testing';
+import { Platform, testBrokers, uniqueName, type ServiceProcess } from '@chute/testing';
+import { HttpClient } from './http';
+import { pool } from './pool';
 import { ms, report, summary } from './stats';
 
 /** Wall-clock ms with sub-ms precision, comparable across processes on this machine. */
 const now = (): number => performance.timeOrigin + performance.now();
-
-/** Runs `fn` over `items` with at most `limit` in flight. */
-async function pool<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        out[i] = await fn(items[i]!);
-      }
-    }),
-  );
-  return out;
-}
 
 function rssMiB(pid: number): number {
   const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -52,14 +39,10 @@ interface TicksInput {
   bytes: number;
 }
 
-async function trigger(gatewayUrl: string, input: TicksInput): Promise<string> {
-  const response = await fetch(new URL('/api/v1/tasks/stream-ticks/runs', gatewayUrl), {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ input }),
-  });
-  if (response.status !== 201) throw new Error(`trigger answered ${response.status}: ${await response.text()}`);
-  return ((await response.json()) as { runId: string }).runId;
+async function trigger(client: HttpClient, input: TicksInput): Promise<string> {
+  const response = await client.request<{ runId: string }>('POST', '/api/v1/tasks/stream-ticks/runs', JSON.stringify({ input }));
+  if (response.status !== 201) throw new Error(`trigger answered ${response.status}: ${JSON.stringify(response.body)}`);
+  return response.body.runId;
 }
 
 /** One WebSocket subscriber of a run, recording each chunk's putStream -> receipt latency. */
@@ -113,32 +96,33 @@ class Subscriber {
 async function streams(
   platform: Platform,
   options: { runs: number; perRun: number; input: TicksInput; measure: boolean; gateway?: ServiceProcess },
-): Promise<{ subscribers: Subscriber[]; attachMs: number; activeStartsAt: number; rss?: { idle: number; active: number } }> {
+): Promise<{ subscribers: Subscriber[]; attachMs: number; rss?: { idle: number; active: number } }> {
   const { runs, perRun, input } = options;
   const triggeredAt = now();
-  const ids = await pool(Array.from({ length: runs }), 50, () => trigger(platform.gatewayUrl, input));
+  const client = new HttpClient(platform.gatewayUrl, 50);
+  const ids = await pool(Array.from({ length: runs }), 50, () => trigger(client, input)).finally(() => client.close());
   const subscribers = ids.flatMap((id) => Array.from({ length: perRun }, () => new Subscriber(platform.gatewayUrl, id, options.measure)));
-  await pool(subscribers, 500, (s) => s.opened);
+  await Promise.all(subscribers.map((s) => s.opened));
   const attachMs = now() - triggeredAt;
   // Runs start a moment after their trigger; their chunks begin delayMs later.
   const activeStartsAt = triggeredAt + input.delayMs;
   if (attachMs > input.delayMs) throw new Error(`attaching took ${attachMs.toFixed(0)} ms, past the runs' ${input.delayMs} ms delay`);
-  let rss: { idle: number; active: number } | undefined;
+  let idlePeak: number | undefined;
+  let active: { stop(): number } | undefined;
   if (options.gateway) {
     const idle = watchRss(options.gateway.pid);
     await sleep(Math.max(0, activeStartsAt - now() - 200));
-    const idlePeak = idle.stop();
-    const active = watchRss(options.gateway.pid);
-    await Promise.all(subscribers.map((s) => s.ended));
-    rss = { idle: idlePeak, active: active.stop() };
+    idlePeak = idle.stop();
+    active = watchRss(options.gateway.pid);
   }
   const ends = await Promise.all(subscribers.map((s) => s.ended));
+  const rss = idlePeak !== undefined && active ? { idle: idlePeak, active: active.stop() } : undefined;
   for (const s of subscribers) s.close();
   const bad = ends.filter((e) => !e.includes('COMPLETED'));
   if (bad.length > 0) throw new Error(`${bad.length} subscribers did not see the stream end COMPLETED: ${bad[0]}`);
   const short = subscribers.filter((s) => s.chunks !== input.count);
   if (short.length > 0) throw new Error(`${short.length} subscribers got other than ${input.count} chunks (e.g. ${short[0]!.chunks})`);
-  return { subscribers, attachMs, activeStartsAt, ...(rss ? { rss } : {}) };
+  return { subscribers, attachMs, ...(rss ? { rss } : {}) };
 }
 
 /** The floor: one kafkajs producer and one consumer on a fresh one-partition topic, one message every `intervalMs`. */
@@ -147,7 +131,7 @@ async function kafkaFloor(samples: number, intervalMs: number): Promise<number[]
   patchKafkajsRequestQueue();
   const kafka = new Kafka({
     clientId: 'bench-floor',
-    brokers: requireEnv('CHUTE_KAFKA_BROKERS').split(','),
+    brokers: testBrokers(),
     logLevel: logLevel.NOTHING,
     // The same TCP_NODELAY sockets the platform uses: without them Nagle adds ~40 ms and the floor would flatter us.
     socketFactory: noDelaySocketFactory,

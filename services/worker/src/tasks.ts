@@ -1,4 +1,4 @@
-import { setTimeout as sleep } from 'node:timers/promises';
+import { setImmediate as yieldToLoop, setTimeout as sleep } from 'node:timers/promises';
 import type { Chute } from '@chute/sdk';
 
 /** The seed's text, streamed ten characters at a time by `stream-example`. */
@@ -64,7 +64,7 @@ export function exampleTasks(chute: Chute) {
         for (let i = 0; i < count; i++) {
           void ctx.putStream(`${(performance.timeOrigin + performance.now()).toFixed(3)} `.padEnd(bytes, '.'));
           if (intervalMs > 0) await sleep(intervalMs, undefined, { signal: ctx.abortSignal });
-          else if (i % 100 === 99) await new Promise((resolve) => setImmediate(resolve));
+          else if (i % 100 === 99) await yieldToLoop();
         }
         return { chunks: count };
       },
