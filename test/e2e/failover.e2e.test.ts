@@ -45,7 +45,7 @@ describe('failover and rebuild', () => {
     await Promise.all([echo.run('a'), echo.run({ b: [1] }), fail.run(null).catch(() => undefined)]);
 
     const live = createDb({ url: platform.env['CHUTE_DATABASE_URL']! });
-    const fresh = await createTestDatabase(process.env['CHUTE_DATABASE_URL']!);
+    const fresh = await createTestDatabase();
     const rebuilt = createDb({ url: fresh.url });
     const projector = ServiceProcess.start('projector', {
       ...platform.env,

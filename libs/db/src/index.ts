@@ -6,5 +6,4 @@
 export * from './schema';
 export { createDb, createPgliteDb, pingDb, type Db, type DbOptions, type PgliteDb } from './db';
 export { migrateToLatest, migrateDown } from './migrate';
-export { migrationProvider } from './migrations';
 export { createTestDatabase, requireDatabaseUrl, type TestDatabase } from './testing';

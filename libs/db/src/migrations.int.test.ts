@@ -1,8 +1,8 @@
-import { createTestDatabase, requireDatabaseUrl } from './index';
+import { createTestDatabase } from './index';
 import { describeReadModelMigrations } from './migrations-suite';
 
 describeReadModelMigrations('PostgreSQL', async () => {
   // Throws, failing the suite, when CHUTE_DATABASE_URL is missing: never a skip.
-  const database = await createTestDatabase(requireDatabaseUrl());
+  const database = await createTestDatabase();
   return { db: database.db, close: () => database.drop() };
 });

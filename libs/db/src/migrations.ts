@@ -74,11 +74,11 @@ const readModel: Migration = {
  * than read from a folder at run time: services ship as one bundled file, where
  * no migrations folder exists.
  */
-export const migrations: Readonly<Record<string, Migration>> = {
+const migrations: Readonly<Record<string, Migration>> = {
   '0001_read_model': readModel,
 };
 
 /** Hands Kysely's `Migrator` the migrations compiled into this package. */
 export const migrationProvider: MigrationProvider = {
-  getMigrations: () => Promise.resolve({ ...migrations }),
+  getMigrations: () => Promise.resolve(migrations),
 };

@@ -1,4 +1,4 @@
-import type { ColumnType, Generated, Insertable, JSONColumnType, Selectable, Updateable } from 'kysely';
+import type { ColumnType, Generated, Insertable, JSONColumnType, Selectable } from 'kysely';
 import type { Json, RunStatus, TaskError } from '@chute/schemas';
 
 /** timestamptz: read as a Date; written as a Date or an ISO string. */
@@ -67,7 +67,4 @@ export interface Database {
 
 export type RunRow = Selectable<RunsTable>;
 export type NewRunRow = Insertable<RunsTable>;
-export type RunUpdate = Updateable<RunsTable>;
 export type WorkerRow = Selectable<WorkersTable>;
-export type NewWorkerRow = Insertable<WorkersTable>;
-export type CheckpointRow = Selectable<ProjectorCheckpointsTable>;

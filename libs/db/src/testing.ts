@@ -62,9 +62,9 @@ export function requireDatabaseUrl(env: NodeJS.ProcessEnv = process.env): string
  * in any order. Call `drop()` in `after`.
  *
  * @param serverUrl any database URL on the server; it is used only to issue
- *   `create database` and `drop database`.
+ *   `create database` and `drop database`. @default the integration tests' server, {@link requireDatabaseUrl}
  */
-export async function createTestDatabase(serverUrl: string): Promise<TestDatabase> {
+export async function createTestDatabase(serverUrl: string = requireDatabaseUrl()): Promise<TestDatabase> {
   // Lower-case hex only: a valid unquoted identifier, and Postgres folds case.
   const name = `chute_test_${randomBytes(6).toString('hex')}`;
   await onServer(serverUrl, `create database "${name}"`);

@@ -23,7 +23,7 @@ export class Platform {
   ) {}
 
   static async start(options: PlatformOptions = {}): Promise<Platform> {
-    const database = await createTestDatabase(requireEnv('CHUTE_DATABASE_URL'));
+    const database = await createTestDatabase();
     const env: Record<string, string> = {
       CHUTE_KAFKA_BROKERS: requireEnv('CHUTE_KAFKA_BROKERS'),
       CHUTE_DATABASE_URL: database.url,
