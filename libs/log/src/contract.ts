@@ -222,6 +222,74 @@ export function logContract(name: string, target: ContractTarget): void {
       }
     });
 
+    test('headers travel with their record; a record without any reads back an empty set', async () => {
+      const topic = await freshTopic(1);
+      await log.append(topic, [
+        { key: 'h', value: 'with', headers: { 'chute-worker': 'w-1', other: 'x' } },
+        { key: 'h', value: 'without' },
+      ]);
+      const got = await readAll(topic, 2);
+      assert.deepEqual(got.map((r) => [text(r), { ...r.headers }]), [
+        ['with', { 'chute-worker': 'w-1', other: 'x' }],
+        ['without', {}],
+      ]);
+    });
+
+    test('group members split the partitions; each is told what it owns and reads only that, from where it says', async () => {
+      const topic = await freshTopic(4);
+      const group = uniqueName('group');
+      // One record per partition, found by key.
+      const keys: string[] = [];
+      for (let i = 0; keys.length < 4; i++) {
+        const key = `k${i}`;
+        const partition = await log.partitionOf(topic, key);
+        if (!keys.some((k) => k.startsWith(`${partition}:`))) keys.push(`${partition}:${key}`);
+      }
+      for (const entry of keys) {
+        const key = entry.split(':')[1]!;
+        await log.append(topic, [{ key, value: `${key}-0` }, { key, value: `${key}-1` }]);
+      }
+      const owned = [new Set<number>(), new Set<number>()];
+      const revoked = [0, 0];
+      const got: LogRecord[][] = [[], []];
+      const member = (i: 0 | 1) =>
+        log.consume({
+          group,
+          topics: [topic],
+          commit: false,
+          handler: (rs) => void got[i]!.push(...rs),
+          onRevoked: () => {
+            revoked[i]!++;
+            owned[i]!.clear();
+          },
+          // Skip each partition's first record: the member says where it reads from.
+          onAssigned: (assigned) => {
+            owned[i]!.clear();
+            for (const a of assigned) for (const p of a.partitions) owned[i]!.add(p);
+            return assigned.flatMap((a) => a.partitions.map((partition) => ({ topic: a.topic, partition, offset: 1 })));
+          },
+        });
+      const first = await member(0);
+      const second = await member(1);
+      try {
+        await wait(() => owned[0]!.size > 0 && owned[1]!.size > 0 && owned[0]!.size + owned[1]!.size === 4, 'both members to own partitions');
+        assert.ok(revoked[0]! >= 1, 'the first member lost its partitions when the second joined');
+        assert.equal([...owned[0]!].filter((p) => owned[1]!.has(p)).length, 0, 'no partition is owned twice');
+        await wait(() => got[0]!.length + got[1]!.length >= 4, 'every partition read from offset 1');
+        await sleep(200);
+        for (const i of [0, 1] as const) {
+          const latest = got[i]!.filter((r) => owned[i]!.has(r.partition));
+          assert.ok(latest.every((r) => r.offset >= 1 && text(r).endsWith('-1')), `member ${i} read only from its positions`);
+        }
+        const health = log.health().filter((h) => h.name === group);
+        assert.equal(health.length, 2);
+        assert.ok(health.every((h) => h.state === 'consuming'), JSON.stringify(health));
+      } finally {
+        await Promise.all([first.stop(), second.stop()]);
+      }
+      assert.equal(log.health().filter((h) => h.name === group).length, 0, 'stopped subscriptions are no longer reported');
+    });
+
     test('a record over the size limit is refused', async () => {
       const topic = await freshTopic(1);
       await assert.rejects(

@@ -11,10 +11,13 @@ import {
   type PartitionOffset,
   type ReadOptions,
   type Subscription,
+  type SubscriptionHealth,
   type TopicSpec,
 } from './types';
 
 const MAX_BATCH = 500;
+
+const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
 
 class Partition {
   readonly records: LogRecord[] = [];
@@ -114,27 +117,44 @@ class Group {
     return next;
   }
 
-  /** Stops every reader, then splits all partitions round-robin over the members. */
+  /**
+   * Stops every reader (its member's partitions are revoked), then splits all
+   * partitions round-robin over the members, as Kafka's eager rebalance does.
+   */
   private async rebalance(): Promise<void> {
+    for (const m of this.members) m.options.onRevoked?.();
     await Promise.all(this.members.flatMap((m) => m.readers.map((r) => r.stop())));
     for (const m of this.members) m.readers = [];
     if (this.members.length === 0) return;
     const topics = [...new Set(this.members.flatMap((m) => m.options.topics))].sort();
+    const assigned = new Map<Member, Map<string, number[]>>(this.members.map((m) => [m, new Map()]));
     let i = 0;
     for (const topic of topics) {
-      const partitions = this.log.partitions(topic);
-      partitions.forEach((partition, index) => {
+      this.log.partitions(topic).forEach((_, index) => {
         const member = this.members[i++ % this.members.length]!;
-        const key = `${topic}\u0000${index}`;
-        if (!this.committed.has(key)) {
-          this.committed.set(key, (member.options.fromBeginning ?? true) ? 0 : partition.records.length);
-        }
-        member.readers.push(
-          new PartitionReader(partition, this.committed.get(key)!, member.options.handler, member.options, (next) =>
-            this.committed.set(key, next),
-          ),
-        );
+        const own = assigned.get(member)!;
+        own.set(topic, [...(own.get(topic) ?? []), index]);
       });
+    }
+    for (const [member, own] of assigned) {
+      const positions = new Map<string, number>();
+      const sought = await member.options.onAssigned?.([...own].map(([topic, partitions]) => ({ topic, partitions })));
+      for (const p of sought ?? []) positions.set(`${p.topic}\u0000${p.partition}`, p.offset);
+      for (const [topic, indexes] of own) {
+        for (const index of indexes) {
+          const partition = this.log.partitions(topic)[index]!;
+          const key = `${topic}\u0000${index}`;
+          if (!this.committed.has(key)) {
+            this.committed.set(key, (member.options.fromBeginning ?? true) ? 0 : partition.records.length);
+          }
+          const commit = member.options.commit ?? true;
+          member.readers.push(
+            new PartitionReader(partition, positions.get(key) ?? this.committed.get(key)!, member.options.handler, member.options, (next) => {
+              if (commit) this.committed.set(key, next);
+            }),
+          );
+        }
+      }
     }
   }
 }
@@ -181,13 +201,17 @@ export class EmbeddedLog implements Log {
 
   async append(topic: string, records: readonly AppendRecord[]): Promise<void> {
     const partitions = this.partitions(topic);
-    const encoded = records.map((r) => ({ key: r.key, value: typeof r.value === 'string' ? Buffer.from(r.value) : r.value }));
+    const encoded = records.map((r) => ({
+      key: r.key,
+      value: typeof r.value === 'string' ? Buffer.from(r.value) : r.value,
+      headers: r.headers ? { ...r.headers } : NO_HEADERS,
+    }));
     for (const r of encoded) if (r.value.length > MAX_RECORD_BYTES) throw new RecordTooLargeError(r.value.length);
     const timestamp = Date.now();
-    for (const { key, value } of encoded) {
+    for (const { key, value, headers } of encoded) {
       const index = hashKey(key) % partitions.length;
       const partition = partitions[index]!;
-      partition.push({ topic, partition: index, offset: partition.records.length, key, value, timestamp });
+      partition.push({ topic, partition: index, offset: partition.records.length, key, value, timestamp, headers });
     }
   }
 
@@ -222,7 +246,7 @@ export class EmbeddedLog implements Log {
       if (!p) throw new RangeError(`topic ${topic} has no partition ${partition}`);
       return new PartitionReader(p, offset, handler, options);
     });
-    return this.track(async () => {
+    return this.track(`read ${topic}`, async () => {
       await Promise.all(readers.map((r) => r.stop()));
     });
   }
@@ -234,15 +258,24 @@ export class EmbeddedLog implements Log {
     const member: Member = { options, readers: [] };
     await group.join(member);
     const joined = group;
-    return this.track(() => joined.leave(member));
+    return this.track(options.group, () => joined.leave(member));
   }
 
-  private track(stop: () => Promise<void>): Subscription {
+  /** In process nothing is ever lost: an open subscription is always consuming. */
+  health(): SubscriptionHealth[] {
+    return [...this.open].map((s) => s.health());
+  }
+
+  private track(name: string, stop: () => Promise<void>): Subscription {
+    const since = Date.now();
+    let stopped = false;
     const subscription: Subscription = {
       stop: once(async () => {
         await stop();
+        stopped = true;
         this.open.delete(subscription);
       }),
+      health: () => ({ name, state: stopped ? 'stopped' : 'consuming', since }),
     };
     this.open.add(subscription);
     return subscription;

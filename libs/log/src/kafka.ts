@@ -6,13 +6,16 @@ import {
   logLevel as KafkaLogLevel,
   Partitioners,
   type Admin,
-  type Consumer,
+  type ConsumerConfig,
   type EachBatchPayload,
+  type IHeaders,
   type ISocketFactory,
   type Producer,
   type logCreator,
 } from 'kafkajs';
 import type { Logger } from '@chute/runtime';
+import { SupervisedConsumer } from './kafka-consumer';
+import { allKafkaErrorsOfType, hasKafkaErrorType, isRetriableKafkaError } from './kafka-errors';
 import { patchKafkajsRequestQueue } from './kafkajs-request-queue';
 import { deliverWithRetry } from './retry';
 import {
@@ -27,6 +30,7 @@ import {
   type PartitionOffset,
   type ReadOptions,
   type Subscription,
+  type SubscriptionHealth,
   type TopicSpec,
 } from './types';
 
@@ -39,6 +43,13 @@ export interface KafkaLogOptions {
   maxWaitTimeMs?: number;
   /** Per-flush cap on the bytes one send carries; the rest waits for the next send. @default 4 MiB */
   maxFlushBytes?: number;
+  /**
+   * How long the broker waits for a group member's heartbeat before it hands the
+   * member's partitions to others: the time a killed service's partitions stay
+   * unread. kafkajs has no static membership, so a restarted member is a new one
+   * and its predecessor is dropped only after this. @default 10000
+   */
+  sessionTimeoutMs?: number;
 }
 
 /** How long a new topic's partitions may take to get leaders before start-up gives up. */
@@ -50,9 +61,15 @@ const LINGER_MIN_BYTES = 256 * 1024;
 // Above MAX_RECORD_BYTES plus envelope, so a record the log accepts is never refused by the broker.
 const TOPIC_MAX_MESSAGE_BYTES = String(8 * 1024 * 1024);
 
+interface Message {
+  key: string;
+  value: Buffer;
+  headers?: Record<string, string>;
+}
+
 interface Pending {
   topic: string;
-  messages: { key: string; value: Buffer }[];
+  messages: Message[];
   bytes: number;
   resolve: () => void;
   reject: (error: unknown) => void;
@@ -72,6 +89,21 @@ export const noDelaySocketFactory: ISocketFactory = ({ host, port, ssl, onConnec
   return socket;
 };
 
+const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
+
+function toHeaders(headers: IHeaders | undefined): Readonly<Record<string, string>> {
+  if (!headers) return NO_HEADERS;
+  let out: Record<string, string> | undefined;
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined) continue;
+    // A header repeated under one name: the last one counts, as for most HTTP-like readers.
+    const last = Array.isArray(value) ? value[value.length - 1] : value;
+    if (last === undefined) continue;
+    (out ??= {})[name] = typeof last === 'string' ? last : last.toString('utf8');
+  }
+  return out ?? NO_HEADERS;
+}
+
 function toLogRecord(topic: string, partition: number, m: EachBatchPayload['batch']['messages'][number]): LogRecord {
   return {
     topic,
@@ -80,6 +112,7 @@ function toLogRecord(topic: string, partition: number, m: EachBatchPayload['batc
     key: m.key ? m.key.toString('utf8') : '',
     value: m.value ?? Buffer.alloc(0),
     timestamp: Number(m.timestamp),
+    headers: toHeaders(m.headers),
   };
 }
 
@@ -93,7 +126,7 @@ export class KafkaLog implements Log {
   private readonly kafka: Kafka;
   private readonly producer: Producer;
   private readonly admin: Admin;
-  private readonly open = new Set<Subscription>();
+  private readonly open = new Set<SupervisedConsumer>();
   private readonly maxFlushBytes: number;
   private queue: Pending[] = [];
   private flushing = false;
@@ -122,9 +155,17 @@ export class KafkaLog implements Log {
       socketFactory: noDelaySocketFactory,
       retry: { retries: 5, initialRetryTime: 200 },
     });
+    // Idempotent: a send retried after a lost acknowledgement (a broker
+    // restart) is not written twice, and one request in flight keeps a
+    // partition's records in order across retries. kafkajs then retries a send
+    // until the broker takes it; the back-off is capped low so appends resume
+    // within a couple of seconds of the broker coming back.
     this.producer = this.kafka.producer({
       createPartitioner: Partitioners.DefaultPartitioner,
       allowAutoTopicCreation: false,
+      idempotent: true,
+      maxInFlightRequests: 1,
+      retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 2000 },
     });
     this.admin = this.kafka.admin();
     this.maxFlushBytes = options.maxFlushBytes ?? 4 * 1024 * 1024;
@@ -160,7 +201,7 @@ export class KafkaLog implements Log {
         });
       } catch (error) {
         // Another service may have created them in between; that is the outcome we wanted.
-        if (!(error instanceof Error && /already exists/i.test(error.message))) throw error;
+        if (!allKafkaErrorsOfType(error, 'TOPIC_ALREADY_EXISTS')) throw error;
       }
     }
     await this.untilLeadersAnswer(topics.map((t) => t.name));
@@ -180,21 +221,32 @@ export class KafkaLog implements Log {
         await Promise.all(names.map((name) => this.admin.fetchTopicOffsets(name)));
         return;
       } catch (error) {
-        const retriable = (error as { retriable?: unknown }).retriable === true;
-        if (!retriable || Date.now() >= deadline) throw error;
+        if (!isRetriableKafkaError(error) || Date.now() >= deadline) throw error;
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
     }
   }
 
+  /**
+   * Resolves once the broker has the records (acks from all in-sync replicas).
+   * A broker that is down or restarting does not fail the append: the producer
+   * retries until the broker takes it, in order. Bound the wait with a deadline
+   * where a caller must answer someone sooner.
+   */
   async append(topic: string, records: readonly AppendRecord[]): Promise<void> {
     if (records.length === 0) return;
+    // The producer retries a missing topic's sends forever (to Kafka that error
+    // is retriable): refuse an unknown topic here instead.
+    if (!this.knownTopics.has(topic)) {
+      await this.endOffsets(topic);
+      this.knownTopics.add(topic);
+    }
     let bytes = 0;
-    const messages = records.map((r) => {
+    const messages = records.map((r): Message => {
       const value = typeof r.value === 'string' ? Buffer.from(r.value) : r.value;
       if (value.length > MAX_RECORD_BYTES) throw new RecordTooLargeError(value.length);
       bytes += value.length;
-      return { key: r.key, value };
+      return r.headers ? { key: r.key, value, headers: { ...r.headers } } : { key: r.key, value };
     });
     await new Promise<void>((resolve, reject) => {
       this.queue.push({ topic, messages, bytes, resolve, reject });
@@ -219,7 +271,7 @@ export class KafkaLog implements Log {
           take++;
         }
         const batch = this.queue.splice(0, take);
-        const byTopic = new Map<string, { key: string; value: Buffer }[]>();
+        const byTopic = new Map<string, Message[]>();
         for (const p of batch) {
           const list = byTopic.get(p.topic);
           if (list) list.push(...p.messages);
@@ -232,7 +284,7 @@ export class KafkaLog implements Log {
           });
           for (const p of batch) p.resolve();
         } catch (error) {
-          const unknown = error instanceof Error && /does not host this topic-partition|UNKNOWN_TOPIC/i.test(error.message);
+          const unknown = hasKafkaErrorType(error, 'UNKNOWN_TOPIC_OR_PARTITION');
           for (const p of batch) p.reject(unknown ? new UnknownTopicError(p.topic) : error);
         }
       }
@@ -243,9 +295,7 @@ export class KafkaLog implements Log {
 
   async endOffsets(topic: string): Promise<PartitionOffset[]> {
     const offsets = await this.admin.fetchTopicOffsets(topic).catch((error: unknown) => {
-      if (error instanceof Error && /does not host this topic-partition|UNKNOWN_TOPIC/i.test(error.message)) {
-        throw new UnknownTopicError(topic);
-      }
+      if (hasKafkaErrorType(error, 'UNKNOWN_TOPIC_OR_PARTITION')) throw new UnknownTopicError(topic);
       throw error;
     });
     return offsets
@@ -286,67 +336,75 @@ export class KafkaLog implements Log {
     handler: BatchHandler,
     options: ReadOptions = {},
   ): Promise<Subscription> {
-    // Next offset per partition: where a (re)joined consumer must resume.
+    // Next offset per partition: where a (re)joined or rebuilt consumer must resume.
     const positions = new Map(from.map((f) => [f.partition, f.offset]));
     // A private group that is never shared and never commits: kafkajs would commit
     // after every batch otherwise, a round trip that stalls the next fetch.
-    const consumer = this.kafka.consumer({
-      groupId: `${this.options.clientId}.read.${randomUUID()}`,
-      ...this.fetchWait(options),
-      allowAutoTopicCreation: false,
+    return this.supervise({
+      name: `read ${topic}`,
+      config: { groupId: `${this.options.clientId}.read.${randomUUID()}`, ...this.fetchWait(options), ...this.membership() },
+      topics: [topic],
+      fromBeginning: false,
+      // kafkajs forgets seeks when it rebuilds its group: position every join.
+      onAssigned: () => [...positions].map(([partition, offset]) => ({ topic, partition, offset })),
+      eachBatch:
+        () =>
+        async ({ batch, isRunning, isStale }) => {
+          if (!positions.has(batch.partition) || batch.messages.length === 0) return;
+          const records = batch.messages.map((m) => toLogRecord(batch.topic, batch.partition, m));
+          if (await deliverWithRetry(handler, records, options, () => !isRunning() || isStale())) {
+            positions.set(batch.partition, records[records.length - 1]!.offset + 1);
+          }
+        },
     });
-    const seekAll = (): void => {
-      for (const [partition, offset] of positions) consumer.seek({ topic, partition, offset: String(offset) });
-    };
-    // kafkajs rebuilds its group after a crash and forgets seeks: position it again on every join.
-    consumer.on(consumer.events.GROUP_JOIN, seekAll);
-    await consumer.connect();
-    await consumer.subscribe({ topics: [topic], fromBeginning: false });
-    const running = consumer.run({
-      autoCommit: false,
-      eachBatch: async ({ batch, isRunning, isStale }) => {
-        if (!positions.has(batch.partition) || batch.messages.length === 0) return;
-        const records = batch.messages.map((m) => toLogRecord(batch.topic, batch.partition, m));
-        if (await deliverWithRetry(handler, records, options, () => !isRunning() || isStale())) {
-          positions.set(batch.partition, records[records.length - 1]!.offset + 1);
-        }
-      },
-    });
-    // seek only records the position; kafkajs applies it before the first fetch.
-    seekAll();
-    await running;
-    return this.track(consumer);
   }
 
   async consume(options: ConsumeOptions): Promise<Subscription> {
-    const consumer = this.kafka.consumer({
-      groupId: options.group,
-      ...this.fetchWait(options),
-      allowAutoTopicCreation: false,
+    const commit = options.commit ?? true;
+    return this.supervise({
+      name: options.group,
+      config: { groupId: options.group, ...this.fetchWait(options), ...this.membership() },
+      topics: options.topics,
+      fromBeginning: options.fromBeginning ?? true,
+      ...(options.onAssigned ? { onAssigned: options.onAssigned } : {}),
+      ...(options.onRevoked ? { onRevoked: options.onRevoked } : {}),
+      eachBatch:
+        (consumer) =>
+        async ({ batch, isRunning, isStale, heartbeat }) => {
+          if (batch.messages.length === 0) return;
+          const records = batch.messages.map((m) => toLogRecord(batch.topic, batch.partition, m));
+          const handled = await deliverWithRetry(
+            async (rs) => {
+              await heartbeat();
+              await options.handler(rs);
+            },
+            records,
+            options,
+            () => !isRunning() || isStale(),
+          );
+          if (!handled || !commit) return;
+          // Commit only after the handler resolved: a crash in between redelivers, never skips.
+          const last = records[records.length - 1]!;
+          await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: String(last.offset + 1) }]);
+        },
     });
-    await consumer.connect();
-    await consumer.subscribe({ topics: [...options.topics], fromBeginning: options.fromBeginning ?? true });
-    await consumer.run({
-      autoCommit: false,
-      eachBatch: async ({ batch, isRunning, isStale, heartbeat }) => {
-        if (batch.messages.length === 0) return;
-        const records = batch.messages.map((m) => toLogRecord(batch.topic, batch.partition, m));
-        const handled = await deliverWithRetry(
-          async (rs) => {
-            await heartbeat();
-            await options.handler(rs);
-          },
-          records,
-          options,
-          () => !isRunning() || isStale(),
-        );
-        if (!handled) return;
-        // Commit only after the handler resolved: a crash in between redelivers, never skips.
-        const last = records[records.length - 1]!;
-        await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: String(last.offset + 1) }]);
-      },
-    });
-    return this.track(consumer);
+  }
+
+  health(): SubscriptionHealth[] {
+    return [...this.open].map((s) => s.health());
+  }
+
+  private async supervise(spec: ConstructorParameters<typeof SupervisedConsumer>[1]): Promise<Subscription> {
+    const consumer: SupervisedConsumer = new SupervisedConsumer(this.kafka, spec, this.options.logger, () => this.open.delete(consumer));
+    await consumer.start();
+    this.open.add(consumer);
+    return consumer;
+  }
+
+  /** Group timing: a dead member's partitions move after the session timeout. */
+  private membership(): Pick<ConsumerConfig, 'sessionTimeout' | 'heartbeatInterval' | 'rebalanceTimeout'> {
+    const sessionTimeout = this.options.sessionTimeoutMs ?? 10_000;
+    return { sessionTimeout, heartbeatInterval: Math.max(500, Math.floor(sessionTimeout / 10)), rebalanceTimeout: sessionTimeout + 5000 };
   }
 
   /** A lingering reader's fetch waits for its linger or a full batch; any other returns at the first record. */
@@ -355,17 +413,5 @@ export class KafkaLog implements Log {
     return linger > 0
       ? { minBytes: LINGER_MIN_BYTES, maxWaitTimeInMs: linger }
       : { minBytes: 1, maxWaitTimeInMs: this.options.maxWaitTimeMs ?? 250 };
-  }
-
-  private track(consumer: Consumer): Subscription {
-    let stopped: Promise<void> | undefined;
-    const subscription: Subscription = {
-      stop: () =>
-        (stopped ??= consumer.disconnect().finally(() => {
-          this.open.delete(subscription);
-        })),
-    };
-    this.open.add(subscription);
-    return subscription;
   }
 }

@@ -7,16 +7,26 @@ export interface LogRecord {
   readonly value: Buffer;
   /** Milliseconds since the epoch at which the log accepted the record. */
   readonly timestamp: number;
+  /**
+   * The record's headers (Kafka record headers), empty when it has none. A
+   * reader can route or filter on them without decoding the value.
+   */
+  readonly headers: Readonly<Record<string, string>>;
 }
 
 export interface AppendRecord {
   readonly key: string;
   readonly value: Buffer | string;
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 export interface PartitionOffset {
   readonly partition: number;
   readonly offset: number;
+}
+
+export interface TopicPartitionOffset extends PartitionOffset {
+  readonly topic: string;
 }
 
 export interface TopicSpec {
@@ -30,9 +40,32 @@ export interface TopicSpec {
  */
 export type BatchHandler = (records: readonly LogRecord[]) => Promise<void> | void;
 
+/**
+ * How a subscription's reading goes. `consuming`: its partitions are assigned
+ * and being fetched. `recovering`: it lost its connection, group or partitions
+ * (a broker restart, a crash of the client) and is coming back by itself.
+ */
+export type SubscriptionState = 'starting' | 'consuming' | 'recovering' | 'stopped';
+
+export interface SubscriptionHealth {
+  /** What the subscription reads: a group id, or the topic of a tail or read. */
+  readonly name: string;
+  readonly state: SubscriptionState;
+  /** Milliseconds since the epoch at which it entered this state. */
+  readonly since: number;
+  /** What sent it recovering, while it is. */
+  readonly lastError?: string;
+}
+
 export interface Subscription {
   /** Stops delivery after the batch in flight; idempotent. */
   stop(): Promise<void>;
+  health(): SubscriptionHealth;
+}
+
+export interface TopicPartitions {
+  readonly topic: string;
+  readonly partitions: readonly number[];
 }
 
 export interface ReadOptions {
@@ -54,6 +87,25 @@ export interface ConsumeOptions extends ReadOptions {
   readonly handler: BatchHandler;
   /** Where a group with no committed offset starts. @default true */
   readonly fromBeginning?: boolean;
+  /**
+   * Whether each handled batch's offsets are committed to the group. A member
+   * that keeps its own positions (and returns them from `onAssigned`) turns it
+   * off. @default true
+   */
+  readonly commit?: boolean;
+  /**
+   * Called after every rebalance with the partitions this member now owns,
+   * before any of their records is delivered; nothing is fetched until it
+   * resolves. It may return where to read each partition from; otherwise the
+   * group's committed offsets apply.
+   */
+  readonly onAssigned?: (assigned: readonly TopicPartitions[]) => Promise<readonly TopicPartitionOffset[] | void> | readonly TopicPartitionOffset[] | void;
+  /**
+   * Called when this member's partitions are taken away: a rebalance begins, or
+   * its client lost the group. Until the next `onAssigned` it owns nothing and
+   * must stop acting on what those partitions hold.
+   */
+  readonly onRevoked?: () => void;
 }
 
 /**
@@ -85,6 +137,8 @@ export interface Log {
   read(topic: string, from: readonly PartitionOffset[], handler: BatchHandler, options?: ReadOptions): Promise<Subscription>;
   /** A consumer-group member: commits each batch's offsets after its handler resolves. */
   consume(options: ConsumeOptions): Promise<Subscription>;
+  /** The health of every subscription open now: readiness reports one that is not consuming. */
+  health(): SubscriptionHealth[];
 }
 
 /** Records larger than this are refused by append (the broker's limit is set above it). */

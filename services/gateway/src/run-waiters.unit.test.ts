@@ -18,7 +18,7 @@ const completed: RunEvent = { v: 1, type: 'RunCompleted', runId, at: 1003, attem
 const seen = (...events: RunEvent[]): Decoded<RunEvent>[] =>
   events.map((value, offset) => ({
     value,
-    record: { topic: 'run-events', partition: 0, offset, key: value.runId, value: Buffer.from(JSON.stringify(value)), timestamp: 0 },
+    record: { topic: 'run-events', partition: 0, offset, key: value.runId, value: Buffer.from(JSON.stringify(value)), timestamp: 0, headers: {} },
   }));
 
 const fold = (state: RunState | undefined, events: readonly RunEvent[]) => events.reduce<RunState | undefined>(evolveRun, state);

@@ -1,0 +1,50 @@
+/**
+ * Classifying kafkajs errors by their types and protocol codes, never by their
+ * messages. kafkajs wraps the broker's error in `cause` chains
+ * (KafkaJSNumberOfRetriesExceeded) and, for several topics at once, in a
+ * KafkaJSAggregateError's `errors`; both are walked.
+ */
+
+/** The Kafka protocol error names kafkajs puts in an error's `type`. */
+export type KafkaErrorType = 'UNKNOWN_TOPIC_OR_PARTITION' | 'TOPIC_ALREADY_EXISTS';
+
+interface KafkaJSErrorShape {
+  readonly name?: unknown;
+  readonly type?: unknown;
+  readonly retriable?: unknown;
+  readonly cause?: unknown;
+  readonly errors?: unknown;
+}
+
+function* causes(error: unknown, depth = 0): Generator<KafkaJSErrorShape> {
+  if (depth > 10 || typeof error !== 'object' || error === null) return;
+  const e = error as KafkaJSErrorShape;
+  yield e;
+  if (Array.isArray(e.errors)) for (const inner of e.errors) yield* causes(inner, depth + 1);
+  yield* causes(e.cause, depth + 1);
+}
+
+/** Whether the error, or one it wraps, is the broker's protocol error of this type. */
+export function hasKafkaErrorType(error: unknown, type: KafkaErrorType): boolean {
+  for (const e of causes(error)) if (e.type === type) return true;
+  return false;
+}
+
+/** Every wrapped error is of this type (an aggregate of per-topic errors all saying the same). */
+export function allKafkaErrorsOfType(error: unknown, type: KafkaErrorType): boolean {
+  const e = error as KafkaJSErrorShape | null;
+  if (e && Array.isArray(e.errors) && e.errors.length > 0) return e.errors.every((inner) => hasKafkaErrorType(inner, type));
+  return hasKafkaErrorType(error, type);
+}
+
+/** Whether kafkajs marks the error retriable: the broker may answer differently in a moment. */
+export function isRetriableKafkaError(error: unknown): boolean {
+  for (const e of causes(error)) if (e.retriable === true || e.name === 'KafkaJSNumberOfRetriesExceeded') return true;
+  return false;
+}
+
+/** One line for health reports: the error's name and message. */
+export function describeKafkaError(error: unknown): string {
+  if (error instanceof Error) return `${error.name}: ${error.message}`;
+  return String(error);
+}
