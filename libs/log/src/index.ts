@@ -5,3 +5,4 @@ export * from './typed';
 export * from './topics';
 export * from './from-env';
 export { patchKafkajsRequestQueue } from './kafkajs-request-queue';
+export * from './health';

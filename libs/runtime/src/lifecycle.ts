@@ -55,11 +55,11 @@ export class Lifecycle {
   }
 }
 
-/** Resolves after `ms`, or rejects with `message` — whichever the caller races it against. */
-export function withDeadline<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+/** The promise's outcome, or a rejection with `error` (an Error of that message) once `ms` pass first. */
+export function withDeadline<T>(promise: Promise<T>, ms: number, error: string | Error): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(message)), ms);
+    timer = setTimeout(() => reject(typeof error === 'string' ? new Error(error) : error), ms);
     timer.unref();
   });
   return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));

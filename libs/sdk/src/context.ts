@@ -9,6 +9,17 @@ export class ChunkTooLargeError extends Error {
   }
 }
 
+/**
+ * A chunk the log refused for good. The attempt then fails (and is retried if
+ * its task allows): it must not report success with a hole in its stream.
+ */
+export class StreamIncompleteError extends Error {
+  override readonly name = 'StreamIncompleteError';
+  constructor(readonly seq: number, cause: unknown) {
+    super(`chunk ${seq} of the stream could not be written to the log: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  }
+}
+
 /** A promise whose rejection is not "unhandled" when the caller ignores it, as the seed's un-awaited putStream does. */
 function quiet<T>(promise: Promise<T>): Promise<T> {
   promise.catch(() => undefined);
@@ -23,6 +34,7 @@ function quiet<T>(promise: Promise<T>): Promise<T> {
 export class StreamWriter {
   private seq = 0;
   private readonly inFlight = new Set<Promise<void>>();
+  private lost: StreamIncompleteError | undefined;
 
   constructor(
     private readonly topic: Topic<typeof StreamRecords.schema>,
@@ -48,19 +60,28 @@ export class StreamWriter {
     } else {
       return quiet(Promise.reject(new TypeError('putStream takes a string or a Uint8Array')));
     }
-    this.seq++;
+    const seq = this.seq++;
+    // The log retries an append until the broker takes it; what still fails is
+    // refused for good (a record the broker will never accept).
     const sent = this.topic.append([record]);
     this.inFlight.add(sent);
     void sent.then(
       () => this.inFlight.delete(sent),
-      () => this.inFlight.delete(sent),
+      (error: unknown) => {
+        this.inFlight.delete(sent);
+        this.lost ??= new StreamIncompleteError(seq, error);
+      },
     );
     return quiet(sent);
   }
 
-  /** Resolves once every chunk put so far is on the log (or failed). */
+  /**
+   * Resolves once every chunk put so far is on the log; rejects with a
+   * {@link StreamIncompleteError} if any chunk was refused.
+   */
   async flush(): Promise<void> {
     await Promise.allSettled([...this.inFlight]);
+    if (this.lost) throw this.lost;
   }
 }
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { decideRetry } from '@chute/domain';
 import type { Log, LogRecord, PlatformTopics, PlatformTopicsConfig, Subscription } from '@chute/log';
-import { openPlatformTopics } from '@chute/log';
+import { checkConsuming, openPlatformTopics } from '@chute/log';
 import { Lifecycle, Metrics, withDeadline, type Logger } from '@chute/runtime';
 import type { FinalStatus, Json, RunDispatched, RunEvent, TaskError } from '@chute/schemas';
 import { Context, StreamWriter } from './context';
@@ -108,6 +108,12 @@ export class Worker {
     this.slots = options.slots ?? 100;
     this.handleKill = options.handleKill ?? true;
     this.logger = runtime.logger.child({ worker: this.workerId });
+  }
+
+  /** Throws, saying why, unless the worker is registered and reading its dispatches. */
+  checkReady(): void {
+    if (this.lifecycle.state !== 'running') throw new Error(`worker is ${this.lifecycle.state}`);
+    checkConsuming(this.runtime.log);
   }
 
   /** Runs in flight right now. */
@@ -275,8 +281,10 @@ export class Worker {
     } catch (error) {
       outcome = { ok: false, error };
     }
-    // Every chunk is on the log before the run is reported finished.
-    await Promise.all([startSettled, stream.flush()]);
+    // Every chunk is on the log before the run is reported finished; a stream
+    // with a chunk missing fails the attempt rather than report it complete.
+    const [, flushed] = await Promise.allSettled([startSettled, stream.flush()]);
+    if (flushed.status === 'rejected' && outcome.ok) outcome = { ok: false, error: flushed.reason };
 
     if (controller.signal.aborted) {
       // The scheduler already wrote the end (cancel, timeout or re-dispatch); close the stream with it.

@@ -15,10 +15,16 @@ import type { Worker } from './worker';
 /** The embedded log, able to refuse one run start the way a broker that is briefly unreachable would. */
 class FlakyLog extends EmbeddedLog {
   refuseNextStart = false;
+  /** Refuses the chunk whose data is this, as a broker refuses a record for good. */
+  refuseChunk: string | undefined;
   override async append(topic: string, records: readonly AppendRecord[]): Promise<void> {
     if (this.refuseNextStart && records.some((r) => String(r.value).includes('"RunStarted"'))) {
       this.refuseNextStart = false;
       throw new Error('broker unavailable');
+    }
+    const refused = this.refuseChunk;
+    if (refused !== undefined && records.some((r) => String(r.value).includes(`"data":"${refused}"`))) {
+      throw new Error('record refused');
     }
     return super.append(topic, records);
   }
@@ -54,6 +60,13 @@ describe('worker runtime', () => {
     name: 'hanging',
     fn: (_: unknown, ctx) => new Promise((resolve) => ctx.abortSignal.addEventListener('abort', () => resolve('saw abort'))),
   });
+  const gappy = chute.task({
+    name: 'gappy',
+    fn: (_: unknown, ctx) => {
+      for (const chunk of ['one', 'lost', 'three']) void ctx.putStream(chunk);
+      return 'claims success';
+    },
+  });
   const deaf = chute.task({ name: 'deaf', fn: () => new Promise(() => undefined) });
   const badOutput = chute.task({ name: 'bad-output', fn: () => ({ big: 1n }) });
   const tooBig = chute.task({
@@ -70,7 +83,7 @@ describe('worker runtime', () => {
     await topics.runEvents.tail((b) => void runEvents.push(...b.map((d) => d.value)));
     await topics.stream.tail((b) => void stream.push(...b.map((d) => d.value)));
     await topics.workerEvents.tail((b) => void workerEvents.push(...b.map((d) => d.value)));
-    worker = await chute.worker('unit-worker', { workflows: [echo, chunky, failing, hanging, deaf, badOutput, tooBig], slots: 5 });
+    worker = await chute.worker('unit-worker', { workflows: [echo, chunky, failing, hanging, deaf, badOutput, tooBig, gappy], slots: 5 });
     served = worker.start();
     await waitFor(() => workerEvents.some((e) => e.type === 'WorkerRegistered'), { message: 'registration' });
   });
@@ -106,7 +119,7 @@ describe('worker runtime', () => {
   test('registers with its tasks and slots, and heartbeats', async () => {
     const registered = workerEvents.find((e) => e.type === 'WorkerRegistered');
     assert.ok(registered && registered.type === 'WorkerRegistered');
-    assert.deepEqual(registered.tasks, ['echo', 'chunky', 'failing', 'hanging', 'deaf', 'bad-output', 'too-big']);
+    assert.deepEqual(registered.tasks, ['echo', 'chunky', 'failing', 'hanging', 'deaf', 'bad-output', 'too-big', 'gappy']);
     assert.equal(registered.slots, 5);
     await waitFor(() => workerEvents.some((e) => e.type === 'WorkerHeartbeat'), { message: 'a heartbeat' });
   });
@@ -206,5 +219,21 @@ describe('worker runtime', () => {
     assert.ok(!events.some((e) => e.type === 'RunStarted'));
     const completed = events.find((e) => e.type === 'RunCompleted');
     assert.deepEqual(completed?.type === 'RunCompleted' && completed.output, { echoed: 'kept' });
+  });
+
+  test('a chunk the log refuses fails the attempt, retryably, instead of completing a stream with a hole', async () => {
+    log.refuseChunk = 'lost';
+    try {
+      const runId = await dispatch('gappy', null, { retriesLeft: 2 });
+      await waitFor(() => eventsOf(runId).some((e) => e.type === 'RunFailed'), { message: 'the attempt to fail' });
+      const failed = eventsOf(runId).find((e) => e.type === 'RunFailed');
+      assert.ok(failed?.type === 'RunFailed');
+      assert.equal(failed.error.name, 'StreamIncompleteError');
+      assert.match(failed.error.message, /chunk 1 of the stream/);
+      assert.ok(failed.retry.willRetry, 'a lost chunk is not the task\'s fault: the run is retried');
+      assert.ok(!eventsOf(runId).some((e) => e.type === 'RunCompleted'));
+    } finally {
+      log.refuseChunk = undefined;
+    }
   });
 });

@@ -29,6 +29,8 @@ export class Platform {
       CHUTE_DATABASE_URL: database.url,
       CHUTE_TOPIC_PREFIX: uniqueName('e2e'),
       CHUTE_GATEWAY_PORT: '0',
+      // Several instances of a service share the machine: probes on free ports.
+      CHUTE_PROBE_PORT: '0',
       CHUTE_LOG_LEVEL: 'info',
       ...options.env,
     };
@@ -77,6 +79,11 @@ export class Platform {
   /** The address a server process logged it listens on. */
   static addressOf(service: ServiceProcess): string {
     return String(service.lines.find((l) => l.msg === 'listening')?.['address']);
+  }
+
+  /** Where a scheduler, projector or worker process answers its probes (/healthz, /readyz, /metrics). */
+  static probesOf(service: ServiceProcess): string {
+    return String(service.lines.find((l) => l.msg === 'probes listening')?.['address']);
   }
 
   /** The id a worker process logged when it started serving. */

@@ -9,6 +9,8 @@ export function serviceTestEnv(extra: Record<string, string> = {}): Record<strin
     CHUTE_KAFKA_BROKERS: requireEnv('CHUTE_KAFKA_BROKERS'),
     CHUTE_DATABASE_URL: requireEnv('CHUTE_DATABASE_URL'),
     CHUTE_TOPIC_PREFIX: uniqueName('e2e'),
+    // Several instances of a service share the machine: probes on free ports.
+    CHUTE_PROBE_PORT: '0',
     ...extra,
   };
 }

@@ -3,6 +3,17 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { waitFor } from './wait';
 
+/** Whether any process of the group led by `pgid` is still alive. */
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ESRCH') return false;
+    throw error;
+  }
+}
+
 /** The repository root, found from this file so tests may run from any directory. */
 export const repoRoot = path.resolve(__dirname, '../../..');
 
@@ -52,10 +63,12 @@ export class ServiceProcess {
   static start(name: string, env: Record<string, string>): ServiceProcess {
     const main = path.join(repoRoot, 'dist/services', name, 'main.js');
     if (!existsSync(main)) throw new Error(`${main} is missing: build the service first (npx nx run ${name}:build)`);
+    // Its own process group, so a fault test's kill reaches everything it started.
     const child = spawn(process.execPath, [main], {
       cwd: repoRoot,
       env: { PATH: process.env['PATH'] ?? '', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
     });
     return new ServiceProcess(name, child);
   }
@@ -90,6 +103,16 @@ export class ServiceProcess {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /**
+   * Kills the process's whole group with SIGKILL, as a crash would, and
+   * resolves once the process has exited and no process of the group is left.
+   */
+  async kill(): Promise<void> {
+    if (this.exitCode === undefined) process.kill(-this.pid, 'SIGKILL');
+    await this.exited;
+    await waitFor(() => !groupAlive(this.pid), { timeoutMs: 10_000, message: `process group ${this.pid} of ${this.name} to be gone` });
   }
 
   /** Resolves with the exit code once the process exits by itself. */

@@ -1,11 +1,24 @@
 import type { FastifyInstance } from 'fastify';
 import { createDb, pingDb, type Db } from '@chute/db';
-import { kafkaLogFromConfig, startPlatformLog, type Log, type PlatformTopics, type Subscription } from '@chute/log';
-import { Lifecycle, Metrics, withDeadline, type Component, type Logger } from '@chute/runtime';
+import { checkConsuming, kafkaLogFromConfig, startPlatformLog, type Log, type PlatformTopics, type Subscription } from '@chute/log';
+import { ChuteError, Lifecycle, Metrics, withDeadline, type Component, type Logger } from '@chute/runtime';
 import { buildGateway } from './app';
 import type { GatewayConfig } from './config';
 import { endStatusOf, RunWaiters } from './run-waiters';
 import { StreamHub } from './stream-hub';
+
+/**
+ * How long a request waits for the log to take its event. The log retries an
+ * append until the broker takes it (a broker restart takes seconds); a client
+ * is told 503 sooner than its own timeout would fire.
+ */
+const APPEND_DEADLINE_MS = 10_000;
+
+/** The append, or a 503 once the deadline passes (the append goes on: the event may still land). */
+function appendWithin(append: Promise<void>, ms: number): Promise<void> {
+  const unavailable = new ChuteError('UNAVAILABLE', `the log did not take the request within ${ms / 1000} s (broker unreachable?); it may still take it later`);
+  return withDeadline(append, ms, unavailable);
+}
 
 /** The gateway process: HTTP in front, the log and the read model behind. */
 export class GatewayServer implements Component {
@@ -58,11 +71,12 @@ export class GatewayServer implements Component {
         metrics: this.metrics,
         db: this.db,
         waiters: this.waiters,
-        appendRunEvents: (events) => topics.runEvents.append(events),
+        appendRunEvents: (events) => appendWithin(topics.runEvents.append(events), APPEND_DEADLINE_MS),
         hub: this.hub!,
         checkReady: async () => {
           await withDeadline(this.log.endOffsets(runEventsTopic), 2000, 'log did not answer within 2 s');
           await withDeadline(pingDb(this.db), 2000, 'database did not answer within 2 s');
+          checkConsuming(this.log);
         },
       });
       await this.app.listen({ host: this.config.CHUTE_GATEWAY_HOST, port: this.config.CHUTE_GATEWAY_PORT });

@@ -1,5 +1,11 @@
-import { parseEnv, runMain } from '@chute/runtime';
+import { parseEnv, runMain, withProbes } from '@chute/runtime';
 import { ProjectorEnv } from './config';
 import { ProjectorService } from './projector-service';
 
-runMain({ name: 'projector', build: (logger) => new ProjectorService(parseEnv(ProjectorEnv), logger) });
+runMain({
+  name: 'projector',
+  build: (logger) => {
+    const config = parseEnv(ProjectorEnv);
+    return withProbes(new ProjectorService(config, logger), config, logger);
+  },
+});

@@ -1,6 +1,6 @@
-import { createDb, migrateToLatest, type Db } from '@chute/db';
-import { kafkaLogFromConfig, startPlatformLog, type Log, type Subscription } from '@chute/log';
-import { Lifecycle, Metrics, type Component, type Logger } from '@chute/runtime';
+import { createDb, migrateToLatest, pingDb, type Db } from '@chute/db';
+import { checkConsuming, kafkaLogFromConfig, startPlatformLog, type Log, type Subscription } from '@chute/log';
+import { Lifecycle, Metrics, type Logger, type Probed } from '@chute/runtime';
 import type { ProjectorConfig } from './config';
 import { applyRunEvents, applyWorkerEvents, projectBatch } from './projection';
 
@@ -9,9 +9,9 @@ import { applyRunEvents, applyWorkerEvents, projectBatch } from './projection';
  * written with its checkpoint in one transaction, so a crash between the write
  * and the log commit replays the batch harmlessly.
  */
-export class ProjectorService implements Component {
+export class ProjectorService implements Probed {
   private readonly lifecycle = new Lifecycle();
-  private readonly metrics = new Metrics();
+  readonly metrics = new Metrics();
   private readonly log: Log;
   private readonly db: Db;
   private subscriptions: Subscription[] = [];
@@ -53,6 +53,15 @@ export class ProjectorService implements Component {
         }),
       ];
       this.logger.info('projecting', { group });
+    });
+  }
+
+  /** Ready while its consumers consume and the read model answers. */
+  async checkReady(): Promise<void> {
+    if (this.lifecycle.state !== 'running') throw new Error(`projector is ${this.lifecycle.state}`);
+    checkConsuming(this.log);
+    await pingDb(this.db).catch((error: unknown) => {
+      throw new Error(`database did not answer: ${error instanceof Error ? error.message : String(error)}`);
     });
   }
 

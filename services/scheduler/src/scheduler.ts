@@ -1,6 +1,6 @@
 import { emptySchedulerState, foldIntoScheduler, planScheduling } from '@chute/domain';
-import { kafkaLogFromConfig, startPlatformLog, type Decoded, type Log, type PlatformTopics, type Subscription } from '@chute/log';
-import { Lifecycle, Metrics, type Component, type Logger } from '@chute/runtime';
+import { checkConsuming, kafkaLogFromConfig, startPlatformLog, type Decoded, type Log, type PlatformTopics, type Subscription } from '@chute/log';
+import { Lifecycle, Metrics, type Logger, type Probed } from '@chute/runtime';
 import type { RunEvent, WorkerEvent } from '@chute/schemas';
 import type { SchedulerConfig } from './config';
 
@@ -15,9 +15,9 @@ const ENDED_MEMORY = 100_000;
  * with where they ended at start, so a restart never acts on a partial picture.
  * Run one scheduler per deployment: two would each hand out every worker's slots.
  */
-export class Scheduler implements Component {
+export class Scheduler implements Probed {
   private readonly lifecycle = new Lifecycle();
-  private readonly metrics = new Metrics();
+  readonly metrics = new Metrics();
   private readonly log: Log;
   private topics: PlatformTopics | undefined;
   private readonly state = emptySchedulerState();
@@ -56,6 +56,13 @@ export class Scheduler implements Component {
       this.checkCaughtUp();
       this.timer = setInterval(() => this.requestTick(), this.config.CHUTE_SCHEDULER_TICK_MS);
     });
+  }
+
+  /** Ready once it has caught up with the log and every consumer is consuming. */
+  async checkReady(): Promise<void> {
+    if (this.lifecycle.state !== 'running') throw new Error(`scheduler is ${this.lifecycle.state}`);
+    if (!this.caughtUp) throw new Error('scheduler is still reading the log up to where it ended at start');
+    checkConsuming(this.log);
   }
 
   stop(): Promise<void> {

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { LogEnv } from '@chute/runtime';
+import { LogEnv, probeEnv } from '@chute/runtime';
 
-export const WorkerEnv = LogEnv.extend({
+export const WorkerEnv = LogEnv.extend(probeEnv(8093).shape).extend({
   /** Names this worker in logs and in its id. @default 'example-worker' */
   CHUTE_WORKER_NAME: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/).default('example-worker'),
   /** Runs executed at once. @default 100 */

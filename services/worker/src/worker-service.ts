@@ -1,11 +1,12 @@
-import { Lifecycle, type Component, type Logger } from '@chute/runtime';
+import { Lifecycle, Metrics, type Logger, type Probed } from '@chute/runtime';
 import { Chute, type Worker } from '@chute/sdk';
 import type { WorkerConfig } from './config';
 import { exampleTasks } from './tasks';
 
 /** The deployable worker: the SDK's worker runtime hosting the example tasks. */
-export class WorkerService implements Component {
+export class WorkerService implements Probed {
   private readonly lifecycle = new Lifecycle();
+  readonly metrics = new Metrics();
   private worker: Worker | undefined;
 
   constructor(
@@ -30,6 +31,12 @@ export class WorkerService implements Component {
       await this.worker.ready();
       this.logger.info('serving', { workerId: this.worker.workerId });
     });
+  }
+
+  /** Ready while the worker is registered and reading its dispatches. */
+  async checkReady(): Promise<void> {
+    if (!this.worker) throw new Error('worker is not registered yet');
+    this.worker.checkReady();
   }
 
   stop(): Promise<void> {
