@@ -52,6 +52,20 @@ export const RunStarted = z.object({
 });
 export type RunStarted = z.infer<typeof RunStarted>;
 
+/**
+ * The worker refused a dispatch: it had no free slot (several schedulers may
+ * each believe a worker has room; the worker's own count is the authority).
+ * The attempt never ran; the run waits for another dispatch.
+ */
+export const RunRejected = z.object({
+  ...envelope,
+  type: z.literal('RunRejected'),
+  attempt: Attempt,
+  workerId: WorkerId,
+  reason: z.string().max(1000),
+});
+export type RunRejected = z.infer<typeof RunRejected>;
+
 export const RunCompleted = z.object({
   ...envelope,
   type: z.literal('RunCompleted'),
@@ -105,6 +119,7 @@ export const RunEvent = z.discriminatedUnion('type', [
   RunRequested,
   RunDispatched,
   RunStarted,
+  RunRejected,
   RunCompleted,
   RunFailed,
   RunCancelRequested,

@@ -69,6 +69,15 @@ describe('evolveRun', () => {
     assert.match(run.error!.message, /exceeded its execution timeout of 5000 ms/);
   });
 
+  test('a rejected dispatch puts the run back in the queue with its attempt unspent; only the rejecting worker can reject', () => {
+    const rejected: RunEvent = { v: 1, type: 'RunRejected', runId, at: at + 5, attempt: 1, workerId: 'w1', reason: 'all 2 slots are busy' };
+    const back = fold([requested, dispatched(1), rejected])!;
+    assert.deepEqual([back.status, back.phase, back.attempt, back.workerId, back.deadlineAt], ['QUEUED', 'pending', 0, null, null]);
+    const redispatched = evolveRun(back, dispatched(1, 'w2', at + 6))!;
+    assert.deepEqual([redispatched.attempt, redispatched.workerId], [1, 'w2']);
+    assert.equal(evolveRun(redispatched, rejected), redispatched, 'the first worker cannot reject the second one\'s attempt');
+  });
+
   test("a stale attempt's events do not touch the current attempt", () => {
     const run = fold([requested, dispatched(1), dispatched(2, 'w2'), { v: 1, type: 'RunCompleted', runId, at: at + 50, attempt: 1, output: 'stale' }])!;
     assert.equal(run.status, 'QUEUED');
@@ -121,6 +130,22 @@ describe('planScheduling', () => {
     const first = planScheduling(state, at + 1, policy);
     state = first.reduce(evolveScheduler, state);
     assert.deepEqual(planScheduling(state, at + 2, policy), []);
+  });
+
+  test('a worker that rejected a dispatch gets none until it reports a free slot', () => {
+    const [a, b] = ids(2) as [string, string];
+    let state = build([worker('w1', 1), request(a), request(b, at + 1)]);
+    const first = planScheduling(state, at + 2, policy);
+    assert.equal(first.length, 1);
+    state = first.reduce(evolveScheduler, state);
+    // Another scheduler filled the slot: the worker refuses this one.
+    state = evolveScheduler(state, { v: 1, type: 'RunRejected', runId: a, at: at + 3, attempt: 1, workerId: 'w1', reason: 'busy' });
+    assert.deepEqual(planScheduling(state, at + 4, policy), [], 'the saturated worker is left alone');
+    state = evolveScheduler(state, { v: 1, type: 'WorkerHeartbeat', workerId: 'w1', at: at + 5, activeRuns: 1 });
+    assert.deepEqual(planScheduling(state, at + 6, policy), [], 'still full by its own count');
+    state = evolveScheduler(state, { v: 1, type: 'WorkerHeartbeat', workerId: 'w1', at: at + 7, activeRuns: 0 });
+    const again = planScheduling(state, at + 8, policy);
+    assert.deepEqual(again.map((e) => [e.type, e.runId, e.type === 'RunDispatched' && e.attempt]), [['RunDispatched', a, 1]]);
   });
 
   test('a run for a task no live worker serves stays queued', () => {

@@ -89,6 +89,10 @@ export function evolveRun(state: RunState | undefined, event: RunEvent): RunStat
         nextRetryAt: null,
         updatedAt: event.at,
       };
+    case 'RunRejected':
+      // The attempt never ran: the run is back to waiting, and its next dispatch reuses the attempt number.
+      if (event.attempt !== state.attempt || state.phase !== 'dispatched' || state.workerId !== event.workerId) return state;
+      return { ...state, status: 'QUEUED', phase: 'pending', attempt: state.attempt - 1, workerId: null, deadlineAt: null, updatedAt: event.at };
     case 'RunStarted':
       if (event.attempt !== state.attempt || state.phase !== 'dispatched') return state;
       return { ...state, status: 'RUNNING', phase: 'running', startedAt: state.startedAt ?? event.at, updatedAt: event.at };

@@ -9,6 +9,8 @@ export interface WorkerState {
   readonly slots: number;
   readonly lastHeartbeatAt: EpochMs;
   readonly stopped: boolean;
+  /** It refused a dispatch for want of a slot and has not said since that it has room. */
+  readonly saturated: boolean;
 }
 
 /** What the scheduler knows: the unfinished runs and the workers, both folded from the log. */
@@ -33,9 +35,22 @@ export interface SchedulingPolicy {
 export function evolveWorker(worker: WorkerState | undefined, event: WorkerEvent): WorkerState | undefined {
   switch (event.type) {
     case 'WorkerRegistered':
-      return { workerId: event.workerId, name: event.name, tasks: event.tasks, slots: event.slots, lastHeartbeatAt: event.at, stopped: false };
+      return {
+        workerId: event.workerId,
+        name: event.name,
+        tasks: event.tasks,
+        slots: event.slots,
+        lastHeartbeatAt: event.at,
+        stopped: false,
+        saturated: false,
+      };
     case 'WorkerHeartbeat':
-      return worker && !worker.stopped ? { ...worker, lastHeartbeatAt: Math.max(worker.lastHeartbeatAt, event.at) } : worker;
+      if (!worker || worker.stopped) return worker;
+      return {
+        ...worker,
+        lastHeartbeatAt: Math.max(worker.lastHeartbeatAt, event.at),
+        saturated: worker.saturated && event.activeRuns >= worker.slots,
+      };
     case 'WorkerStopped':
       return worker ? { ...worker, stopped: true } : worker;
     default: {
@@ -57,6 +72,10 @@ export function foldIntoScheduler(state: MutableSchedulerState, event: RunEvent 
     const next = evolveWorker(state.workers.get(event.workerId), event);
     if (next) state.workers.set(event.workerId, next);
     return { runEnded: false };
+  }
+  if (event.type === 'RunRejected') {
+    const worker = state.workers.get(event.workerId);
+    if (worker) state.workers.set(event.workerId, { ...worker, saturated: true });
   }
   const before = state.runs.get(event.runId);
   const after = evolveRun(before, event);
@@ -95,6 +114,9 @@ export function planScheduling(state: SchedulerState, now: EpochMs, policy: Sche
       load.set(run.workerId, load.get(run.workerId)! + 1);
     }
   }
+  // Other schedulers' runs on a worker are not in this state: a worker that
+  // refused a dispatch is full until it says it has room again.
+  for (const w of live) if (w.saturated) load.set(w.workerId, w.slots);
 
   // Only the runs that need something now are ordered: in steady state that is
   // the few new ones, not every run in flight.

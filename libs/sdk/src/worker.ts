@@ -91,6 +91,7 @@ export class Worker {
   private resolveStopped: (() => void) | undefined;
   private readonly logger: Logger;
   private readonly handleKill: boolean;
+  private rejectedSinceReport = false;
 
   constructor(
     readonly name: string,
@@ -216,7 +217,10 @@ export class Worker {
     switch (event.type) {
       case 'RunDispatched':
         if (event.workerId === this.workerId) {
-          if (!current || current.attempt < event.attempt) this.execute(event);
+          if (current && current.attempt >= event.attempt) return;
+          // The worker admits work: schedulers that share it each count only their own runs.
+          if (!current && this.executions.size >= this.slots) return this.reject(event);
+          this.execute(event);
         } else if (current) {
           // Re-dispatched elsewhere (we were presumed dead): this attempt no longer counts.
           current.controller.abort(new AttemptAborted(undefined, `run was re-dispatched to ${event.workerId}`));
@@ -229,6 +233,7 @@ export class Worker {
         if (current?.attempt === event.attempt) current.controller.abort(new AttemptAborted('TIMED_OUT', `execution timeout of ${event.timeoutMs} ms exceeded`));
         return;
       case 'RunRequested':
+      case 'RunRejected':
       case 'RunStarted':
       case 'RunCompleted':
       case 'RunFailed':
@@ -241,6 +246,16 @@ export class Worker {
     }
   }
 
+  /** Refuses a dispatch for want of a slot; the scheduler then counts this worker full until it reports room. */
+  private reject(dispatch: RunDispatched): void {
+    this.rejectedSinceReport = true;
+    this.topics!.runEvents
+      .append([
+        { v: 1, type: 'RunRejected', runId: dispatch.runId, at: Date.now(), attempt: dispatch.attempt, workerId: this.workerId, reason: `all ${this.slots} slots are busy` },
+      ])
+      .catch((error: unknown) => this.logger.error('could not reject a dispatch; it waits for its deadline', { runId: dispatch.runId, err: error }));
+  }
+
   private execute(dispatch: RunDispatched): void {
     const controller = new AbortController();
     const done = this.runAttempt(dispatch, controller).catch((error: unknown) =>
@@ -250,6 +265,11 @@ export class Worker {
     this.executions.set(dispatch.runId, execution);
     void done.finally(() => {
       if (this.executions.get(dispatch.runId) === execution) this.executions.delete(dispatch.runId);
+      // Schedulers told "full" wait for word that a slot is free: say so at once.
+      if (this.rejectedSinceReport && this.lifecycle.state === 'running') {
+        this.rejectedSinceReport = false;
+        void this.beat();
+      }
     });
   }
 

@@ -1,5 +1,14 @@
 import { emptySchedulerState, foldIntoScheduler, planScheduling } from '@chute/domain';
-import { checkConsuming, kafkaLogFromConfig, startPlatformLog, type Decoded, type Log, type PlatformTopics, type Subscription } from '@chute/log';
+import {
+  checkConsuming,
+  kafkaLogFromConfig,
+  startPlatformLog,
+  type Decoded,
+  type Log,
+  type PlatformTopics,
+  type Subscription,
+  type TopicPartitionOffset,
+} from '@chute/log';
 import { Lifecycle, Metrics, type Logger, type Probed } from '@chute/runtime';
 import type { RunEvent, WorkerEvent } from '@chute/schemas';
 import type { SchedulerConfig } from './config';
@@ -10,10 +19,12 @@ const ENDED_MEMORY = 100_000;
 /**
  * Turns run requests into dispatches, retries, timeouts and cancellations.
  *
- * Its state is folded from the log alone: on start it reads the run-events and
- * worker-events topics from the beginning, and acts only once it has caught up
- * with where they ended at start, so a restart never acts on a partial picture.
- * Run one scheduler per deployment: two would each hand out every worker's slots.
+ * Any number of schedulers share the work: they form one consumer group on
+ * the run-events topic, and the partition that holds a run decides which
+ * scheduler owns it. On every assignment a scheduler rebuilds the state of the
+ * partitions it now owns from the log, and acts only once it has read each up
+ * to where it ended at the assignment, so it never acts on a partial picture.
+ * Workers are shared by all: every scheduler reads the whole worker-events topic.
  */
 export class Scheduler implements Probed {
   private readonly lifecycle = new Lifecycle();
@@ -24,11 +35,13 @@ export class Scheduler implements Probed {
   private readonly ended = new Set<string>();
   private subscriptions: Subscription[] = [];
   private timer: NodeJS.Timeout | undefined;
-  private caughtUp = false;
-  private pendingCatchUp = new Map<string, number>();
+  /** Run-events partitions owned now, each with the offset it must be read up to before acting; undefined while a rebalance is on. */
+  private owned: Map<number, number> | undefined;
+  private workersCaughtUpAt: number | undefined;
   private ticking: Promise<void> | undefined;
   private tickAgain = false;
   private readonly dispatched;
+  private readonly ownedGauge;
 
   constructor(
     private readonly config: SchedulerConfig,
@@ -36,54 +49,101 @@ export class Scheduler implements Probed {
   ) {
     this.log = kafkaLogFromConfig(config, 'chute-scheduler', logger);
     this.dispatched = this.metrics.counter('chute_scheduler_events_total', 'Events the scheduler appended, by type.');
+    this.ownedGauge = this.metrics.gauge('chute_scheduler_owned_partitions', 'Run-events partitions this scheduler owns.');
   }
 
   start(): Promise<void> {
     return this.lifecycle.start(async () => {
       const topics = (this.topics = await startPlatformLog(this.log, this.config, { logger: this.logger, metrics: this.metrics }));
-      // Where "caught up" is: every partition's end at start.
-      for (const topic of [topics.runEvents, topics.workerEvents]) {
-        for (const { partition, offset } of await this.log.endOffsets(topic.name)) {
-          if (offset > 0) this.pendingCatchUp.set(`${topic.name}/${partition}`, offset);
-        }
-      }
-      const fromStart = async (name: string) =>
-        (await this.log.endOffsets(name)).map(({ partition }) => ({ partition, offset: 0 }));
-      this.subscriptions = [
-        await topics.workerEvents.read(await fromStart(topics.workerEvents.name), (batch) => this.apply(batch)),
-        await topics.runEvents.read(await fromStart(topics.runEvents.name), (batch) => this.apply(batch)),
-      ];
-      this.checkCaughtUp();
+      // Workers first: a scheduler that owns partitions must know who can take their runs.
+      const workerEnds = await this.log.endOffsets(topics.workerEvents.name);
+      const pendingWorkers = new Map(workerEnds.filter((p) => p.offset > 0).map((p) => [p.partition, p.offset]));
+      if (pendingWorkers.size === 0) this.workersCaughtUpAt = Date.now();
+      this.subscriptions.push(
+        await topics.workerEvents.read(
+          workerEnds.map(({ partition }) => ({ partition, offset: 0 })),
+          (batch) => {
+            for (const { value, record } of batch) {
+              this.fold(value);
+              const target = pendingWorkers.get(record.partition);
+              if (target !== undefined && record.offset + 1 >= target) pendingWorkers.delete(record.partition);
+            }
+            if (this.workersCaughtUpAt === undefined && pendingWorkers.size === 0) this.workersCaughtUpAt = Date.now();
+            this.requestTick();
+          },
+        ),
+      );
+      this.subscriptions.push(
+        await topics.runEvents.consume({
+          group: `${this.config.CHUTE_TOPIC_PREFIX}.scheduler`,
+          commit: false,
+          onRevoked: () => this.revoke(),
+          onAssigned: (assigned) => this.assign(assigned.flatMap((a) => [...a.partitions])),
+          handler: (batch) => this.apply(batch),
+        }),
+      );
       this.timer = setInterval(() => this.requestTick(), this.config.CHUTE_SCHEDULER_TICK_MS);
     });
   }
 
-  /** Ready once it has caught up with the log and every consumer is consuming. */
+  /** Ready once it has caught up with what it owns and every consumer is consuming. */
   async checkReady(): Promise<void> {
     if (this.lifecycle.state !== 'running') throw new Error(`scheduler is ${this.lifecycle.state}`);
-    if (!this.caughtUp) throw new Error('scheduler is still reading the log up to where it ended at start');
+    if (this.workersCaughtUpAt === undefined) throw new Error('scheduler is still reading the worker events');
+    if (!this.owned) throw new Error('scheduler is waiting for its partitions (a rebalance is on)');
+    const behind = [...this.owned].filter(([, target]) => target > 0).map(([p]) => p);
+    if (behind.length > 0) throw new Error(`scheduler is still reading partitions ${behind.join(', ')} up to where they ended at assignment`);
     checkConsuming(this.log);
   }
 
   stop(): Promise<void> {
-    // Stop deciding first, then stop reading, then let the log flush what was appended.
+    // Stop deciding first, then stop reading (leaving the group hands the
+    // partitions to the other schedulers at once), then let the log flush what was appended.
     return this.lifecycle.stop(async () => {
       clearInterval(this.timer);
+      this.owned = undefined;
       await this.ticking;
       await Promise.all(this.subscriptions.map((s) => s.stop()));
       await this.log.stop();
     });
   }
 
-  private apply(batch: readonly Decoded<RunEvent | WorkerEvent>[]): void {
+  /** A rebalance began: nothing is owned until the next assignment. */
+  private revoke(): void {
+    this.owned = undefined;
+    this.ownedGauge.set(0);
+  }
+
+  /**
+   * This scheduler now owns these partitions: forget every run (what it owned
+   * before may have moved and changed meanwhile) and read them again from the
+   * start, acting once each is read up to its end as of now.
+   */
+  private async assign(partitions: readonly number[]): Promise<readonly TopicPartitionOffset[]> {
+    const topic = this.topics!.runEvents.name;
+    // A tick that began before the rebalance finishes its appends before ownership moves on.
+    await this.ticking;
+    const ends = new Map((await this.log.endOffsets(topic)).map((p) => [p.partition, p.offset]));
+    this.state.runs.clear();
+    this.ended.clear();
+    this.owned = new Map(partitions.map((p) => [p, ends.get(p) ?? 0]));
+    this.ownedGauge.set(partitions.length);
+    this.logger.info('partitions assigned', { partitions });
+    return partitions.map((partition) => ({ topic, partition, offset: 0 }));
+  }
+
+  private apply(batch: readonly Decoded<RunEvent>[]): void {
+    const owned = this.owned;
     for (const { value, record } of batch) {
-      if (value.type === 'RunRequested' && this.ended.has(value.runId)) continue;
-      this.fold(value);
-      const key = `${record.topic}/${record.partition}`;
-      const target = this.pendingCatchUp.get(key);
-      if (target !== undefined && record.offset + 1 >= target) this.pendingCatchUp.delete(key);
+      // A batch fetched before a rebalance may still arrive: only what is owned counts.
+      if (!owned?.has(record.partition)) continue;
+      if (!(value.type === 'RunRequested' && this.ended.has(value.runId))) this.fold(value);
+      const target = owned.get(record.partition)!;
+      if (target > 0 && record.offset + 1 >= target) {
+        owned.set(record.partition, 0);
+        if ([...owned.values()].every((t) => t === 0)) this.logger.info('caught up', { partitions: [...owned.keys()], runs: this.state.runs.size });
+      }
     }
-    this.checkCaughtUp();
     this.requestTick();
   }
 
@@ -94,10 +154,9 @@ export class Scheduler implements Probed {
     if (this.ended.size > ENDED_MEMORY) this.ended.delete(this.ended.values().next().value!);
   }
 
-  private checkCaughtUp(): void {
-    if (this.caughtUp || this.pendingCatchUp.size > 0) return;
-    this.caughtUp = true;
-    this.logger.info('caught up', { runs: this.state.runs.size, workers: this.state.workers.size });
+  /** Acting needs the workers read and every owned partition caught up. */
+  private get caughtUp(): boolean {
+    return this.workersCaughtUpAt !== undefined && this.owned !== undefined && [...this.owned.values()].every((t) => t === 0);
   }
 
   /** Ticks never overlap: a request during a tick runs one more right after it. */
@@ -117,6 +176,7 @@ export class Scheduler implements Probed {
   }
 
   private async tick(): Promise<void> {
+    const owned = this.owned;
     const events = planScheduling(this.state, Date.now(), { heartbeatTimeoutMs: this.config.CHUTE_HEARTBEAT_TIMEOUT_MS });
     if (events.length === 0) return;
     try {
@@ -126,6 +186,8 @@ export class Scheduler implements Probed {
       this.logger.error('append failed', { err: error });
       return;
     }
+    // Ownership moved while appending: the new owner reads these back from the log.
+    if (this.owned !== owned) return;
     // Applied now rather than when read back, so the next plan does not repeat them;
     // reading them back later is a no-op because evolve ignores duplicates.
     for (const event of events) {
