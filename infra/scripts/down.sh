@@ -3,14 +3,26 @@
 # recorded in .infra/ (pids checked against their command lines, or this
 # checkout's Compose project), and nothing else: a broker or database started
 # by hand or by another checkout is never touched.
-# Usage: down.sh [docker] [kafka] [postgres]   (default: all three)
+# The broker's log and PostgreSQL's cluster are kept for the next up to restart
+# on; --wipe deletes them (Docker's volumes always go: see down_docker).
+# Usage: down.sh [--wipe] [docker] [kafka] [postgres]   (default: all three)
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-components=("$@")
+wipe=0
+components=()
+for arg in "$@"; do
+  case "$arg" in
+    --wipe) wipe=1 ;;
+    *) components+=("$arg") ;;
+  esac
+done
 [ "${#components[@]}" -gt 0 ] || components=(docker kafka postgres)
 stopped=0
+kept=()   # the data left for the next up, named in the last message
 
+# Restarting the Compose project on its volumes is not done (nor tested without
+# a Docker engine here): down deletes them, with or without --wipe.
 down_docker() {
   docker_started || return 0
   log "stopping the Docker Compose project $(cat "$STATE_DIR/docker") and deleting its volumes"
@@ -33,8 +45,14 @@ down_kafka() {
     log "Kafka (pid $(cat "$STATE_DIR/kafka.pid")) is no longer running; cleaning up its files"
   fi
   rm -f "$STATE_DIR/kafka.pid" "$STATE_DIR/kafka.port"
-  # The data goes; the log stays for a look after a failed run (up.sh starts afresh).
-  rm -rf "$STATE_DIR/kafka/data"
+  # The log stays either way, for a look after a failed run.
+  [ -e "$STATE_DIR/kafka/data" ] || return 0
+  if [ "$wipe" = 1 ]; then
+    log "deleting Kafka's data"
+    rm -rf "$STATE_DIR/kafka/data" "$STATE_DIR/kafka/storage.port"
+  else
+    kept+=("Kafka's log")
+  fi
 }
 
 down_postgres() {
@@ -60,14 +78,23 @@ down_postgres() {
   elif [ -f "$STATE_DIR/postgres.pid" ]; then
     log "PostgreSQL (pid $(cat "$STATE_DIR/postgres.pid")) is no longer running; cleaning up its files"
   fi
-  # Keep the server's log in .infra/ (in place of the link to it), then delete its
-  # dir - only ever the one this checkout's up.sh created (its name carries our hash).
-  if [ -n "$base" ] && [[ "$base" == */chute-infra-"$REPO_HASH" ]]; then
-    rm -f "$STATE_DIR/postgres.log"
-    cp "$base/postgres.log" "$STATE_DIR/postgres.log" 2>/dev/null || true
-    rm -rf "$base"
+  rm -f "$STATE_DIR/postgres.pid" "$STATE_DIR/postgres.port"
+  if [ "$wipe" = 0 ]; then
+    # Kept: the cluster, and postgres.base saying where it is (for a later --wipe).
+    [ ! -e "$PG_BASE/data" ] || kept+=("PostgreSQL's cluster")
+    return 0
   fi
-  rm -f "$STATE_DIR/postgres.pid" "$STATE_DIR/postgres.port" "$STATE_DIR/postgres.base" "$STATE_DIR/postgres.bin"
+  # Keep the server's log in .infra/ (in place of the link to it), then delete its
+  # dir - only ever one this checkout's up.sh created (its name carries our hash).
+  local dir
+  for dir in "$base" "$PG_BASE"; do
+    [[ "$dir" == */chute-infra-"$REPO_HASH" ]] && [ -e "$dir" ] || continue
+    log "deleting PostgreSQL's data ($dir)"
+    rm -f "$STATE_DIR/postgres.log"
+    cp "$dir/postgres.log" "$STATE_DIR/postgres.log" 2>/dev/null || true
+    rm -rf "$dir"
+  done
+  rm -f "$STATE_DIR/postgres.base" "$STATE_DIR/postgres.bin"
 }
 
 for component in "${components[@]}"; do
@@ -84,3 +111,4 @@ if ! docker_started && ! kafka_running && ! postgres_running; then
   rm -f "$STATE_DIR/env"
 fi
 [ "$stopped" = 1 ] || log "nothing of this checkout's was running"
+[ "${#kept[@]}" = 0 ] || log "kept $(printf '%s and ' "${kept[@]}" | sed 's/ and $//') for the next up to restart on (npm run infra:down -- --wipe deletes it)"

@@ -49,6 +49,25 @@ kafka_marker() { echo "$STATE_DIR/kafka/server.properties"; }
 # The data dir up.sh recorded (TMPDIR may differ between up and down).
 pg_marker() { echo "$(cat "$STATE_DIR/postgres.base" 2>/dev/null || echo "$PG_BASE")/data"; }
 
+# Kept data: what a stopped component restarts on. Each prints an id, or
+# nothing when there is nothing usable to restart on (then up.sh starts it empty).
+#  - The broker's: the cluster id of its formatted KRaft storage. storage.port is
+#    written only once a format has succeeded, so a format cut short is no data.
+kafka_data_id() {
+  [ -f "$STATE_DIR/kafka/storage.port" ] || return 0
+  sed -n 's/^cluster\.id=//p' "$STATE_DIR/kafka/data/meta.properties" 2>/dev/null || true
+}
+#  - The read model's: the cluster id of the broker whose log it was projected
+#    from ("none" when that broker was not ours), recorded after initdb succeeded.
+#    A cluster made by another PostgreSQL major version than the installed one
+#    cannot be started, so it counts as none.
+pg_data_id() {
+  local bin
+  bin="$(pg_bindir)" || return 0
+  [ "$(cat "$PG_BASE/data/PG_VERSION" 2>/dev/null)" = "$(basename "$(dirname "$bin")")" ] || return 0
+  cat "$PG_BASE/kafka-cluster" 2>/dev/null || true
+}
+
 kafka_running() { [ -f "$STATE_DIR/kafka.pid" ] && pid_is "$(cat "$STATE_DIR/kafka.pid")" "$(kafka_marker)"; }
 postgres_running() { [ -f "$STATE_DIR/postgres.pid" ] && pid_is "$(cat "$STATE_DIR/postgres.pid")" "$(pg_marker)"; }
 docker_started() { [ -f "$STATE_DIR/docker" ]; }
@@ -163,19 +182,30 @@ infra_up_for_session() {
   source "$STATE_DIR/env"
   set +a
   if [ -s "$INFRA_STARTED_FILE" ]; then
-    INFRA_SOURCE="started here: $(sort -u "$INFRA_STARTED_FILE" | tr '\n' ' ')- stopped at exit"
+    INFRA_SOURCE="started here: $(awk '{ print $1 " (" ($2 == "fresh" ? "empty" : "on its kept data") ")" }' "$INFRA_STARTED_FILE" | sort -u | tr '\n' ' ')- stopped at exit"
   else
     INFRA_SOURCE="already running from npm run infra:up - left running"
   fi
 }
 
-# Stops what infra_up_for_session started (also after it failed half way).
+# Stops what infra_up_for_session started (also after it failed half way), and
+# wipes the data of what it started empty: a test run's topics and databases are
+# debris. Data it restarted on was there before the session and stays. With
+# --keep (npm start: its runs are the user's) nothing is wiped.
 infra_down_for_session() {
   [ -n "$INFRA_STARTED_FILE" ] || return 0
-  if [ -s "$INFRA_STARTED_FILE" ]; then
-    # shellcheck disable=SC2046
-    bash "$REPO_ROOT/infra/scripts/down.sh" $(sort -u "$INFRA_STARTED_FILE") || true
+  local fresh kept
+  if [ "${1:-}" = --keep ]; then
+    fresh=""
+    kept="$(awk '{ print $1 }' "$INFRA_STARTED_FILE" | sort -u)"
+  else
+    fresh="$(awk '$2 == "fresh" { print $1 }' "$INFRA_STARTED_FILE" | sort -u)"
+    kept="$(awk '$2 != "fresh" { print $1 }' "$INFRA_STARTED_FILE" | sort -u)"
   fi
+  # shellcheck disable=SC2086
+  [ -z "$fresh" ] || bash "$REPO_ROOT/infra/scripts/down.sh" --wipe $fresh || true
+  # shellcheck disable=SC2086
+  [ -z "$kept" ] || bash "$REPO_ROOT/infra/scripts/down.sh" $kept || true
   rm -f "$INFRA_STARTED_FILE"
   INFRA_STARTED_FILE=""
 }

@@ -3,8 +3,9 @@
 # (unless CHUTE_KAFKA_BROKERS / CHUTE_DATABASE_URL are given), a build, then the
 # services as separate processes, each output line prefixed with its name.
 # Ctrl-C or SIGTERM stops the services (one SIGTERM each: they drain), then the
-# infrastructure this script started. If a service exits on its own, the others
-# are stopped too and its exit code is returned.
+# infrastructure this script started, keeping its data: the next start resumes
+# the same runs (npm run infra:down -- --wipe deletes them). If a service exits
+# on its own, the others are stopped too and its exit code is returned.
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
@@ -23,7 +24,7 @@ cleanup() {
       || { log "${names[$pid]} did not stop within $STOP_GRACE s; killing it"; kill -KILL "$pid" 2>/dev/null || true; }
     wait "$pid" 2>/dev/null || true
   done
-  infra_down_for_session
+  infra_down_for_session --keep
   exit "$status"
 }
 trap cleanup EXIT

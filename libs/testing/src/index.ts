@@ -4,3 +4,4 @@ export * from './service-process';
 export * from './service-lifecycle';
 export * from './platform';
 export * from './database';
+export * from './broker';
