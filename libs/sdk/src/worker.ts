@@ -92,6 +92,12 @@ export class Worker {
   private readonly logger: Logger;
   private readonly handleKill: boolean;
   private rejectedSinceReport = false;
+  /** The worker's own figures: runs in flight, the most ever in flight at once, dispatches refused. */
+  readonly metrics = new Metrics();
+  private readonly activeGauge = this.metrics.gauge('chute_worker_active_runs', 'Runs executing now.');
+  private readonly peakGauge = this.metrics.gauge('chute_worker_active_runs_peak', 'The most runs this worker executed at once.');
+  private readonly rejectedCounter = this.metrics.counter('chute_worker_rejected_dispatches_total', 'Dispatches refused for want of a free slot.');
+  private peak = 0;
 
   constructor(
     readonly name: string,
@@ -249,6 +255,7 @@ export class Worker {
   /** Refuses a dispatch for want of a slot; the scheduler then counts this worker full until it reports room. */
   private reject(dispatch: RunDispatched): void {
     this.rejectedSinceReport = true;
+    this.rejectedCounter.inc();
     this.topics!.runEvents
       .append([
         { v: 1, type: 'RunRejected', runId: dispatch.runId, at: Date.now(), attempt: dispatch.attempt, workerId: this.workerId, reason: `all ${this.slots} slots are busy` },
@@ -263,8 +270,12 @@ export class Worker {
     );
     const execution: Execution = { attempt: dispatch.attempt, controller, done };
     this.executions.set(dispatch.runId, execution);
+    this.peak = Math.max(this.peak, this.executions.size);
+    this.activeGauge.set(this.executions.size);
+    this.peakGauge.set(this.peak);
     void done.finally(() => {
       if (this.executions.get(dispatch.runId) === execution) this.executions.delete(dispatch.runId);
+      this.activeGauge.set(this.executions.size);
       // Schedulers told "full" wait for word that a slot is free: say so at once.
       if (this.rejectedSinceReport && this.lifecycle.state === 'running') {
         this.rejectedSinceReport = false;

@@ -6,7 +6,7 @@ import { exampleTasks } from './tasks';
 /** The deployable worker: the SDK's worker runtime hosting the example tasks. */
 export class WorkerService implements Probed {
   private readonly lifecycle = new Lifecycle();
-  readonly metrics = new Metrics();
+  private readonly ownMetrics = new Metrics();
   private worker: Worker | undefined;
 
   constructor(
@@ -31,6 +31,11 @@ export class WorkerService implements Probed {
       await this.worker.ready();
       this.logger.info('serving', { workerId: this.worker.workerId });
     });
+  }
+
+  /** The worker's figures once it runs. */
+  get metrics(): Metrics {
+    return this.worker?.metrics ?? this.ownMetrics;
   }
 
   /** Ready while the worker is registered and reading its dispatches. */
