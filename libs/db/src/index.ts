@@ -6,4 +6,5 @@
 export * from './schema';
 export { createDb, createPgliteDb, pingDb, type Db, type DbOptions, type PgliteDb } from './db';
 export { migrateToLatest, migrateDown } from './migrate';
+export { decodeRunState, encodeRunState, InvalidRowError } from './run-state';
 export { createTestDatabase, requireDatabaseUrl, type TestDatabase } from './testing';

@@ -1,13 +1,13 @@
-import type { EpochMs, FinalStatus, Json, RunEvent, RunStatus, TaskError } from '@chute/schemas';
+import type { EpochMs, FinalStatus, Json, RunEvent, RunPhase, RunStatus, TaskError } from '@chute/schemas';
+
+// One definition, beside the persisted state that stores it.
+export type { RunPhase } from '@chute/schemas';
 
 /**
- * Where a run stands between request and end. Finer than the public status:
- * the scheduler needs to tell a run waiting for a first dispatch from one
- * waiting out a retry back-off or one already handed to a worker.
+ * One run, folded from its events. The read model's row and the scheduler's
+ * state. The read model stores it as `PersistedRunState` (@chute/schemas),
+ * which must keep the same fields: @chute/db checks that at compile time.
  */
-export type RunPhase = 'pending' | 'dispatched' | 'running' | 'retrying' | 'ended';
-
-/** One run, folded from its events. The read model's row and the scheduler's state. */
 export interface RunState {
   readonly runId: string;
   readonly task: string;

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { evolveRun, isFinal, type RunState } from '@chute/domain';
-import type { Db, RunRow } from '@chute/db';
+import { decodeRunState, type Db, type RunRow } from '@chute/db';
 import { ChuteError } from '@chute/runtime';
 import {
   ApiError,
@@ -54,7 +54,7 @@ export function viewOf(state: RunState): RunView {
   };
 }
 
-export const toRunView = (row: RunRow): RunView => viewOf(row.state as RunState);
+export const toRunView = (row: RunRow): RunView => viewOf(decodeRunState(row.id, row.state));
 
 function encodeCursor(row: RunRow): string {
   return Buffer.from(`${row.created_at.toISOString()}|${row.id}`).toString('base64url');
@@ -82,7 +82,8 @@ export function registerRunsApi(fastify: FastifyInstance, deps: RunsApiDeps): { 
    */
   const currentState = async (id: string): Promise<RunState | undefined> => {
     const row = await findRun(id);
-    const state = row?.state as RunState | undefined;
+    // A row that does not decode throws InvalidRowError: a 500 that names the row in the log.
+    const state = row ? decodeRunState(row.id, row.state) : undefined;
     // Not projected yet (the projector lingers to batch): this gateway's own fold, if it saw the request.
     if (!state) return deps.waiters.recentState(id);
     if (isFinal(state.status)) return state;

@@ -1,5 +1,5 @@
 import { evolveRun, type RunState } from '@chute/domain';
-import type { Db, NewRunRow } from '@chute/db';
+import { decodeRunState, encodeRunState, type Db, type NewRunRow } from '@chute/db';
 import type { Decoded } from '@chute/log';
 import type { RunEvent, WorkerEvent } from '@chute/schemas';
 import type { Transaction } from 'kysely';
@@ -26,7 +26,7 @@ export function runRow(state: RunState): NewRunRow {
     updated_at: new Date(state.updatedAt),
     started_at: iso(state.startedAt),
     finished_at: iso(state.finishedAt),
-    state: JSON.stringify(state),
+    state: encodeRunState(state),
   };
 }
 
@@ -68,11 +68,16 @@ export async function projectBatch<T>(
   });
 }
 
-/** Folds run events into `runs`: loads the touched rows' states, folds, writes back the changed ones. */
+/**
+ * Folds run events into `runs`: loads the touched rows' states, folds, writes
+ * back the changed ones.
+ *
+ * @throws InvalidRowError (@chute/db) when a touched row's state does not decode.
+ */
 export async function applyRunEvents(trx: Trx, events: readonly RunEvent[]): Promise<void> {
   const ids = [...new Set(events.map((e) => e.runId))];
   const rows = await trx.selectFrom('runs').select(['id', 'state']).where('id', 'in', ids).execute();
-  const states = new Map<string, RunState | undefined>(rows.map((r) => [r.id, r.state as RunState]));
+  const states = new Map<string, RunState | undefined>(rows.map((r) => [r.id, decodeRunState(r.id, r.state)]));
   const changed = new Set<string>();
   for (const event of events) {
     const before = states.get(event.runId);
