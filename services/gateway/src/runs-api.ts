@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { evolveRun, isFinal, type RunState } from '@chute/domain';
+import { decideCancel, evolveRun, isFinal, type RunState } from '@chute/domain';
 import { decodeRunState, type Db, type RunRow } from '@chute/db';
 import { ChuteError } from '@chute/runtime';
 import {
@@ -164,11 +164,20 @@ export function registerRunsApi(fastify: FastifyInstance, deps: RunsApiDeps): { 
     },
     async (request, reply) => {
       const { id } = request.params;
-      const state = await currentState(id);
-      if (!state) throw notFound(id);
-      if (isFinal(state.status)) throw new ChuteError('CONFLICT', `run ${id} already ended ${state.status}`);
-      await deps.appendRunEvents([{ v: 1, type: 'RunCancelRequested', runId: id, at: Date.now() }]);
-      return reply.status(202).send({ runId: id, status: state.status });
+      const decision = decideCancel({ runId: id, at: Date.now() }, await currentState(id));
+      switch (decision.outcome) {
+        case 'unknown-run':
+          throw notFound(id);
+        case 'already-ended':
+          throw new ChuteError('CONFLICT', `run ${id} already ended ${decision.status}`);
+        case 'accepted':
+          await deps.appendRunEvents([...decision.events]);
+          return reply.status(202).send({ runId: id, status: decision.status });
+        default: {
+          const _exhaustive: never = decision;
+          return _exhaustive;
+        }
+      }
     },
   );
 
