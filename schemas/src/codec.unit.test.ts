@@ -2,6 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import {
+  DeadLetters,
   decodeRecord,
   decodeRecordBytes,
   MAX_EPOCH_MS,
@@ -138,6 +139,27 @@ describe('record codec', () => {
     const err = decodeError(() => decodeRecord(RunEvents, { ...validRunEvents[2], at: MAX_EPOCH_MS + 1 }));
     assert.equal(err.field, 'at');
     assert.equal(decodeRecord(RunEvents, { ...validRunEvents[2], at: MAX_EPOCH_MS }).at, MAX_EPOCH_MS);
+  });
+
+  test("a dead letter round-trips and is keyed by the parked record's key", () => {
+    const parked = {
+      v: 1,
+      type: 'RecordParked',
+      key: runId,
+      topic: 'chute.run-events',
+      partition: 3,
+      offset: 42,
+      value: Buffer.from('{"v":1}').toString('base64'),
+      valueBytes: 7,
+      reason: 'value "2147483648" is out of range for type integer',
+      code: '22003',
+      consumer: 'chute.projector.runs',
+      at,
+    } as const;
+    const decoded = decodeRecordBytes(DeadLetters, Buffer.from(JSON.stringify(parked)));
+    assert.deepEqual(decoded, parked);
+    assert.equal(DeadLetters.key(decoded), runId);
+    assert.equal(decodeError(() => decodeRecord(DeadLetters, { ...parked, value: 'not base64!' })).field, 'value');
   });
 
   test('records are keyed by run id (and workers by worker id)', () => {
