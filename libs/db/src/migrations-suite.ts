@@ -5,7 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Migrator, sql } from 'kysely';
-import { migrateDown, migrateToLatest, type Db } from './index';
+import { migrateDown, migrateToLatest, sqlStateOf, type Db, type NewRunRow } from './index';
 import { migrationProvider } from './migrations';
 
 /** What a suite needs from an engine: an empty database, and how to release it. */
@@ -195,6 +195,18 @@ export function describeReadModelMigrations(engine: string, open: () => Promise<
       for (const [i, status] of ['RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED', 'TIMED_OUT'].entries()) {
         await db.insertInto('runs').values(run(`6f1c3c1e-9d8a-4a55-9a57-3f4c2b1a0e0${i}`, status)).execute();
       }
+    });
+
+    test("a refused write's SQLSTATE is read from the engine's own error", async () => {
+      const refusal = (values: NewRunRow) =>
+        db.insertInto('runs').values(values).execute().then(
+          () => assert.fail('expected the write to be refused'),
+          (error: unknown) => error,
+        );
+      const id = '6f1c3c1e-9d8a-4a55-9a57-3f4c2b1a0d12';
+      assert.equal(sqlStateOf(await refusal({ ...run(id, 'QUEUED'), attempt: 2 ** 31 })), '22003');
+      assert.equal(sqlStateOf(await refusal(run(id, 'EXPLODED'))), '23514');
+      assert.equal(sqlStateOf(await refusal({ ...run(id, 'QUEUED'), task: 'a\u0000b' })), '22021', 'text cannot hold U+0000');
     });
 
     test('a worker status outside ACTIVE, STOPPED, DEAD is refused by the database', async () => {
