@@ -6,44 +6,19 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { evolveRun, type RunState } from '@chute/domain';
 import { decodeRunState, InvalidRowError, migrateToLatest, type Db } from '@chute/db';
-import type { Decoded } from '@chute/log';
-import type { Json, RunEvent } from '@chute/schemas';
-import { applyRunEvents, projectBatch } from './projection';
+import type { RunEvent } from '@chute/schemas';
+import pg from 'pg';
+import { Metrics, silentLogger } from '@chute/runtime';
+import type { RecordParked } from '@chute/schemas';
+import { BatchProjector } from './batch-projector';
+import { classifyProjectionError } from './failures';
+import { applyRunEvents, projectBatch, type ApplyEvents } from './projection';
+import { at, decodedRecords, refusedDispatch, runLife } from './test-fixtures';
 
 /** What the suite needs from an engine: an empty database, and how to release it. */
 export interface EmptyDatabase {
   db: Db;
   close(): Promise<void>;
-}
-
-const at = 1_767_225_600_000;
-
-/** Events as a consumer hands them over: decoded, with their place in the log. */
-export function decodedRecords<T extends { runId: string } | { workerId: string }>(
-  values: readonly T[],
-  from: { topic?: string; partition?: number; offset?: number } = {},
-): Decoded<T>[] {
-  return values.map((value, i) => ({
-    value,
-    record: {
-      topic: from.topic ?? 'run-events',
-      partition: from.partition ?? 0,
-      offset: (from.offset ?? 0) + i,
-      key: 'runId' in value ? value.runId : value.workerId,
-      value: Buffer.from(JSON.stringify(value)),
-      timestamp: at,
-    },
-  }));
-}
-
-/** A run's whole life: requested with `input`, dispatched, started, completed with `output`. */
-export function runLife(runId: string, input: Json, output: Json): RunEvent[] {
-  return [
-    { v: 1, type: 'RunRequested', runId, at, task: 'echo', input, retries: 0, executionTimeoutMs: 5000 },
-    { v: 1, type: 'RunDispatched', runId, at: at + 1, task: 'echo', input, attempt: 1, workerId: 'w-1', deadlineAt: at + 5001, retriesLeft: 0, retryDelayMs: 500 },
-    { v: 1, type: 'RunStarted', runId, at: at + 2, attempt: 1, workerId: 'w-1' },
-    { v: 1, type: 'RunCompleted', runId, at: at + 3, attempt: 1, output },
-  ];
 }
 
 /**
@@ -113,6 +88,113 @@ export function describeRunProjection(engine: string, open: () => Promise<EmptyD
       await assert.rejects(project(events.slice(1), 1), (error) => error instanceof InvalidRowError && error.id === runId);
       const cp = await db.selectFrom('projector_checkpoints').select('offset').where('partition', '=', partition).executeTakeFirstOrThrow();
       assert.equal(cp.offset, 1, 'the checkpoint did not move');
+    });
+
+    /** A BatchProjector whose dead letters are collected in `letters`. */
+    function batchProjector(apply: ApplyEvents<RunEvent> = applyRunEvents) {
+      const letters: RecordParked[] = [];
+      const metrics = new Metrics();
+      const projector = new BatchProjector<RunEvent>({
+        db,
+        projection: 'runs',
+        consumer: 'test.projector.runs',
+        apply,
+        park: async (parked) => void letters.push(...parked),
+        logger: silentLogger,
+        metrics,
+        policy: { batchAttempts: 2, retryDelayMs: 1 },
+      });
+      const parkedCount = () => metrics.counter('chute_projector_dead_letters_total', '').get({ projection: 'runs' });
+      return { projector, letters, parkedCount };
+    }
+    const checkpointOf = async (p: number) =>
+      (await db.selectFrom('projector_checkpoints').select('offset').where('projection', '=', 'runs').where('partition', '=', p).executeTakeFirst())?.offset;
+    const statusOf = async (runId: string) =>
+      (await db.selectFrom('runs').select(['status', 'attempt']).where('id', '=', runId).executeTakeFirst());
+
+    test('a value the column cannot hold is refused as data (SQLSTATE 22003), by the error the engine throws', async () => {
+      partition = 5;
+      const runId = randomUUID();
+      const error = await project([runLife(runId, null, null)[0]!, refusedDispatch(runId)]).then(
+        () => assert.fail('expected the batch to be refused'),
+        (e: unknown) => e,
+      );
+      assert.deepEqual([classifyProjectionError(error).kind, classifyProjectionError(error).code], ['data', '22003']);
+    });
+
+    test('a batch with a record the read model refuses: the good records land, the bad one is parked and skipped', async () => {
+      partition = 6;
+      const good = randomUUID();
+      const bad = randomUUID();
+      const [goodRequested, goodDispatched, goodStarted, goodCompleted] = runLife(good, { n: 'a\u0000b' }, 'ok');
+      const events = [goodRequested!, runLife(bad, null, null)[0]!, refusedDispatch(bad), goodDispatched!, goodStarted!, goodCompleted!];
+      const batch = decodedRecords(events, { partition, offset: 10 });
+      const { projector, letters, parkedCount } = batchProjector();
+
+      assert.equal(await projector.project(batch), 5, 'every record but the refused one is applied');
+      assert.deepEqual(await statusOf(good), { status: 'COMPLETED', attempt: 1 });
+      assert.deepEqual(await statusOf(bad), { status: 'QUEUED', attempt: 0 }, 'the run is there, without the refused dispatch');
+      assert.equal(await checkpointOf(partition), 16, 'the checkpoint is past the whole batch');
+      assert.equal(letters.length, 1);
+      const letter = letters[0]!;
+      assert.deepEqual(
+        { key: letter.key, topic: letter.topic, partition: letter.partition, offset: letter.offset, code: letter.code, consumer: letter.consumer },
+        { key: bad, topic: 'run-events', partition, offset: 12, code: '22003', consumer: 'test.projector.runs' },
+      );
+      assert.match(letter.reason, /out of range for type integer/);
+      assert.deepEqual(Buffer.from(letter.value, 'base64'), batch[2]!.record.value, "the record's bytes as read");
+      assert.equal(parkedCount(), 1, 'counted in chute_projector_dead_letters_total');
+
+      assert.equal(await projector.project(batch), 0, 'redelivered, the batch changes nothing');
+      assert.equal(letters.length, 1, 'and parks nothing again');
+    });
+
+    test('an outage goes back to the log at once: nothing is parked, retried or skipped', async () => {
+      partition = 7;
+      let calls = 0;
+      const shutdown = new pg.DatabaseError('terminating connection due to administrator command', 0, 'error');
+      Object.assign(shutdown, { code: '57P01', severity: 'FATAL' });
+      const { projector, letters, parkedCount } = batchProjector(async () => {
+        calls++;
+        throw shutdown;
+      });
+      const batch = decodedRecords(runLife(randomUUID(), null, null), { partition });
+      await assert.rejects(projector.project(batch), (error) => error === shutdown);
+      assert.equal(calls, 1);
+      assert.deepEqual([letters.length, parkedCount(), await checkpointOf(partition)], [0, 0, undefined]);
+    });
+
+    test('a data error that clears when the batch is tried again parks nothing', async () => {
+      partition = 8;
+      let calls = 0;
+      const conflict = new pg.DatabaseError('duplicate key value violates unique constraint', 0, 'error');
+      Object.assign(conflict, { code: '23505', severity: 'ERROR' });
+      const { projector, letters } = batchProjector(async (trx, events) => {
+        if (++calls === 1) throw conflict;
+        await applyRunEvents(trx, events);
+      });
+      const runId = randomUUID();
+      assert.equal(await projector.project(decodedRecords(runLife(runId, null, 'ok'), { partition })), 4);
+      assert.deepEqual([calls, letters.length], [2, 0]);
+      assert.deepEqual(await statusOf(runId), { status: 'COMPLETED', attempt: 1 });
+    });
+
+    test("a run whose stored state does not decode: its events are parked as READ_MODEL_ROW_INVALID, other runs go on", async () => {
+      partition = 9;
+      const damaged = randomUUID();
+      const other = randomUUID();
+      const damagedLife = runLife(damaged, null, 'ok');
+      await project(damagedLife.slice(0, 1));
+      await db.updateTable('runs').set({ state: JSON.stringify({ v: 1, runId: damaged }) }).where('id', '=', damaged).execute();
+      const { projector, letters } = batchProjector();
+      const batch = decodedRecords([...damagedLife.slice(1, 3), ...runLife(other, null, 'ok')], { partition, offset: 1 });
+      assert.equal(await projector.project(batch), 4);
+      assert.deepEqual(await statusOf(other), { status: 'COMPLETED', attempt: 1 });
+      assert.deepEqual(letters.map((l) => [l.key, l.offset, l.code]), [
+        [damaged, 1, 'READ_MODEL_ROW_INVALID'],
+        [damaged, 2, 'READ_MODEL_ROW_INVALID'],
+      ]);
+      assert.equal(await checkpointOf(partition), 7);
     });
   });
 }
