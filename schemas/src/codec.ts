@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { RunEvent } from './run-events';
 import { StreamRecord } from './stream';
 import { WorkerEvent } from './worker-events';
+import { DeadLetter } from './dead-letter';
 
 /** Raised when a record does not match its schema; `field` names the first offending path. */
 export class RecordDecodeError extends Error {
@@ -104,4 +105,13 @@ export const WorkerEvents = family({
   version: 1,
   upcasters: {},
   key: (r) => r.workerId,
+});
+
+/** Records a consumer set aside because it could not process them (see `RecordParked`). */
+export const DeadLetters = family({
+  topic: 'dead-letter',
+  schema: DeadLetter,
+  version: 1,
+  upcasters: {},
+  key: (r) => r.key,
 });

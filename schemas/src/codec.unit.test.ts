@@ -2,8 +2,10 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import {
+  DeadLetters,
   decodeRecord,
   decodeRecordBytes,
+  MAX_EPOCH_MS,
   RecordDecodeError,
   RunEvents,
   StreamRecords,
@@ -118,6 +120,46 @@ describe('record codec', () => {
       decodeRecord(WorkerEvents, { v: 1, type: 'WorkerRegistered', workerId: 'w', at, name: 'w', tasks: [], slots: 1 }),
     );
     assert.equal(err.field, 'tasks');
+  });
+
+  test('a worker id or name with a control character is refused: the read model stores them as text, which cannot hold U+0000', () => {
+    for (const workerId of ['w\u0000-1', 'w\n-1', 'w\u009f']) {
+      const err = decodeError(() => decodeRecord(WorkerEvents, { v: 1, type: 'WorkerStopped', workerId, at }));
+      assert.equal(err.field, 'workerId');
+      assert.match(err.message, /control characters/);
+    }
+    const started = { v: 1, type: 'RunStarted', runId, at, attempt: 1, workerId: 'w\u0000' };
+    assert.equal(decodeError(() => decodeRecord(RunEvents, started)).field, 'workerId');
+    const registered = { v: 1, type: 'WorkerRegistered', workerId: 'w-1', at, name: 'a\u0000b', tasks: ['echo'], slots: 1 };
+    assert.equal(decodeError(() => decodeRecord(WorkerEvents, registered)).field, 'name');
+    assert.equal(decodeRecord(WorkerEvents, { ...registered, name: 'élan 🙂 worker' }).type, 'WorkerRegistered', 'other Unicode is fine');
+  });
+
+  test('a time past what a JS Date holds is refused, so no Invalid Date reaches the read model', () => {
+    const err = decodeError(() => decodeRecord(RunEvents, { ...validRunEvents[2], at: MAX_EPOCH_MS + 1 }));
+    assert.equal(err.field, 'at');
+    assert.equal(decodeRecord(RunEvents, { ...validRunEvents[2], at: MAX_EPOCH_MS }).at, MAX_EPOCH_MS);
+  });
+
+  test("a dead letter round-trips and is keyed by the parked record's key", () => {
+    const parked = {
+      v: 1,
+      type: 'RecordParked',
+      key: runId,
+      topic: 'chute.run-events',
+      partition: 3,
+      offset: 42,
+      value: Buffer.from('{"v":1}').toString('base64'),
+      valueBytes: 7,
+      reason: 'value "2147483648" is out of range for type integer',
+      code: '22003',
+      consumer: 'chute.projector.runs',
+      at,
+    } as const;
+    const decoded = decodeRecordBytes(DeadLetters, Buffer.from(JSON.stringify(parked)));
+    assert.deepEqual(decoded, parked);
+    assert.equal(DeadLetters.key(decoded), runId);
+    assert.equal(decodeError(() => decodeRecord(DeadLetters, { ...parked, value: 'not base64!' })).field, 'value');
   });
 
   test('records are keyed by run id (and workers by worker id)', () => {

@@ -12,11 +12,37 @@ export const TaskName = z
   });
 export type TaskName = z.infer<typeof TaskName>;
 
-export const WorkerId = z.string().min(1).max(200);
+/**
+ * A name or id the read model stores in a PostgreSQL `text` column: 1 to `max`
+ * characters, none of them a control character. A text column cannot hold
+ * U+0000 at all (PostgreSQL refuses the write), so a record carrying one could
+ * never be projected; the other control characters have no place in a name
+ * either. Refusing them here keeps such a record off the log.
+ */
+function plainText(max: number) {
+  return z
+    .string()
+    .min(1)
+    .max(max)
+    .regex(/^\P{Cc}*$/u, { message: 'must not contain control characters (U+0000-U+001F, U+007F-U+009F)' });
+}
+
+/** A worker process's id, `<name>-<random>`. Stored in text columns (`runs.worker_id`, `workers.id`). */
+export const WorkerId = plainText(200);
 export type WorkerId = z.infer<typeof WorkerId>;
 
+/** The name a worker process registers under (`workers.name`). */
+export const WorkerName = plainText(200);
+export type WorkerName = z.infer<typeof WorkerName>;
+
+/**
+ * The largest time a JS `Date` holds (ECMA-262's time value range). A later
+ * one would become an Invalid Date the read model cannot store.
+ */
+export const MAX_EPOCH_MS = 8_640_000_000_000_000;
+
 /** Milliseconds since the Unix epoch. Records carry time as data: the domain never reads a clock. */
-export const EpochMs = z.number().int().nonnegative();
+export const EpochMs = z.number().int().nonnegative().max(MAX_EPOCH_MS);
 export type EpochMs = z.infer<typeof EpochMs>;
 
 /** Attempts count from 1; a retry appends records with the next attempt number. */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { EpochMs, TaskName, WorkerId } from './common';
+import { EpochMs, TaskName, WorkerId, WorkerName } from './common';
 
 const envelope = {
   v: z.literal(1),
@@ -10,7 +10,7 @@ const envelope = {
 export const WorkerRegistered = z.object({
   ...envelope,
   type: z.literal('WorkerRegistered'),
-  name: z.string().min(1).max(200),
+  name: WorkerName,
   tasks: z.array(TaskName).min(1),
   slots: z.number().int().min(1).max(10_000),
 });

@@ -6,4 +6,6 @@
 export * from './schema';
 export { createDb, createPgliteDb, pingDb, type Db, type DbOptions, type PgliteDb } from './db';
 export { migrateToLatest, migrateDown } from './migrate';
+export { decodeRunState, encodeRunState, InvalidRowError } from './run-state';
+export { sqlStateOf } from './errors';
 export { createTestDatabase, requireDatabaseUrl, type TestDatabase } from './testing';

@@ -4,8 +4,9 @@
 // writes, down, up again.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { sql } from 'kysely';
-import { migrateDown, migrateToLatest, type Db } from './index';
+import { Migrator, sql } from 'kysely';
+import { migrateDown, migrateToLatest, sqlStateOf, type Db, type NewRunRow } from './index';
+import { migrationProvider } from './migrations';
 
 /** What a suite needs from an engine: an empty database, and how to release it. */
 export interface EmptyDatabase {
@@ -21,9 +22,9 @@ const EXPECTED_COLUMNS: Record<string, string[]> = {
     'id uuid not null',
     'task text not null',
     'status text not null',
-    'input jsonb not null',
-    'output jsonb null',
-    'error jsonb null',
+    'input json not null',
+    'output json null',
+    'error json null',
     'attempt integer not null',
     'max_retries integer not null',
     'failures integer not null',
@@ -32,7 +33,7 @@ const EXPECTED_COLUMNS: Record<string, string[]> = {
     'updated_at timestamp with time zone not null',
     'started_at timestamp with time zone null',
     'finished_at timestamp with time zone null',
-    'state jsonb not null',
+    'state json not null',
   ],
   workers: [
     'id text not null',
@@ -72,7 +73,12 @@ async function tablesOf(db: Db): Promise<string[]> {
   return rows.map((r) => r.table_name);
 }
 
+const ALL_MIGRATIONS = ['0001_read_model', '0002_json_columns'];
+
 const at = new Date('2026-01-02T03:04:05.678Z');
+
+/** JSON text as the projector writes it, with U+0000 (which JSON spells `\u0000`) in a string. */
+const WITH_NUL = JSON.stringify({ text: 'a\u0000b', list: ['\u0000', 'é🙂'] });
 
 function run(id: string, status: string) {
   return {
@@ -125,7 +131,7 @@ export function describeReadModelMigrations(engine: string, open: () => Promise<
     });
 
     test('migrating up creates runs, workers and projector_checkpoints with the expected columns', async () => {
-      assert.deepEqual(await migrateToLatest(db), ['0001_read_model']);
+      assert.deepEqual(await migrateToLatest(db), ALL_MIGRATIONS);
       assert.deepEqual(await columnsOf(db), EXPECTED_COLUMNS);
     });
 
@@ -167,6 +173,21 @@ export function describeReadModelMigrations(engine: string, open: () => Promise<
       assert.equal(count.n, 1, 'count(*) is an int8 and reads as a number too');
     });
 
+    test("runs' JSON columns keep any JSON as written, \\u0000 included, and read it back equal", async () => {
+      const id = '6f1c3c1e-9d8a-4a55-9a57-3f4c2b1a0d0f';
+      const error = { name: 'Error', message: 'nul \u0000 here', nonRetryable: false };
+      await db
+        .insertInto('runs')
+        .values({ ...run(id, 'FAILED'), input: WITH_NUL, output: WITH_NUL, error: JSON.stringify(error), state: WITH_NUL })
+        .execute();
+      const row = await db.selectFrom('runs').select(['input', 'output', 'error', 'state']).where('id', '=', id).executeTakeFirstOrThrow();
+      const expected = { text: 'a\u0000b', list: ['\u0000', 'é🙂'] };
+      assert.deepEqual(row, { input: expected, output: expected, error, state: expected });
+      const { rows } = await sql<{ text: string }>`select input::text as text from runs where id = ${id}`.execute(db);
+      assert.equal(rows[0]?.text, WITH_NUL, 'stored as the exact text written');
+      await db.deleteFrom('runs').where('id', '=', id).execute();
+    });
+
     test('a run status outside the lifecycle is refused by the database', async () => {
       await assert.rejects(db.insertInto('runs').values(run('6f1c3c1e-9d8a-4a55-9a57-3f4c2b1a0d02', 'EXPLODED')).execute(), {
         message: /violates check constraint "runs_status_check"/,
@@ -174,6 +195,18 @@ export function describeReadModelMigrations(engine: string, open: () => Promise<
       for (const [i, status] of ['RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED', 'TIMED_OUT'].entries()) {
         await db.insertInto('runs').values(run(`6f1c3c1e-9d8a-4a55-9a57-3f4c2b1a0e0${i}`, status)).execute();
       }
+    });
+
+    test("a refused write's SQLSTATE is read from the engine's own error", async () => {
+      const refusal = (values: NewRunRow) =>
+        db.insertInto('runs').values(values).execute().then(
+          () => assert.fail('expected the write to be refused'),
+          (error: unknown) => error,
+        );
+      const id = '6f1c3c1e-9d8a-4a55-9a57-3f4c2b1a0d12';
+      assert.equal(sqlStateOf(await refusal({ ...run(id, 'QUEUED'), attempt: 2 ** 31 })), '22003');
+      assert.equal(sqlStateOf(await refusal(run(id, 'EXPLODED'))), '23514');
+      assert.equal(sqlStateOf(await refusal({ ...run(id, 'QUEUED'), task: 'a\u0000b' })), '22021', 'text cannot hold U+0000');
     });
 
     test('a worker status outside ACTIVE, STOPPED, DEAD is refused by the database', async () => {
@@ -192,11 +225,32 @@ export function describeReadModelMigrations(engine: string, open: () => Promise<
     });
 
     test('migrating down drops every table, and migrating up afterwards starts afresh', async () => {
-      assert.deepEqual(await migrateDown(db), ['0001_read_model']);
+      assert.deepEqual(await migrateDown(db), [...ALL_MIGRATIONS].reverse());
       assert.deepEqual(await tablesOf(db), []);
       assert.deepEqual(await migrateDown(db), [], 'nothing left to undo');
-      assert.deepEqual(await migrateToLatest(db), ['0001_read_model']);
+      assert.deepEqual(await migrateToLatest(db), ALL_MIGRATIONS);
       assert.equal((await db.selectFrom('runs').selectAll().execute()).length, 0);
+    });
+
+    test('0002 keeps the rows a read model on 0001 (jsonb) holds, and turns its columns to json', async () => {
+      await migrateDown(db);
+      const migrator = new Migrator({ db, provider: migrationProvider });
+      assert.equal((await migrator.migrateTo('0001_read_model')).error, undefined);
+      const id = '6f1c3c1e-9d8a-4a55-9a57-3f4c2b1a0d10';
+      await db.insertInto('runs').values({ ...run(id, 'COMPLETED'), output: '"done"', state: '{"v":1}' }).execute();
+      assert.deepEqual(await migrateToLatest(db), ['0002_json_columns']);
+      assert.deepEqual(await columnsOf(db), EXPECTED_COLUMNS);
+      const row = await db.selectFrom('runs').select(['input', 'output', 'error', 'state']).where('id', '=', id).executeTakeFirstOrThrow();
+      assert.deepEqual(row, { input: { list: [1, 'two', null], text: 'é🙂' }, output: 'done', error: null, state: { v: 1 } });
+    });
+
+    test('undoing 0002 while a row holds \\u0000 fails naming it and changes nothing: jsonb cannot store it', async () => {
+      const id = '6f1c3c1e-9d8a-4a55-9a57-3f4c2b1a0d11';
+      await db.insertInto('runs').values({ ...run(id, 'QUEUED'), input: WITH_NUL }).execute();
+      await assert.rejects(migrateDown(db), { message: /could not undo migration "0002_json_columns": unsupported Unicode escape sequence/ });
+      assert.deepEqual(await columnsOf(db), EXPECTED_COLUMNS);
+      const row = await db.selectFrom('runs').select('input').where('id', '=', id).executeTakeFirstOrThrow();
+      assert.deepEqual(row.input, { text: 'a\u0000b', list: ['\u0000', 'é🙂'] });
     });
   });
 }

@@ -70,12 +70,46 @@ const readModel: Migration = {
 };
 
 /**
+ * runs' JSON columns from `jsonb` to `json`. The gateway accepts any JSON,
+ * and JSON may spell U+0000 as `\u0000`; `jsonb` refuses that escape
+ * ("unsupported Unicode escape sequence", SQLSTATE 22P05) because it stores
+ * strings as text, which cannot hold U+0000. `json` stores the text as given
+ * (checked to be JSON), so every value the log carries can be projected.
+ * Nothing queries inside these columns, so `jsonb`'s operators and indexes are
+ * not missed. `workers.tasks` stays `jsonb`: it holds task names, which the
+ * schema keeps to a URL-safe alphabet.
+ *
+ * The change rewrites `runs` under an exclusive lock: a read model, so a pause
+ * at upgrade is acceptable.
+ */
+const jsonColumns: Migration = {
+  async up(db: Kysely<unknown>): Promise<void> {
+    // Kysely's alterColumn has no USING clause; jsonb to json is lossless.
+    await sql`alter table runs
+      alter column input type json using input::json,
+      alter column output type json using output::json,
+      alter column error type json using error::json,
+      alter column state type json using state::json`.execute(db);
+  },
+
+  async down(db: Kysely<unknown>): Promise<void> {
+    // Fails, and rolls back, while any row holds a \u0000 that jsonb cannot store.
+    await sql`alter table runs
+      alter column input type jsonb using input::jsonb,
+      alter column output type jsonb using output::jsonb,
+      alter column error type jsonb using error::jsonb,
+      alter column state type jsonb using state::jsonb`.execute(db);
+  },
+};
+
+/**
  * Every migration, in the order its name sorts. Imported statically rather
  * than read from a folder at run time: services ship as one bundled file, where
  * no migrations folder exists.
  */
 const migrations: Readonly<Record<string, Migration>> = {
   '0001_read_model': readModel,
+  '0002_json_columns': jsonColumns,
 };
 
 /** Hands Kysely's `Migrator` the migrations compiled into this package. */

@@ -5,10 +5,12 @@ import type { Json, RunStatus, TaskError } from '@chute/schemas';
 type Timestamp = ColumnType<Date, Date | string, Date | string>;
 
 /**
- * jsonb, written as a JSON string and read back parsed. Strings, because pg
- * would send a JS array as a Postgres array literal, not as JSON. Kysely's
- * `JSONColumnType` does the same but only admits objects, and a run's input or
- * output may be any JSON value, a bare string or number included.
+ * A `json` column, written as a JSON string and read back parsed. `json`, not
+ * `jsonb`, so any JSON is stored as given, `\u0000` included (see migration
+ * 0002). Strings, because pg would send a JS array as a Postgres array
+ * literal, not as JSON. Kysely's `JSONColumnType` does the same but only
+ * admits objects, and a run's input or output may be any JSON value, a bare
+ * string or number included.
  */
 type JsonValueColumn<T> = ColumnType<T, string, string>;
 

@@ -1,13 +1,13 @@
-import type { EpochMs, FinalStatus, Json, RunEvent, RunStatus, TaskError } from '@chute/schemas';
+import type { EpochMs, FinalStatus, Json, RunCancelRequested, RunEvent, RunPhase, RunStatus, TaskError } from '@chute/schemas';
+
+// One definition, beside the persisted state that stores it.
+export type { RunPhase } from '@chute/schemas';
 
 /**
- * Where a run stands between request and end. Finer than the public status:
- * the scheduler needs to tell a run waiting for a first dispatch from one
- * waiting out a retry back-off or one already handed to a worker.
+ * One run, folded from its events. The read model's row and the scheduler's
+ * state. The read model stores it as `PersistedRunState` (@chute/schemas),
+ * which must keep the same fields: @chute/db checks that at compile time.
  */
-export type RunPhase = 'pending' | 'dispatched' | 'running' | 'retrying' | 'ended';
-
-/** One run, folded from its events. The read model's row and the scheduler's state. */
 export interface RunState {
   readonly runId: string;
   readonly task: string;
@@ -136,4 +136,75 @@ export function evolveRun(state: RunState | undefined, event: RunEvent): RunStat
       return _exhaustive;
     }
   }
+}
+
+/**
+ * The final status an event gives its run if it ends it: a completion, a
+ * cancellation, a timeout, or a failure that will not be retried. Undefined
+ * for any other event. "If": a stale attempt's end, or an end after the run
+ * already ended, ends nothing; only the fold ({@link evolveRun}) can tell,
+ * from the run's state.
+ */
+export function endStatusOf(event: RunEvent): FinalStatus | undefined {
+  switch (event.type) {
+    case 'RunCompleted':
+      return 'COMPLETED';
+    case 'RunCancelled':
+      return 'CANCELLED';
+    case 'RunTimedOut':
+      return 'TIMED_OUT';
+    case 'RunFailed':
+      return event.retry.willRetry ? undefined : 'FAILED';
+    case 'RunRequested':
+    case 'RunDispatched':
+    case 'RunStarted':
+    case 'RunRejected':
+    case 'RunCancelRequested':
+      return undefined;
+    default: {
+      const _exhaustive: never = event;
+      return _exhaustive;
+    }
+  }
+}
+
+/**
+ * Whether an event may have ended its run, for a reader that sees the event
+ * without the run's state (see {@link endStatusOf}).
+ */
+export function mayEndRun(event: RunEvent): boolean {
+  return endStatusOf(event) !== undefined;
+}
+
+/** A request to cancel a run. */
+export interface CancelRun {
+  readonly runId: string;
+  /** When the request arrived: the domain reads no clock. */
+  readonly at: EpochMs;
+  readonly reason?: string;
+}
+
+/** What a cancel request comes to. */
+export type CancelDecision =
+  /** The run has not ended: the request goes on the log, and the scheduler cancels the run. */
+  | { readonly outcome: 'accepted'; readonly status: RunStatus; readonly events: readonly [RunCancelRequested] }
+  /** The run already ended: there is nothing left to cancel. */
+  | { readonly outcome: 'already-ended'; readonly status: FinalStatus }
+  /** No such run is known. */
+  | { readonly outcome: 'unknown-run' };
+
+/**
+ * Decides a cancel request from the run's current state. A run that has not
+ * ended is accepted even when a cancel was already requested: the request is
+ * idempotent in the fold, and the caller is told the run's status either way.
+ */
+export function decideCancel(command: CancelRun, state: RunState | undefined): CancelDecision {
+  if (!state) return { outcome: 'unknown-run' };
+  if (isFinal(state.status)) return { outcome: 'already-ended', status: state.status };
+  const requested: RunCancelRequested = { v: 1, type: 'RunCancelRequested', runId: command.runId, at: command.at };
+  return {
+    outcome: 'accepted',
+    status: state.status,
+    events: [command.reason === undefined ? requested : { ...requested, reason: command.reason }],
+  };
 }

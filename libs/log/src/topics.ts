@@ -1,4 +1,4 @@
-import { RunEvents, StreamRecords, WorkerEvents, type RecordFamily } from '@chute/schemas';
+import { DeadLetters, RunEvents, StreamRecords, WorkerEvents, type RecordFamily } from '@chute/schemas';
 import type { z } from 'zod';
 import type { Log, TopicSpec } from './types';
 import { Topic, type TopicOptions } from './typed';
@@ -9,6 +9,11 @@ export interface PlatformTopicsConfig {
   runEventsPartitions: number;
   streamPartitions: number;
   workerEventsPartitions: number;
+  /**
+   * Partitions of the dead-letter topic. Records are parked rarely, and read
+   * by people, not at load. @default 1
+   */
+  deadLetterPartitions?: number;
 }
 
 export function topicName(prefix: string, family: RecordFamily<z.ZodType>): string {
@@ -21,6 +26,7 @@ export function platformTopicSpecs(config: PlatformTopicsConfig): TopicSpec[] {
     { name: topicName(config.prefix, RunEvents), partitions: config.runEventsPartitions },
     { name: topicName(config.prefix, StreamRecords), partitions: config.streamPartitions },
     { name: topicName(config.prefix, WorkerEvents), partitions: config.workerEventsPartitions },
+    { name: topicName(config.prefix, DeadLetters), partitions: config.deadLetterPartitions ?? 1 },
   ];
 }
 
@@ -28,6 +34,8 @@ export interface PlatformTopics {
   runEvents: Topic<typeof RunEvents.schema>;
   stream: Topic<typeof StreamRecords.schema>;
   workerEvents: Topic<typeof WorkerEvents.schema>;
+  /** Where a consumer parks a record it cannot process, to move on past it. */
+  deadLetters: Topic<typeof DeadLetters.schema>;
 }
 
 /** Ensures the platform's topics exist and returns typed handles on them. */
@@ -41,5 +49,6 @@ export async function openPlatformTopics(
     runEvents: new Topic(log, RunEvents, topicName(config.prefix, RunEvents), options),
     stream: new Topic(log, StreamRecords, topicName(config.prefix, StreamRecords), options),
     workerEvents: new Topic(log, WorkerEvents, topicName(config.prefix, WorkerEvents), options),
+    deadLetters: new Topic(log, DeadLetters, topicName(config.prefix, DeadLetters), options),
   };
 }

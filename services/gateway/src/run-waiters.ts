@@ -1,8 +1,6 @@
-import { evolveRun, isFinal, type RunState } from '@chute/domain';
+import { evolveRun, isFinal, mayEndRun, type RunState } from '@chute/domain';
 import type { Decoded } from '@chute/log';
-import type { FinalStatus, RunEvent, RunRequested } from '@chute/schemas';
-
-const TERMINAL: ReadonlySet<RunEvent['type']> = new Set(['RunCompleted', 'RunCancelled', 'RunTimedOut']);
+import type { RunEvent, RunRequested } from '@chute/schemas';
 
 /**
  * How many recent runs' events are remembered: for requests that arrive just
@@ -17,25 +15,6 @@ const RECENT_RUNS = 20_000;
 const RECENT_BYTES = 128 * 1024 * 1024;
 /** Parsed JSON takes several times its text in the heap (objects, strings in UTF-16). */
 const PARSED_WEIGHT = 4;
-
-/** Whether an event may have ended its run (a failure only when it will not be retried). */
-export function mayEndRun(event: RunEvent): boolean {
-  return TERMINAL.has(event.type) || (event.type === 'RunFailed' && !event.retry.willRetry);
-}
-
-/** The final status an ending event gives its run. */
-export function endStatusOf(event: RunEvent): FinalStatus {
-  switch (event.type) {
-    case 'RunCompleted':
-      return 'COMPLETED';
-    case 'RunCancelled':
-      return 'CANCELLED';
-    case 'RunTimedOut':
-      return 'TIMED_OUT';
-    default:
-      return 'FAILED';
-  }
-}
 
 export interface Waiter {
   /** The event that ended the run, or undefined at the timeout (or shutdown). */

@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { evolveRun, isFinal, type RunState } from '@chute/domain';
-import type { Db, RunRow } from '@chute/db';
+import { decideCancel, evolveRun, isFinal, type RunState } from '@chute/domain';
+import { decodeRunState, type Db, type RunRow } from '@chute/db';
 import { ChuteError } from '@chute/runtime';
 import {
   ApiError,
@@ -54,7 +54,7 @@ export function viewOf(state: RunState): RunView {
   };
 }
 
-export const toRunView = (row: RunRow): RunView => viewOf(row.state as RunState);
+export const toRunView = (row: RunRow): RunView => viewOf(decodeRunState(row.id, row.state));
 
 function encodeCursor(row: RunRow): string {
   return Buffer.from(`${row.created_at.toISOString()}|${row.id}`).toString('base64url');
@@ -82,7 +82,8 @@ export function registerRunsApi(fastify: FastifyInstance, deps: RunsApiDeps): { 
    */
   const currentState = async (id: string): Promise<RunState | undefined> => {
     const row = await findRun(id);
-    const state = row?.state as RunState | undefined;
+    // A row that does not decode throws InvalidRowError: a 500 that names the row in the log.
+    const state = row ? decodeRunState(row.id, row.state) : undefined;
     // Not projected yet (the projector lingers to batch): this gateway's own fold, if it saw the request.
     if (!state) return deps.waiters.recentState(id);
     if (isFinal(state.status)) return state;
@@ -163,11 +164,20 @@ export function registerRunsApi(fastify: FastifyInstance, deps: RunsApiDeps): { 
     },
     async (request, reply) => {
       const { id } = request.params;
-      const state = await currentState(id);
-      if (!state) throw notFound(id);
-      if (isFinal(state.status)) throw new ChuteError('CONFLICT', `run ${id} already ended ${state.status}`);
-      await deps.appendRunEvents([{ v: 1, type: 'RunCancelRequested', runId: id, at: Date.now() }]);
-      return reply.status(202).send({ runId: id, status: state.status });
+      const decision = decideCancel({ runId: id, at: Date.now() }, await currentState(id));
+      switch (decision.outcome) {
+        case 'unknown-run':
+          throw notFound(id);
+        case 'already-ended':
+          throw new ChuteError('CONFLICT', `run ${id} already ended ${decision.status}`);
+        case 'accepted':
+          await deps.appendRunEvents([...decision.events]);
+          return reply.status(202).send({ runId: id, status: decision.status });
+        default: {
+          const _exhaustive: never = decision;
+          return _exhaustive;
+        }
+      }
     },
   );
 

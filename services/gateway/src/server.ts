@@ -1,10 +1,11 @@
 import type { FastifyInstance } from 'fastify';
+import { endStatusOf } from '@chute/domain';
 import { createDb, pingDb, type Db } from '@chute/db';
 import { checkConsuming, kafkaLogFromConfig, startPlatformLog, type Log, type PlatformTopics, type Subscription } from '@chute/log';
 import { ChuteError, Lifecycle, Metrics, withDeadline, type Component, type Logger } from '@chute/runtime';
 import { buildGateway } from './app';
 import type { GatewayConfig } from './config';
-import { endStatusOf, RunWaiters } from './run-waiters';
+import { RunWaiters } from './run-waiters';
 import { StreamHub } from './stream-hub';
 
 /**
@@ -61,7 +62,9 @@ export class GatewayServer implements Component {
       });
       await this.hub.start();
       this.waiters.onEnd = (event) => {
-        this.hub?.runEnded(event.runId, endStatusOf(event));
+        // onEnd sees only events that ended their run, so the status is always there.
+        const status = endStatusOf(event);
+        if (status) this.hub?.runEnded(event.runId, status);
       };
       // One tail of the run-events topic per process feeds every waiting /result request.
       this.tail = await topics.runEvents.tail((batch) => this.waiters.observe(batch));

@@ -1,11 +1,14 @@
 import { evolveRun, type RunState } from '@chute/domain';
-import type { Db, NewRunRow } from '@chute/db';
-import type { Decoded } from '@chute/log';
+import { decodeRunState, encodeRunState, type Db, type NewRunRow } from '@chute/db';
+import type { Decoded, LogRecord } from '@chute/log';
 import type { RunEvent, WorkerEvent } from '@chute/schemas';
 import type { Transaction } from 'kysely';
 import type { Database } from '@chute/db';
 
 type Trx = Transaction<Database>;
+
+/** Writes a batch's events into the read model, inside the batch's transaction. */
+export type ApplyEvents<T> = (trx: Trx, events: readonly T[]) => Promise<void>;
 
 const iso = (ms: number | null): Date | null => (ms === null ? null : new Date(ms));
 
@@ -26,7 +29,7 @@ export function runRow(state: RunState): NewRunRow {
     updated_at: new Date(state.updatedAt),
     started_at: iso(state.startedAt),
     finished_at: iso(state.finishedAt),
-    state: JSON.stringify(state),
+    state: encodeRunState(state),
   };
 }
 
@@ -38,7 +41,7 @@ export async function projectBatch<T>(
   db: Db,
   projection: string,
   batch: readonly Decoded<T>[],
-  apply: (trx: Trx, events: readonly T[]) => Promise<void>,
+  apply: ApplyEvents<T>,
 ): Promise<number> {
   const first = batch[0];
   if (!first) return 0;
@@ -58,21 +61,44 @@ export async function projectBatch<T>(
       trx,
       fresh.map((d) => d.value),
     );
-    const next = fresh[fresh.length - 1]!.record.offset + 1;
-    await trx
-      .insertInto('projector_checkpoints')
-      .values({ projection, topic, partition, offset: next })
-      .onConflict((oc) => oc.columns(['projection', 'topic', 'partition']).doUpdateSet({ offset: next, updated_at: new Date() }))
-      .execute();
+    await moveCheckpoint(trx, projection, topic, partition, fresh[fresh.length - 1]!.record.offset + 1);
     return fresh.length;
   });
 }
 
-/** Folds run events into `runs`: loads the touched rows' states, folds, writes back the changed ones. */
+/**
+ * Moves a projection's checkpoint past one record without applying it: for a
+ * record parked on the dead-letter topic. Never moves it back, so skipping a
+ * record already behind the checkpoint changes nothing.
+ */
+export async function skipRecord(db: Db, projection: string, record: LogRecord): Promise<void> {
+  await moveCheckpoint(db, projection, record.topic, record.partition, record.offset + 1);
+}
+
+/** Sets the next offset to apply, if it is ahead of the stored one. */
+async function moveCheckpoint(db: Db | Trx, projection: string, topic: string, partition: number, next: number): Promise<void> {
+  await db
+    .insertInto('projector_checkpoints')
+    .values({ projection, topic, partition, offset: next })
+    .onConflict((oc) =>
+      oc
+        .columns(['projection', 'topic', 'partition'])
+        .doUpdateSet({ offset: next, updated_at: new Date() })
+        .where('projector_checkpoints.offset', '<', next),
+    )
+    .execute();
+}
+
+/**
+ * Folds run events into `runs`: loads the touched rows' states, folds, writes
+ * back the changed ones.
+ *
+ * @throws InvalidRowError (@chute/db) when a touched row's state does not decode.
+ */
 export async function applyRunEvents(trx: Trx, events: readonly RunEvent[]): Promise<void> {
   const ids = [...new Set(events.map((e) => e.runId))];
   const rows = await trx.selectFrom('runs').select(['id', 'state']).where('id', 'in', ids).execute();
-  const states = new Map<string, RunState | undefined>(rows.map((r) => [r.id, r.state as RunState]));
+  const states = new Map<string, RunState | undefined>(rows.map((r) => [r.id, decodeRunState(r.id, r.state)]));
   const changed = new Set<string>();
   for (const event of events) {
     const before = states.get(event.runId);

@@ -2,15 +2,19 @@ import { createDb, migrateToLatest, pingDb, type Db } from '@chute/db';
 import { checkConsuming, kafkaLogFromConfig, startPlatformLog, type Log, type Subscription } from '@chute/log';
 import { Lifecycle, Metrics, type Logger, type Probed } from '@chute/runtime';
 import type { ProjectorConfig } from './config';
-import { applyRunEvents, applyWorkerEvents, projectBatch } from './projection';
+import { BatchProjector } from './batch-projector';
+import { applyRunEvents, applyWorkerEvents, type ApplyEvents } from './projection';
 
 /**
  * Folds run and worker events into the PostgreSQL read model. Each batch is
  * written with its checkpoint in one transaction, so a crash between the write
- * and the log commit replays the batch harmlessly.
+ * and the log commit replays the batch harmlessly. A record the read model
+ * refuses on its data is parked on `<prefix>.dead-letter` and skipped
+ * (see {@link BatchProjector}); an outage is retried until it passes.
  */
 export class ProjectorService implements Probed {
   private readonly lifecycle = new Lifecycle();
+  /** Its counters (events applied, records parked), served on the probe port's /metrics. */
   readonly metrics = new Metrics();
   private readonly log: Log;
   private readonly db: Db;
@@ -32,15 +36,29 @@ export class ProjectorService implements Probed {
       this.logger.info('read model migrated', { applied });
       const topics = await startPlatformLog(this.log, this.config, { logger: this.logger, metrics: this.metrics });
       const group = this.config.CHUTE_PROJECTOR_GROUP ?? `${this.config.CHUTE_TOPIC_PREFIX}.projector`;
+      // Reached when a batch could neither be projected nor have its refused
+      // records parked (the database or the broker is out): the log delivers it again.
       const onError = (error: unknown) => this.logger.error('projection failed; retrying the batch', { err: error });
       const lingerMs = this.config.CHUTE_PROJECTOR_LINGER_MS;
+      const projector = <T>(projection: string, consumer: string, apply: ApplyEvents<T>) =>
+        new BatchProjector<T>({
+          db: this.db,
+          projection,
+          consumer,
+          apply,
+          park: (letters) => topics.deadLetters.append(letters),
+          logger: this.logger,
+          metrics: this.metrics,
+        });
+      const runs = projector('runs', `${group}.runs`, applyRunEvents);
+      const workers = projector('workers', `${group}.workers`, applyWorkerEvents);
       this.subscriptions = [
         await topics.runEvents.consume({
           group: `${group}.runs`,
           onError,
           lingerMs,
           handler: async (batch) => {
-            this.applied.inc({ topic: 'run-events' }, await projectBatch(this.db, 'runs', batch, applyRunEvents));
+            this.applied.inc({ topic: 'run-events' }, await runs.project(batch));
           },
         }),
         await topics.workerEvents.consume({
@@ -48,7 +66,7 @@ export class ProjectorService implements Probed {
           onError,
           lingerMs,
           handler: async (batch) => {
-            this.applied.inc({ topic: 'worker-events' }, await projectBatch(this.db, 'workers', batch, applyWorkerEvents));
+            this.applied.inc({ topic: 'worker-events' }, await workers.project(batch));
           },
         }),
       ];

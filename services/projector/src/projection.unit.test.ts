@@ -1,0 +1,5 @@
+import { createPgliteDb } from '@chute/db';
+import { describeRunProjection } from './projection-suite';
+
+// In memory: one PGlite for the file, since each start costs seconds.
+describeRunProjection('PGlite', () => createPgliteDb());
