@@ -1,5 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import WebSocket from 'ws';
 import { KafkaLog, openPlatformTopics, type PlatformTopics } from '@chute/log';
 import { Metrics, silentLogger } from '@chute/runtime';
 import type { RunEvent, RunView, StreamRecord } from '@chute/schemas';
@@ -163,9 +164,9 @@ describe('scale-out: two schedulers, two gateways, two projectors, three workers
     const ws = new WebSocket(`${gateways[1]!.replace('http', 'ws')}/api/v1/runs/${runId}/stream?from=start`);
     const messages: Array<{ type: string; seq?: number; status?: string }> = [];
     await new Promise<void>((resolve, reject) => {
-      ws.onmessage = (m) => void messages.push(JSON.parse(String(m.data)) as { type: string });
-      ws.onclose = () => resolve();
-      ws.onerror = () => reject(new Error('websocket error'));
+      ws.on('message', (data) => void messages.push(JSON.parse(String(data)) as { type: string }));
+      ws.on('close', () => resolve());
+      ws.on('error', reject);
     });
     assert.deepEqual(
       messages.filter((m) => m.type === 'chunk').map((m) => m.seq),
