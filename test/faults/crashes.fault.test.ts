@@ -1,0 +1,242 @@
+// Crashes under load: every kind of service killed (SIGKILL to its process
+// group) and restarted, and the broker stopped and started on its data, while
+// runs stream to live subscribers. Nothing accepted may be lost, stuck, or
+// streamed with a hole, and the read model must equal a rebuild from the log.
+//
+// It stops and starts the broker `npm run test:faults` brought up; with a
+// broker this checkout did not start it fails (BrokerControl refuses).
+// CHUTE_FAULT_CYCLES sets the number of cycles (default 5).
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import WebSocket from 'ws';
+import { createDb } from '@chute/db';
+import { KafkaLog, openPlatformTopics, type PlatformTopics } from '@chute/log';
+import { Metrics, silentLogger } from '@chute/runtime';
+import type { RunEvent, RunView, StreamRecord } from '@chute/schemas';
+import { BrokerControl, createTestDatabase, Platform, ServiceProcess, uniqueName, waitFor } from '@chute/testing';
+
+const CYCLES = Number(process.env['CHUTE_FAULT_CYCLES'] ?? 5);
+const RUNS_PER_SECOND = 15;
+const CHUNKS = 10;
+const KINDS = ['projector', 'scheduler', 'worker', 'gateway'] as const;
+
+interface Seen {
+  /** Chunk positions per attempt, in arrival order. */
+  readonly attempts: Map<number, number[]>;
+  end?: string;
+}
+
+/**
+ * A browser-like subscriber: WebSocket from the start of the stream, resuming
+ * after the last chunk it got whenever the connection drops, until the end.
+ */
+async function subscribe(gatewayUrl: string, runId: string, seen: Seen, deadline: number): Promise<void> {
+  let after: string | undefined;
+  while (seen.end === undefined && Date.now() < deadline) {
+    const url = new URL(`/api/v1/runs/${runId}/stream`, gatewayUrl);
+    url.protocol = 'ws:';
+    if (after) url.searchParams.set('after', after);
+    else url.searchParams.set('from', 'start');
+    await new Promise<void>((resolve) => {
+      const ws = new WebSocket(url);
+      ws.on('message', (data) => {
+        const m = JSON.parse(String(data)) as { type: string; seq: number; attempt: number; status: string };
+        if (m.type === 'end') seen.end = m.status;
+        else {
+          const list = seen.attempts.get(m.attempt) ?? [];
+          seen.attempts.set(m.attempt, list);
+          list.push(m.seq);
+          after = m.attempt === 1 ? String(m.seq) : `${m.attempt}:${m.seq}`;
+        }
+      });
+      ws.on('close', () => resolve());
+      ws.on('error', () => resolve());
+    });
+    if (seen.end === undefined) await sleep(250);
+  }
+}
+
+async function readAll<T>(topic: PlatformTopics['runEvents'] | PlatformTopics['stream'], log: KafkaLog): Promise<T[]> {
+  const ends = await log.endOffsets(topic.name);
+  const total = ends.reduce((n, p) => n + p.offset, 0);
+  const got: T[] = [];
+  let seen = 0;
+  const sub = await log.read(
+    topic.name,
+    ends.map(({ partition }) => ({ partition, offset: 0 })),
+    (records) => {
+      seen += records.length;
+      for (const { value } of topic.decode(records)) got.push(value as T);
+    },
+  );
+  try {
+    await waitFor(() => seen >= total, { timeoutMs: 60_000, message: `${total} records of ${topic.name}` });
+  } finally {
+    await sub.stop();
+  }
+  return got;
+}
+
+describe(`crashes under load: ${CYCLES} cycles of kill -9 of every service, and a broker restart`, () => {
+  const broker = BrokerControl.ofThisCheckout();
+  let platform: Platform;
+  let gatewayPort: string;
+
+  before(async () => {
+    await broker.ensureRunning();
+    platform = await Platform.start({ workers: 1, env: { CHUTE_HEARTBEAT_INTERVAL_MS: '500', CHUTE_HEARTBEAT_TIMEOUT_MS: '4000' } });
+    gatewayPort = new URL(platform.gatewayUrl).port;
+  });
+
+  after(async () => {
+    await broker.ensureRunning();
+    await platform?.stop();
+  });
+
+  /** Kills the live process of this kind, checks it died, and starts a new one in its place. */
+  async function crashAndRestart(kind: (typeof KINDS)[number]): Promise<void> {
+    const victim = platform.processes.filter((p) => p.name === kind).at(-1)!;
+    await victim.kill();
+    assert.throws(() => process.kill(victim.pid, 0), { code: 'ESRCH' }, `${kind} (pid ${victim.pid}) is dead`);
+    platform.processes.splice(platform.processes.indexOf(victim), 1);
+    if (kind === 'worker') await platform.startWorker(uniqueName('worker'));
+    // The gateway comes back on the same port: that is where its clients reconnect.
+    else await platform.startService(kind, kind === 'gateway' ? { CHUTE_GATEWAY_PORT: gatewayPort } : {});
+  }
+
+  test('nothing accepted is lost or stuck, no stream has a hole, and the read model equals a rebuild', async () => {
+    const accepted: string[] = [];
+    const seen = new Map<string, Seen>();
+    const subscribers: Promise<void>[] = [];
+    let refused = 0;
+    let loading = true;
+    const load = (async () => {
+      while (loading) {
+        const tick = sleep(1000 / RUNS_PER_SECOND);
+        try {
+          const response = await fetch(`${platform.gatewayUrl}/api/v1/tasks/stream-ticks/runs`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ input: { count: CHUNKS, intervalMs: 50 } }),
+            signal: AbortSignal.timeout(15_000),
+          });
+          if (response.status === 201) {
+            const { runId } = (await response.json()) as { runId: string };
+            accepted.push(runId);
+            const s: Seen = { attempts: new Map() };
+            seen.set(runId, s);
+            subscribers.push(subscribe(platform.gatewayUrl, runId, s, Date.now() + 180_000));
+          } else refused++;
+        } catch {
+          refused++; // the gateway is down, or the broker did not take the run in time
+        }
+        await tick;
+      }
+    })();
+
+    for (let cycle = 0; cycle < CYCLES; cycle++) {
+      for (const kind of KINDS) {
+        await sleep(1500);
+        await crashAndRestart(kind);
+      }
+      await sleep(1500);
+      await broker.stop();
+      await sleep(3000);
+      await broker.start();
+    }
+    await sleep(2000);
+    loading = false;
+    await load;
+
+    // Every accepted run ends within 60 s of the load stopping.
+    const results = new Map<string, RunView>();
+    const settleBy = Date.now() + 60_000;
+    await Promise.all(
+      accepted.map(async (id) => {
+        while (Date.now() < settleBy) {
+          const response = await fetch(`${platform.gatewayUrl}/api/v1/runs/${id}/result?timeoutMs=5000`).catch(() => undefined);
+          if (response?.status === 200) return void results.set(id, (await response.json()) as RunView);
+          if (!response) await sleep(500);
+          else await response.arrayBuffer();
+        }
+      }),
+    );
+    const stuck = accepted.filter((id) => !results.has(id));
+    const completed = accepted.filter((id) => results.get(id)?.status === 'COMPLETED');
+    await Promise.all(subscribers);
+
+    // The log: every accepted run requested, every completed run's final attempt streamed whole.
+    const audit = new KafkaLog({ brokers: platform.env['CHUTE_KAFKA_BROKERS']!.split(','), clientId: uniqueName('fault-audit'), logger: silentLogger });
+    await audit.start();
+    let lost: string[];
+    let holes: string[];
+    try {
+      const topics = await openPlatformTopics(
+        audit,
+        { prefix: platform.env['CHUTE_TOPIC_PREFIX']!, runEventsPartitions: 6, streamPartitions: 6, workerEventsPartitions: 1 },
+        { logger: silentLogger, metrics: new Metrics() },
+      );
+      const requested = new Set((await readAll<RunEvent>(topics.runEvents, audit)).filter((e) => e.type === 'RunRequested').map((e) => e.runId));
+      lost = accepted.filter((id) => !requested.has(id));
+      const chunks = await readAll<StreamRecord>(topics.stream, audit);
+      const byRun = new Map<string, Map<number, number[]>>();
+      for (const c of chunks) {
+        if (c.type !== 'StreamChunk') continue;
+        const attempts = byRun.get(c.runId) ?? new Map<number, number[]>();
+        byRun.set(c.runId, attempts);
+        attempts.set(c.attempt, [...(attempts.get(c.attempt) ?? []), c.seq]);
+      }
+      const whole = Array.from({ length: CHUNKS }, (_, i) => i).join();
+      holes = completed.filter((id) => byRun.get(id)?.get(results.get(id)!.attempt)?.join() !== whole);
+    } finally {
+      await audit.stop();
+    }
+
+    // What subscribers saw: within each attempt, 0, 1, 2, ... with no gap and no repeat.
+    const badSubscribers = [...seen].filter(([, s]) => [...s.attempts.values()].some((seqs) => seqs.some((seq, i) => seq !== i)));
+
+    // The read model, rebuilt from offset 0 by a fresh projector, equals the live one.
+    const live = createDb({ url: platform.env['CHUTE_DATABASE_URL']! });
+    const fresh = await createTestDatabase();
+    const rebuilt = createDb({ url: fresh.url });
+    let equal = false;
+    const projector = ServiceProcess.start('projector', {
+      ...platform.env,
+      CHUTE_DATABASE_URL: fresh.url,
+      CHUTE_PROJECTOR_GROUP: `${platform.env['CHUTE_TOPIC_PREFIX']}.rebuild`,
+    });
+    try {
+      const rows = (db: typeof live) => db.selectFrom('runs').selectAll().orderBy('id').execute();
+      await waitFor(async () => (equal = JSON.stringify(await rows(rebuilt)) === JSON.stringify(await rows(live))), {
+        timeoutMs: 90_000,
+        message: 'the rebuilt read model to equal the live one',
+      }).catch(() => undefined);
+    } finally {
+      await projector.stop();
+      await Promise.all([live.destroy(), rebuilt.destroy()]);
+      await fresh.drop();
+    }
+
+    const report = {
+      cycles: CYCLES,
+      accepted: accepted.length,
+      refused,
+      completed: completed.length,
+      stuckAfter60s: stuck.length,
+      acceptedLost: lost.length,
+      completedWithMissingChunk: holes.length,
+      subscribersWithGapOrDuplicate: badSubscribers.length,
+      retriedRuns: completed.filter((id) => results.get(id)!.attempt > 1).length,
+      readModelEqualsRebuild: equal,
+    };
+    process.stdout.write(`# fault report: ${JSON.stringify(report)}\n`);
+    assert.ok(accepted.length > CYCLES * 20, `load was applied (${accepted.length} runs accepted)`);
+    assert.deepEqual(stuck, [], 'no run is stuck 60 s after the load');
+    assert.deepEqual(lost, [], 'no accepted run is missing from the log');
+    assert.deepEqual(holes, [], 'no completed run misses a chunk of its final attempt');
+    assert.deepEqual(badSubscribers.map(([id, s]) => [id, Object.fromEntries(s.attempts)]), [], 'no subscriber saw a gap or a duplicate');
+    assert.equal(completed.length, accepted.length, 'every accepted run completed');
+    assert.ok(equal, 'the read model equals the rebuild');
+  });
+});
