@@ -1,46 +1,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
-import { KafkaLog, openPlatformTopics, type PlatformTopics } from '@chute/log';
-import { Metrics, silentLogger } from '@chute/runtime';
 import type { RunEvent, RunView, StreamRecord } from '@chute/schemas';
-import { Platform, uniqueName, waitFor, type ServiceProcess } from '@chute/testing';
+import { Platform, waitFor, type ServiceProcess } from '@chute/testing';
+import { openAudit, readAll, type Audit } from '../support/audit';
 
 // Every service as several instances on one real broker and database: work is
 // shared by partition, nothing runs twice, and any gateway answers for any run.
-
-/** Reads a whole topic of the platform from offset 0 to its current end. */
-async function readAll<T>(topic: PlatformTopics['runEvents'] | PlatformTopics['stream'], log: KafkaLog): Promise<T[]> {
-  const ends = await log.endOffsets(topic.name);
-  const total = ends.reduce((n, p) => n + p.offset, 0);
-  const got: T[] = [];
-  let seen = 0;
-  const sub = await log.read(
-    topic.name,
-    ends.map(({ partition }) => ({ partition, offset: 0 })),
-    (records) => {
-      seen += records.length;
-      for (const { value } of topic.decode(records)) got.push(value as T);
-    },
-  );
-  try {
-    await waitFor(() => seen >= total, { timeoutMs: 60_000, message: `${total} records of ${topic.name}, read ${seen}` });
-  } finally {
-    await sub.stop();
-  }
-  return got;
-}
-
-async function openTopics(platform: Platform): Promise<{ log: KafkaLog; topics: PlatformTopics }> {
-  const log = new KafkaLog({ brokers: platform.env['CHUTE_KAFKA_BROKERS']!.split(','), clientId: uniqueName('e2e-audit'), logger: silentLogger });
-  await log.start();
-  const topics = await openPlatformTopics(
-    log,
-    { prefix: platform.env['CHUTE_TOPIC_PREFIX']!, runEventsPartitions: 6, streamPartitions: 6, workerEventsPartitions: 1 },
-    { logger: silentLogger, metrics: new Metrics() },
-  );
-  return { log, topics };
-}
 
 /** Once each scheduler has taken its share of the partitions after the last one joined. */
 async function schedulersSettled(schedulers: readonly ServiceProcess[]): Promise<void> {
@@ -76,7 +42,7 @@ async function resultOf(gateway: string, runId: string): Promise<RunView> {
 describe('scale-out: two schedulers, two gateways, two projectors, three workers', () => {
   let platform: Platform;
   let gateways: string[];
-  let audit: { log: KafkaLog; topics: PlatformTopics };
+  let audit: Audit;
 
   before(async () => {
     platform = await Platform.start({ workers: 3 });
@@ -84,11 +50,11 @@ describe('scale-out: two schedulers, two gateways, two projectors, three workers
     await platform.startService('projector');
     gateways = [platform.gatewayUrl, await platform.startGateway()];
     await schedulersSettled(schedulers);
-    audit = await openTopics(platform);
+    audit = await openAudit(platform.env);
   });
 
   after(async () => {
-    await audit?.log.stop();
+    await audit?.stop();
     await platform?.stop();
   });
 
@@ -119,7 +85,7 @@ describe('scale-out: two schedulers, two gateways, two projectors, three workers
     );
 
     // The log itself: one dispatch kept and one end per run; streaming runs wrote every chunk once.
-    const events = await readAll<RunEvent>(audit.topics.runEvents, audit.log);
+    const events = await readAll<RunEvent>(audit, audit.topics.runEvents);
     const perRun = new Map<string, { dispatched: number; rejected: number; ends: number; workers: Set<string> }>();
     for (const e of events) {
       const entry = perRun.get(e.runId) ?? { dispatched: 0, rejected: 0, ends: 0, workers: new Set<string>() };
@@ -137,7 +103,7 @@ describe('scale-out: two schedulers, two gateways, two projectors, three workers
     const workersUsed = new Set([...perRun.values()].flatMap((e) => [...e.workers]));
     assert.equal(workersUsed.size, 3, 'all three workers took runs');
 
-    const chunks = await readAll<StreamRecord>(audit.topics.stream, audit.log);
+    const chunks = await readAll<StreamRecord>(audit, audit.topics.stream);
     for (const id of runIds.filter((r) => kinds.get(r) === 'stream')) {
       const seqs = chunks.filter((c) => c.runId === id && c.type === 'StreamChunk').map((c) => (c.type === 'StreamChunk' ? c.seq : -1));
       assert.deepEqual(seqs, [0, 1, 2, 3, 4], `the chunks of ${id}`);

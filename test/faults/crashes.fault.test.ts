@@ -11,10 +11,9 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { createDb } from '@chute/db';
-import { KafkaLog, openPlatformTopics, type PlatformTopics } from '@chute/log';
-import { Metrics, silentLogger } from '@chute/runtime';
 import type { RunEvent, RunView, StreamRecord } from '@chute/schemas';
 import { BrokerControl, createTestDatabase, Platform, ServiceProcess, uniqueName, waitFor } from '@chute/testing';
+import { openAudit, readAll } from '../support/audit';
 
 const CYCLES = Number(process.env['CHUTE_FAULT_CYCLES'] ?? 5);
 const RUNS_PER_SECOND = 15;
@@ -55,27 +54,6 @@ async function subscribe(gatewayUrl: string, runId: string, seen: Seen, deadline
     });
     if (seen.end === undefined) await sleep(250);
   }
-}
-
-async function readAll<T>(topic: PlatformTopics['runEvents'] | PlatformTopics['stream'], log: KafkaLog): Promise<T[]> {
-  const ends = await log.endOffsets(topic.name);
-  const total = ends.reduce((n, p) => n + p.offset, 0);
-  const got: T[] = [];
-  let seen = 0;
-  const sub = await log.read(
-    topic.name,
-    ends.map(({ partition }) => ({ partition, offset: 0 })),
-    (records) => {
-      seen += records.length;
-      for (const { value } of topic.decode(records)) got.push(value as T);
-    },
-  );
-  try {
-    await waitFor(() => seen >= total, { timeoutMs: 60_000, message: `${total} records of ${topic.name}` });
-  } finally {
-    await sub.stop();
-  }
-  return got;
 }
 
 describe(`crashes under load: ${CYCLES} cycles of kill -9 of every service, and a broker restart`, () => {
@@ -167,21 +145,14 @@ describe(`crashes under load: ${CYCLES} cycles of kill -9 of every service, and 
     await Promise.all(subscribers);
 
     // The log: every accepted run requested, every completed run's final attempt streamed whole.
-    const audit = new KafkaLog({ brokers: platform.env['CHUTE_KAFKA_BROKERS']!.split(','), clientId: uniqueName('fault-audit'), logger: silentLogger });
-    await audit.start();
+    const audit = await openAudit(platform.env);
     let lost: string[];
     let holes: string[];
     try {
-      const topics = await openPlatformTopics(
-        audit,
-        { prefix: platform.env['CHUTE_TOPIC_PREFIX']!, runEventsPartitions: 6, streamPartitions: 6, workerEventsPartitions: 1 },
-        { logger: silentLogger, metrics: new Metrics() },
-      );
-      const requested = new Set((await readAll<RunEvent>(topics.runEvents, audit)).filter((e) => e.type === 'RunRequested').map((e) => e.runId));
+      const requested = new Set((await readAll<RunEvent>(audit, audit.topics.runEvents)).filter((e) => e.type === 'RunRequested').map((e) => e.runId));
       lost = accepted.filter((id) => !requested.has(id));
-      const chunks = await readAll<StreamRecord>(topics.stream, audit);
       const byRun = new Map<string, Map<number, number[]>>();
-      for (const c of chunks) {
+      for (const c of await readAll<StreamRecord>(audit, audit.topics.stream)) {
         if (c.type !== 'StreamChunk') continue;
         const attempts = byRun.get(c.runId) ?? new Map<number, number[]>();
         byRun.set(c.runId, attempts);

@@ -1,0 +1,44 @@
+import { KafkaLog, openPlatformTopics, type PlatformTopics } from '@chute/log';
+import { Metrics, silentLogger } from '@chute/runtime';
+import { uniqueName, waitFor } from '@chute/testing';
+
+/** A reader of a platform's topics, for checking what is on the log after a test. */
+export interface Audit {
+  readonly log: KafkaLog;
+  readonly topics: PlatformTopics;
+  stop(): Promise<void>;
+}
+
+/** Opens the topics of the platform whose environment this is (its broker and topic prefix). */
+export async function openAudit(env: Record<string, string>): Promise<Audit> {
+  const log = new KafkaLog({ brokers: env['CHUTE_KAFKA_BROKERS']!.split(','), clientId: uniqueName('audit'), logger: silentLogger });
+  await log.start();
+  const topics = await openPlatformTopics(
+    log,
+    { prefix: env['CHUTE_TOPIC_PREFIX']!, runEventsPartitions: 6, streamPartitions: 6, workerEventsPartitions: 1 },
+    { logger: silentLogger, metrics: new Metrics() },
+  );
+  return { log, topics, stop: () => log.stop() };
+}
+
+/** Every decodable record of a topic, from offset 0 to where it ends now. */
+export async function readAll<T>(audit: Audit, topic: PlatformTopics['runEvents'] | PlatformTopics['stream']): Promise<T[]> {
+  const ends = await audit.log.endOffsets(topic.name);
+  const total = ends.reduce((n, p) => n + p.offset, 0);
+  const got: T[] = [];
+  let seen = 0;
+  const sub = await audit.log.read(
+    topic.name,
+    ends.map(({ partition }) => ({ partition, offset: 0 })),
+    (records) => {
+      seen += records.length;
+      for (const { value } of topic.decode(records)) got.push(value as T);
+    },
+  );
+  try {
+    await waitFor(() => seen >= total, { timeoutMs: 60_000, message: `${total} records of ${topic.name}, read ${seen}` });
+  } finally {
+    await sub.stop();
+  }
+  return got;
+}
