@@ -277,11 +277,9 @@ export class KafkaLog implements Log {
           if (list) list.push(...p.messages);
           else byTopic.set(p.topic, [...p.messages]);
         }
+        const topicMessages = [...byTopic].map(([topic, messages]) => ({ topic, messages }));
         try {
-          await this.producer.sendBatch({
-            acks: -1,
-            topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
-          });
+          await this.sendUntilTaken(topicMessages);
           for (const p of batch) p.resolve();
         } catch (error) {
           const unknown = hasKafkaErrorType(error, 'UNKNOWN_TOPIC_OR_PARTITION');
@@ -290,6 +288,29 @@ export class KafkaLog implements Log {
       }
     } finally {
       this.flushing = false;
+    }
+  }
+
+  /**
+   * Sends one batch, again and again while the broker is unreachable. kafkajs
+   * retries a send itself, but a connection refused while it refreshes
+   * metadata (a broker restarting) escapes as a KafkaJSNonRetriableError
+   * around a retriable cause; giving up there would drop the batch while the
+   * ones queued behind it go out: a hole in a run's records. The batch stays at
+   * the head of the queue until the broker takes it, so order holds, and the
+   * idempotent producer keeps a resend from writing it twice. Only an error
+   * about the records themselves (or an unknown topic) fails it.
+   */
+  private async sendUntilTaken(topicMessages: { topic: string; messages: Message[] }[]): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.producer.sendBatch({ acks: -1, topicMessages });
+        return;
+      } catch (error) {
+        if (!isRetriableKafkaError(error) || hasKafkaErrorType(error, 'UNKNOWN_TOPIC_OR_PARTITION')) throw error;
+        if (attempt === 0) this.options.logger.warn('the broker did not take an append; retrying until it does', { err: error });
+        await new Promise((resolve) => setTimeout(resolve, Math.min(2000, 100 * 2 ** attempt)));
+      }
     }
   }
 

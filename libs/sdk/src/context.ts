@@ -60,6 +60,9 @@ export class StreamWriter {
     } else {
       return quiet(Promise.reject(new TypeError('putStream takes a string or a Uint8Array')));
     }
+    // After a lost chunk nothing more is written: subscribers see the attempt's
+    // stream stop short, never a chunk past a hole. The attempt then fails.
+    if (this.lost) return quiet(Promise.reject(this.lost));
     const seq = this.seq++;
     // The log retries an append until the broker takes it; what still fails is
     // refused for good (a record the broker will never accept).

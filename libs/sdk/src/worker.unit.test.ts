@@ -62,8 +62,11 @@ describe('worker runtime', () => {
   });
   const gappy = chute.task({
     name: 'gappy',
-    fn: (_: unknown, ctx) => {
-      for (const chunk of ['one', 'lost', 'three']) void ctx.putStream(chunk);
+    fn: async (_: unknown, ctx) => {
+      void ctx.putStream('one');
+      await ctx.putStream('lost').catch(() => undefined);
+      // Put once the loss is known: refused, so no chunk follows the hole.
+      await ctx.putStream('after the hole').catch(() => undefined);
       return 'claims success';
     },
   });
@@ -232,6 +235,8 @@ describe('worker runtime', () => {
       assert.match(failed.error.message, /chunk 1 of the stream/);
       assert.ok(failed.retry.willRetry, 'a lost chunk is not the task\'s fault: the run is retried');
       assert.ok(!eventsOf(runId).some((e) => e.type === 'RunCompleted'));
+      const written = stream.filter((r) => r.runId === runId && r.type === 'StreamChunk').map((r) => r.type === 'StreamChunk' && r.data);
+      assert.deepEqual(written, ['one'], 'nothing put after the loss is written');
     } finally {
       log.refuseChunk = undefined;
     }
