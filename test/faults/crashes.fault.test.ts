@@ -172,17 +172,31 @@ describe(`crashes under load: ${CYCLES} cycles of kill -9 of every service, and 
     const fresh = await createTestDatabase();
     const rebuilt = createDb({ url: fresh.url });
     let equal = false;
+    let firstDifference: unknown;
     const projector = ServiceProcess.start('projector', {
       ...platform.env,
       CHUTE_DATABASE_URL: fresh.url,
       CHUTE_PROJECTOR_GROUP: `${platform.env['CHUTE_TOPIC_PREFIX']}.rebuild`,
     });
     try {
+      // Started: its read model is migrated, so both can be queried.
+      await projector.waitForLog('started');
       const rows = (db: typeof live) => db.selectFrom('runs').selectAll().orderBy('id').execute();
-      await waitFor(async () => (equal = JSON.stringify(await rows(rebuilt)) === JSON.stringify(await rows(live))), {
-        timeoutMs: 90_000,
-        message: 'the rebuilt read model to equal the live one',
-      }).catch(() => undefined);
+      await waitFor(
+        async () => {
+          const [a, b] = await Promise.all([rows(live), rows(rebuilt)]);
+          equal = JSON.stringify(a) === JSON.stringify(b);
+          if (!equal) {
+            const i = a.findIndex((row, k) => JSON.stringify(row) !== JSON.stringify(b[k]));
+            firstDifference = { liveRows: a.length, rebuiltRows: b.length, live: a[i], rebuilt: b[i] };
+          }
+          return equal;
+        },
+        { timeoutMs: 90_000, intervalMs: 1000, message: 'the rebuilt read model to equal the live one' },
+      ).catch((error: unknown) => {
+        // A timeout is reported below with the first difference; anything else is a failure of its own.
+        if (!(error instanceof Error && error.message.startsWith('timed out waiting'))) throw error;
+      });
     } finally {
       await projector.stop();
       await Promise.all([live.destroy(), rebuilt.destroy()]);
@@ -208,6 +222,6 @@ describe(`crashes under load: ${CYCLES} cycles of kill -9 of every service, and 
     assert.deepEqual(holes, [], 'no completed run misses a chunk of its final attempt');
     assert.deepEqual(badSubscribers.map(([id, s]) => [id, Object.fromEntries(s.attempts)]), [], 'no subscriber saw a gap or a duplicate');
     assert.equal(completed.length, accepted.length, 'every accepted run completed');
-    assert.ok(equal, 'the read model equals the rebuild');
+    assert.ok(equal, `the read model equals the rebuild; first difference: ${JSON.stringify(firstDifference)}`);
   });
 });

@@ -6,7 +6,7 @@
  */
 
 /** The Kafka protocol error names kafkajs puts in an error's `type`. */
-export type KafkaErrorType = 'UNKNOWN_TOPIC_OR_PARTITION' | 'TOPIC_ALREADY_EXISTS';
+export type KafkaErrorType = 'UNKNOWN_TOPIC_OR_PARTITION';
 
 interface KafkaJSErrorShape {
   readonly name?: unknown;
@@ -28,13 +28,6 @@ function* causes(error: unknown, depth = 0): Generator<KafkaJSErrorShape> {
 export function hasKafkaErrorType(error: unknown, type: KafkaErrorType): boolean {
   for (const e of causes(error)) if (e.type === type) return true;
   return false;
-}
-
-/** Every wrapped error is of this type (an aggregate of per-topic errors all saying the same). */
-export function allKafkaErrorsOfType(error: unknown, type: KafkaErrorType): boolean {
-  const e = error as KafkaJSErrorShape | null;
-  if (e && Array.isArray(e.errors) && e.errors.length > 0) return e.errors.every((inner) => hasKafkaErrorType(inner, type));
-  return hasKafkaErrorType(error, type);
 }
 
 /** Whether kafkajs marks the error retriable: the broker may answer differently in a moment. */
