@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { createDb } from '@chute/db';
 import type { RunEvent, RunView, StreamRecord } from '@chute/schemas';
-import { BrokerControl, createTestDatabase, Platform, ServiceProcess, uniqueName, waitFor } from '@chute/testing';
+import { BrokerControl, createTestDatabase, Platform, ServiceProcess, uniqueName, waitFor, WaitTimeoutError } from '@chute/testing';
 import { openAudit, readAll } from '../support/audit';
 
 const CYCLES = Number(process.env['CHUTE_FAULT_CYCLES'] ?? 5);
@@ -195,7 +195,7 @@ describe(`crashes under load: ${CYCLES} cycles of kill -9 of every service, and 
         { timeoutMs: 90_000, intervalMs: 1000, message: 'the rebuilt read model to equal the live one' },
       ).catch((error: unknown) => {
         // A timeout is reported below with the first difference; anything else is a failure of its own.
-        if (!(error instanceof Error && error.message.startsWith('timed out waiting'))) throw error;
+        if (!(error instanceof WaitTimeoutError)) throw error;
       });
     } finally {
       await projector.stop();

@@ -1,5 +1,5 @@
 export * from './env';
-export { waitFor } from './wait';
+export { waitFor, WaitTimeoutError } from './wait';
 export * from './service-process';
 export * from './service-lifecycle';
 export * from './platform';

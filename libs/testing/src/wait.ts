@@ -1,5 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 
+/** What {@link waitFor} throws when its condition is still unmet at the timeout. */
+export class WaitTimeoutError extends Error {
+  override readonly name = 'WaitTimeoutError';
+}
+
 /**
  * Polls until `check` returns true. The timeout is a bound on waiting, not a
  * performance assertion: it only turns a hang into a clear failure.
@@ -12,7 +17,7 @@ export async function waitFor(
   const interval = options.intervalMs ?? 20;
   for (;;) {
     if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`timed out waiting: ${options.message ?? 'condition not met'}`);
+    if (Date.now() > deadline) throw new WaitTimeoutError(`timed out waiting: ${options.message ?? 'condition not met'}`);
     await sleep(interval);
   }
 }
