@@ -32,7 +32,8 @@ export interface RecordFamily<S extends z.ZodType> {
   key(record: z.infer<S>): string;
 }
 
-function describeIssue(error: z.ZodError): { field: string; detail: string } {
+/** The first thing wrong in a failed parse: its path (`(root)` for the value itself) and message. */
+export function describeIssue(error: z.ZodError): { field: string; detail: string } {
   const issue = error.issues[0];
   if (!issue) return { field: '(root)', detail: 'invalid' };
   const field = issue.path.length > 0 ? issue.path.map(String).join('.') : '(root)';

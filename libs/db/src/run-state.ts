@@ -1,5 +1,5 @@
 import type { RunState } from '@chute/domain';
-import { PersistedRunState } from '@chute/schemas';
+import { describeIssue, PersistedRunState } from '@chute/schemas';
 
 /**
  * A read-model row that does not decode: written by a newer version, or
@@ -57,9 +57,8 @@ export function decodeRunState(id: string, value: unknown): RunState {
   const stored = 'v' in value ? value : { ...value, v };
   const parsed = PersistedRunState.safeParse(stored);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const field = issue && issue.path.length > 0 ? issue.path.map(String).join('.') : '(root)';
-    throw new InvalidRowError('runs', id, field, issue?.message ?? 'invalid');
+    const { field, detail } = describeIssue(parsed.error);
+    throw new InvalidRowError('runs', id, field, detail);
   }
   const { v: _version, ...state } = parsed.data;
   return state;

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { decodeRecordBytes, RecordDecodeError, type RecordFamily } from '@chute/schemas';
+import { decodeRecordBytes, describeIssue, RecordDecodeError, type RecordFamily } from '@chute/schemas';
 import type { Logger, Metrics } from '@chute/runtime';
 import type { BatchHandler, ConsumeOptions, Log, LogRecord, PartitionOffset, ReadOptions, Subscription } from './types';
 
@@ -64,9 +64,8 @@ export class Topic<S extends z.ZodType> {
   validate(record: unknown): z.infer<S> {
     const parsed = this.family.schema.safeParse(record);
     if (parsed.success) return parsed.data;
-    const issue = parsed.error.issues[0];
-    const field = issue && issue.path.length > 0 ? issue.path.map(String).join('.') : '(root)';
-    throw new InvalidRecordError(field, `refused ${this.family.topic} record: ${field}: ${issue?.message ?? 'invalid'}`);
+    const { field, detail } = describeIssue(parsed.error);
+    throw new InvalidRecordError(field, `refused ${this.family.topic} record: ${field}: ${detail}`);
   }
 
   /** Decodes a batch, reporting and dropping what does not decode. */
