@@ -35,6 +35,15 @@ describe('streaming end to end', () => {
           },
         }),
         chute.task({
+          name: 'retried-stream',
+          retries: 1,
+          fn: async (_: unknown, ctx) => {
+            await sleep(ctx.attempt === 1 ? 1000 : 0);
+            for (let i = 0; i < 3; i++) await ctx.putStream(`a${ctx.attempt}-${i} `);
+            if (ctx.attempt === 1) throw new Error('first attempt fails after streaming');
+          },
+        }),
+        chute.task({
           name: 'bytes',
           fn: async (_: unknown, ctx) => {
             await sleep(1000);
@@ -316,5 +325,39 @@ describe('streaming end to end', () => {
       const header = await fetch(`${platform.gatewayUrl}/api/v1/runs/${ref.runId}/stream`, { headers: { 'last-event-id': '-3' } });
       assert.equal(header.status, 400);
     });
+  });
+
+  test('a retried run marks where the retry begins: WebSocket and SSE say so, the SDK tells onAttempt', async () => {
+    const runId = (await (await fetch(`${platform.gatewayUrl}/api/v1/tasks/retried-stream/runs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ input: null, retries: 1 }),
+    })).json() as { runId: string }).runId;
+    const wsUrl = `${platform.gatewayUrl.replace('http', 'ws')}/api/v1/runs/${runId}/stream`;
+    const ws = new WebSocket(wsUrl);
+    const sseResponse = fetch(`${platform.gatewayUrl}/api/v1/runs/${runId}/stream`, { headers: { accept: 'text/event-stream' } });
+    const sdk = (async () => {
+      const attempts: number[] = [];
+      let text = '';
+      for await (const chunk of chute.runs.subscribeToStream(runId, { onAttempt: (a) => attempts.push(a) })) text += chunk;
+      return { attempts, text };
+    })();
+    const messages: unknown[] = [];
+    await new Promise<void>((resolve, reject) => {
+      ws.on('message', (data) => void messages.push(JSON.parse(String(data))));
+      ws.on('close', () => resolve());
+      ws.on('error', reject);
+    });
+    const data = (attempt: number) => [0, 1, 2].map((i) => `a${attempt}-${i} `);
+    assert.deepEqual(
+      messages.map((m) => {
+        const x = m as { type: string; data?: string; attempt?: number; status?: string };
+        return x.type === 'chunk' ? x.data : x.type === 'attempt' ? `attempt ${x.attempt}` : `end ${x.status}`;
+      }),
+      [...data(1), 'attempt 2', ...data(2), 'end COMPLETED'],
+    );
+    const sse = await (await sseResponse).text();
+    assert.match(sse, /event: chunk\n[^]*a1-2 [^]*event: attempt\ndata: \{"attempt":2\}\n\n[^]*a2-0 /);
+    assert.deepEqual(await sdk, { attempts: [2], text: [...data(1), ...data(2)].join('') });
   });
 });

@@ -23,6 +23,10 @@ const KINDS = ['projector', 'scheduler', 'worker', 'gateway'] as const;
 interface Seen {
   /** Chunk positions per attempt, in arrival order. */
   readonly attempts: Map<number, number[]>;
+  /** Attempts announced by an `attempt` message, in arrival order. */
+  readonly announced: number[];
+  /** A retry's chunks arrived with no announcement before them. */
+  unannounced?: boolean;
   end?: string;
 }
 
@@ -42,7 +46,10 @@ async function subscribe(gatewayUrl: string, runId: string, seen: Seen, deadline
       ws.on('message', (data) => {
         const m = JSON.parse(String(data)) as { type: string; seq: number; attempt: number; status: string };
         if (m.type === 'end') seen.end = m.status;
+        else if (m.type === 'attempt') seen.announced.push(m.attempt);
         else {
+          // A retry's first chunk comes after its announcement (or, resumed mid-retry, after the ones before).
+          if (!seen.attempts.has(m.attempt) && m.attempt > 1 && !seen.announced.includes(m.attempt)) seen.unannounced = true;
           const list = seen.attempts.get(m.attempt) ?? [];
           seen.attempts.set(m.attempt, list);
           list.push(m.seq);
@@ -102,7 +109,7 @@ describe(`crashes under load: ${CYCLES} cycles of kill -9 of every service, and 
           if (response.status === 201) {
             const { runId } = (await response.json()) as { runId: string };
             accepted.push(runId);
-            const s: Seen = { attempts: new Map() };
+            const s: Seen = { attempts: new Map(), announced: [] };
             seen.set(runId, s);
             subscribers.push(subscribe(platform.gatewayUrl, runId, s, Date.now() + 180_000));
           } else refused++;
@@ -166,6 +173,7 @@ describe(`crashes under load: ${CYCLES} cycles of kill -9 of every service, and 
 
     // What subscribers saw: within each attempt, 0, 1, 2, ... with no gap and no repeat.
     const badSubscribers = [...seen].filter(([, s]) => [...s.attempts.values()].some((seqs) => seqs.some((seq, i) => seq !== i)));
+    const unannouncedRetries = [...seen].filter(([, s]) => s.unannounced).length;
 
     // The read model, rebuilt from offset 0 by a fresh projector, equals the live one.
     const live = createDb({ url: platform.env['CHUTE_DATABASE_URL']! });
@@ -212,6 +220,7 @@ describe(`crashes under load: ${CYCLES} cycles of kill -9 of every service, and 
       acceptedLost: lost.length,
       completedWithMissingChunk: holes.length,
       subscribersWithGapOrDuplicate: badSubscribers.length,
+      retriesWithoutMarker: unannouncedRetries,
       retriedRuns: completed.filter((id) => results.get(id)!.attempt > 1).length,
       readModelEqualsRebuild: equal,
     };
@@ -221,6 +230,7 @@ describe(`crashes under load: ${CYCLES} cycles of kill -9 of every service, and 
     assert.deepEqual(lost, [], 'no accepted run is missing from the log');
     assert.deepEqual(holes, [], 'no completed run misses a chunk of its final attempt');
     assert.deepEqual(badSubscribers.map(([id, s]) => [id, Object.fromEntries(s.attempts)]), [], 'no subscriber saw a gap or a duplicate');
+    assert.equal(unannouncedRetries, 0, 'every retry a subscriber saw was announced before its chunks');
     assert.equal(completed.length, accepted.length, 'every accepted run completed');
     assert.ok(equal, `the read model equals the rebuild; first difference: ${JSON.stringify(firstDifference)}`);
   });

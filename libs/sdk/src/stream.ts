@@ -11,10 +11,18 @@ export interface SubscribeOptions {
   after?: string;
   /** How many times a dropped connection is resumed before the iteration fails. @default 5 */
   maxReconnects?: number;
+  /**
+   * Called when the chunks that follow belong to another attempt than the
+   * ones before (the run was retried after a failure or a lost worker): what
+   * comes next is the retry's output from its beginning, not more of the
+   * same text. @default a warning on stderr naming the run and the attempt
+   */
+  onAttempt?: (attempt: number) => void;
 }
 
 type Message =
   | { type: 'chunk'; seq: number; attempt: number; data: string; encoding?: 'base64' }
+  | { type: 'attempt'; attempt: number }
   | { type: 'end'; status: string };
 
 const position = (m: { attempt: number; seq: number }): string => (m.attempt === 1 ? String(m.seq) : `${m.attempt}:${m.seq}`);
@@ -34,6 +42,8 @@ export async function* streamOverWebSocket(
   let after = options.after;
   let fromStart = options.from === 'start' && after === undefined;
   const maxReconnects = options.maxReconnects ?? 5;
+  const onAttempt =
+    options.onAttempt ?? ((attempt: number) => process.stderr.write(`chute: run ${runId} was retried; the stream continues with attempt ${attempt}\n`));
   let failures = 0;
 
   for (;;) {
@@ -85,6 +95,10 @@ export async function* streamOverWebSocket(
           if (message.type === 'end') {
             ended = true;
             break;
+          }
+          if (message.type === 'attempt') {
+            onAttempt(message.attempt);
+            continue;
           }
           after = position(message);
           fromStart = false;

@@ -69,17 +69,35 @@ const chunkBody = (item: ChunkItem) => ({
 });
 
 /** What the WebSocket carries for one item. */
-const wsMessage = encodedOnce((item: StreamItem) =>
-  Buffer.from(JSON.stringify(item.type === 'end' ? { type: 'end', status: item.status } : { type: 'chunk', ...chunkBody(item) })),
-);
+const wsMessage = encodedOnce((item: StreamItem) => {
+  switch (item.type) {
+    case 'chunk':
+      return Buffer.from(JSON.stringify({ type: 'chunk', ...chunkBody(item) }));
+    case 'attempt':
+      return Buffer.from(JSON.stringify({ type: 'attempt', attempt: item.attempt }));
+    case 'end':
+      return Buffer.from(JSON.stringify({ type: 'end', status: item.status }));
+    default: {
+      const _exhaustive: never = item;
+      return _exhaustive;
+    }
+  }
+});
 
-const sseFrame = encodedOnce((item: StreamItem) =>
-  Buffer.from(
-    item.type === 'end'
-      ? `event: end\ndata: ${JSON.stringify({ status: item.status })}\n\n`
-      : `id: ${formatPosition(item)}\nevent: chunk\ndata: ${JSON.stringify(chunkBody(item))}\n\n`,
-  ),
-);
+const sseFrame = encodedOnce((item: StreamItem) => {
+  switch (item.type) {
+    case 'chunk':
+      return Buffer.from(`id: ${formatPosition(item)}\nevent: chunk\ndata: ${JSON.stringify(chunkBody(item))}\n\n`);
+    case 'attempt':
+      return Buffer.from(`event: attempt\ndata: ${JSON.stringify({ attempt: item.attempt })}\n\n`);
+    case 'end':
+      return Buffer.from(`event: end\ndata: ${JSON.stringify({ status: item.status })}\n\n`);
+    default: {
+      const _exhaustive: never = item;
+      return _exhaustive;
+    }
+  }
+});
 
 /** A chunk's bytes, for the plain-text transport (an end writes nothing: the response just ends). */
 const textBytes = encodedOnce((item: ChunkItem) => Buffer.from(item.data, item.encoding));

@@ -29,6 +29,12 @@ export function parsePosition(text: string): StreamPosition | undefined {
  */
 export type StreamItem =
   | { readonly type: 'chunk'; readonly attempt: number; readonly seq: number; readonly encoding: 'utf8' | 'base64'; readonly data: string }
+  /**
+   * Sent before the first chunk of an attempt other than the one the
+   * subscriber's last chunk belonged to (or, for its first chunk, other than
+   * attempt 1): what follows is a retry's output, not more of the same text.
+   */
+  | { readonly type: 'attempt'; readonly attempt: number }
   | { readonly type: 'end'; readonly status: FinalStatus };
 
 function toItem(record: StreamRecord): StreamItem {
@@ -159,6 +165,7 @@ export class StreamSubscriber {
   private accept(item: StreamItem): void {
     if (item.type === 'chunk') {
       if (this.last && !isAfter(item, this.last)) return;
+      if (item.attempt !== (this.last?.attempt ?? 1)) this.push({ type: 'attempt', attempt: item.attempt });
       this.last = item;
     }
     this.push(item);
