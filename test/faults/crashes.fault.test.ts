@@ -79,15 +79,28 @@ describe(`crashes under load: ${CYCLES} cycles of kill -9 of every service, and 
     await platform?.stop();
   });
 
-  /** Kills the live process of this kind, checks it died, and starts a new one in its place. */
+  /** Milliseconds from each kill to its replacement answering /readyz with 200, by kind. */
+  const readyAfter = new Map<string, number[]>(KINDS.map((k) => [k, []]));
+
+  /** Kills the live process of this kind, checks it died, starts a new one in its place and waits until it is ready. */
   async function crashAndRestart(kind: (typeof KINDS)[number]): Promise<void> {
     const victim = platform.processes.filter((p) => p.name === kind).at(-1)!;
     await victim.kill();
+    const killedAt = Date.now();
     assert.throws(() => process.kill(victim.pid, 0), { code: 'ESRCH' }, `${kind} (pid ${victim.pid}) is dead`);
     platform.processes.splice(platform.processes.indexOf(victim), 1);
-    if (kind === 'worker') await platform.startWorker(uniqueName('worker'));
-    // The gateway comes back on the same port: that is where its clients reconnect.
-    else await platform.startService(kind, kind === 'gateway' ? { CHUTE_GATEWAY_PORT: gatewayPort } : {});
+    const replacement =
+      kind === 'worker'
+        ? await platform.startWorker(uniqueName('worker'))
+        : // The gateway comes back on the same port: that is where its clients reconnect.
+          await platform.startService(kind, kind === 'gateway' ? { CHUTE_GATEWAY_PORT: gatewayPort } : {});
+    const probes = kind === 'gateway' ? Platform.addressOf(replacement) : Platform.probesOf(replacement);
+    await waitFor(async () => (await fetch(`${probes}/readyz`).catch(() => undefined))?.status === 200, {
+      timeoutMs: 60_000,
+      intervalMs: 100,
+      message: `the new ${kind} to be ready`,
+    });
+    readyAfter.get(kind)!.push(Date.now() - killedAt);
   }
 
   test('nothing accepted is lost or stuck, no stream has a hole, and the read model equals a rebuild', async () => {
@@ -223,6 +236,8 @@ describe(`crashes under load: ${CYCLES} cycles of kill -9 of every service, and 
       retriesWithoutMarker: unannouncedRetries,
       retriedRuns: completed.filter((id) => results.get(id)!.attempt > 1).length,
       readModelEqualsRebuild: equal,
+      // Includes the session timeout: a killed member's partitions move only after it.
+      readyAfterKillMs: Object.fromEntries([...readyAfter].map(([k, ms]) => [k, { min: Math.min(...ms), max: Math.max(...ms) }])),
     };
     process.stdout.write(`# fault report: ${JSON.stringify(report)}\n`);
     assert.ok(accepted.length > CYCLES * 20, `load was applied (${accepted.length} runs accepted)`);

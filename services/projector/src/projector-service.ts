@@ -52,8 +52,10 @@ export class ProjectorService implements Probed {
         });
       const runs = projector('runs', `${group}.runs`, applyRunEvents);
       const workers = projector('workers', `${group}.workers`, applyWorkerEvents);
-      this.subscriptions = [
-        await topics.runEvents.consume({
+      // Both groups join at once: after a crash each waits out its dead
+      // predecessor's session timeout, and one after the other would wait twice.
+      const joins = await Promise.allSettled([
+        topics.runEvents.consume({
           group: `${group}.runs`,
           onError,
           lingerMs,
@@ -61,7 +63,7 @@ export class ProjectorService implements Probed {
             this.applied.inc({ topic: 'run-events' }, await runs.project(batch));
           },
         }),
-        await topics.workerEvents.consume({
+        topics.workerEvents.consume({
           group: `${group}.workers`,
           onError,
           lingerMs,
@@ -69,7 +71,11 @@ export class ProjectorService implements Probed {
             this.applied.inc({ topic: 'worker-events' }, await workers.project(batch));
           },
         }),
-      ];
+      ]);
+      // What did join is stopped with the rest if the other failed.
+      for (const join of joins) if (join.status === 'fulfilled') this.subscriptions.push(join.value);
+      const failed = joins.find((join) => join.status === 'rejected');
+      if (failed) throw failed.reason;
       this.logger.info('projecting', { group });
     });
   }
