@@ -6,3 +6,5 @@ export * from './run-state';
 export * from './dead-letter';
 export * from './codec';
 export * from './api';
+export * from './worker-protocol';
+export * from './stream-wire';
