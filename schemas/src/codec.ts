@@ -3,6 +3,7 @@ import { RunEvent } from './run-events';
 import { StreamRecord } from './stream';
 import { WorkerEvent } from './worker-events';
 import { DeadLetter } from './dead-letter';
+import { DISPATCH_WORKER_HEADER, DispatchRecord } from './dispatch';
 
 /** Raised when a record does not match its schema; `field` names the first offending path. */
 export class RecordDecodeError extends Error {
@@ -30,6 +31,8 @@ export interface RecordFamily<S extends z.ZodType> {
   readonly version: number;
   readonly upcasters: Readonly<Record<number, Upcaster>>;
   key(record: z.infer<S>): string;
+  /** Record headers, for readers that route on them without decoding the value. */
+  headers?(record: z.infer<S>): Readonly<Record<string, string>>;
 }
 
 /** The first thing wrong in a failed parse: its path (`(root)` for the value itself) and message. */
@@ -106,6 +109,16 @@ export const WorkerEvents = family({
   version: 1,
   upcasters: {},
   key: (r) => r.workerId,
+});
+
+/** What schedulers tell workers, keyed and headed by the worker it is for. */
+export const Dispatches = family({
+  topic: 'dispatch',
+  schema: DispatchRecord,
+  version: 1,
+  upcasters: {},
+  key: (r) => r.workerId,
+  headers: (r) => ({ [DISPATCH_WORKER_HEADER]: r.workerId }),
 });
 
 /** Records a consumer set aside because it could not process them (see `RecordParked`). */

@@ -4,6 +4,7 @@ export * from './stream';
 export * from './worker-events';
 export * from './run-state';
 export * from './dead-letter';
+export * from './dispatch';
 export * from './codec';
 export * from './api';
 export * from './worker-protocol';

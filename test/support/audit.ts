@@ -22,7 +22,7 @@ export async function openAudit(env: Record<string, string>): Promise<Audit> {
 }
 
 /** Every decodable record of a topic, from offset 0 to where it ends now. */
-export async function readAll<T>(audit: Audit, topic: PlatformTopics['runEvents'] | PlatformTopics['stream']): Promise<T[]> {
+export async function readAll<T>(audit: Audit, topic: PlatformTopics[keyof PlatformTopics]): Promise<T[]> {
   const ends = await audit.log.endOffsets(topic.name);
   const total = ends.reduce((n, p) => n + p.offset, 0);
   const got: T[] = [];

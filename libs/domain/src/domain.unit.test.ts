@@ -3,7 +3,15 @@ import assert from 'node:assert/strict';
 import type { RunEvent, WorkerEvent } from '@chute/schemas';
 import { decideRetry, retryDelayMs } from './retry';
 import { evolveRun, type RunState } from './run';
-import { emptySchedulerState, evolveScheduler, foldIntoScheduler, planScheduling, type SchedulerState } from './scheduling';
+import {
+  emptySchedulerState,
+  evolveScheduler,
+  foldIntoScheduler,
+  planScheduling,
+  routeToWorkers,
+  unconfirmedDispatches,
+  type SchedulerState,
+} from './scheduling';
 
 const runId = '6f1c3c1e-9d8a-4a55-9a57-3f4c2b1a0d01';
 const at = 1_000_000;
@@ -178,6 +186,42 @@ describe('planScheduling', () => {
   test('a cancel request ends the run, whatever its phase', () => {
     const state = build([request(runId), { v: 1, type: 'RunCancelRequested', runId, at: at + 1 }]);
     assert.deepEqual(planScheduling(state, at + 2, policy).map((e) => e.type), ['RunCancelled']);
+  });
+
+  test('each dispatch is routed to its worker; a move elsewhere stops the attempt on the presumed-dead one', () => {
+    let state = build([worker('w1', 1), worker('w2', 1), { ...requested, executionTimeoutMs: 60_000 } as RunEvent]);
+    const first = planScheduling(state, at, policy);
+    assert.deepEqual(routeToWorkers(state, first), { assignments: first, revocations: [] });
+    state = first.reduce(evolveScheduler, state);
+    const holder = [...state.runs.values()][0]!.workerId!;
+    const survivor = holder === 'w1' ? 'w2' : 'w1';
+    state = evolveScheduler(state, { v: 1, type: 'WorkerHeartbeat', workerId: survivor, at: at + 14_000, activeRuns: 0 });
+    const moved = planScheduling(state, at + 16_000, policy);
+    const routed = routeToWorkers(state, moved);
+    assert.deepEqual(routed.assignments.map((d) => [d.workerId, d.attempt]), [[survivor, 2]]);
+    assert.deepEqual(routed.revocations.map((r) => [r.workerId, r.attempt, r.finalStatus]), [[holder, 1, undefined]]);
+  });
+
+  test('a cancel or a timeout stops the attempt where it runs, with the final status; a queued run needs no worker told', () => {
+    let state = build([worker('w1', 1), request(runId)]);
+    state = planScheduling(state, at, policy).reduce(evolveScheduler, state);
+    const timedOut = routeToWorkers(state, planScheduling(state, at + 5000, policy));
+    assert.deepEqual(timedOut.revocations.map((r) => [r.workerId, r.attempt, r.finalStatus]), [['w1', 1, 'TIMED_OUT']]);
+    const cancelling = evolveScheduler(state, { v: 1, type: 'RunCancelRequested', runId, at: at + 1 });
+    const cancelled = routeToWorkers(cancelling, planScheduling(cancelling, at + 2, policy));
+    assert.deepEqual(cancelled.revocations.map((r) => [r.workerId, r.finalStatus]), [['w1', 'CANCELLED']]);
+    const queued = build([request(runId), { v: 1, type: 'RunCancelRequested', runId, at: at + 1 }]);
+    assert.deepEqual(routeToWorkers(queued, planScheduling(queued, at + 2, policy)), { assignments: [], revocations: [] });
+  });
+
+  test('the dispatches to send again are those not started yet, as they were made', () => {
+    const [a, b] = ids(2) as [string, string];
+    let state = build([worker('w1', 2), request(a), request(b, at + 1)]);
+    const made = planScheduling(state, at + 2, policy);
+    state = made.reduce(evolveScheduler, state);
+    state = evolveScheduler(state, { v: 1, type: 'RunStarted', runId: a, at: at + 3, attempt: 1, workerId: 'w1' });
+    const again = unconfirmedDispatches(state, at + 9);
+    assert.deepEqual(again, [{ ...made.find((d) => d.runId === b)!, at: at + 9 }]);
   });
 
   test('a retry is dispatched only once its back-off has passed', () => {

@@ -1,4 +1,4 @@
-import type { EpochMs, RunEvent, WorkerEvent } from '@chute/schemas';
+import type { AttemptRevoked, EpochMs, RunDispatched, RunEvent, WorkerEvent } from '@chute/schemas';
 import { evolveRun, type RunState } from './run';
 import { retryDelayMs } from './retry';
 
@@ -141,19 +141,72 @@ export function planScheduling(state: SchedulerState, now: EpochMs, policy: Sche
     }
     if (!best) continue;
     load.set(best.workerId, load.get(best.workerId)! + 1);
-    events.push({
-      ...base,
-      type: 'RunDispatched',
-      task: run.task,
-      input: run.input,
-      attempt: run.attempt + 1,
-      workerId: best.workerId,
-      deadlineAt: now + run.executionTimeoutMs,
-      retriesLeft: Math.max(0, run.retries - run.failures),
-      retryDelayMs: retryDelayMs(run.failures + 1),
-    });
+    events.push(dispatchOf({ ...run, attempt: run.attempt + 1, workerId: best.workerId, deadlineAt: now + run.executionTimeoutMs }, now));
   }
   return events;
+}
+
+/**
+ * The dispatch of a run's current attempt to its worker: what `planScheduling`
+ * appends, and what a scheduler that took the run over sends again when it
+ * cannot know whether its predecessor got the dispatch to the worker.
+ */
+export function dispatchOf(run: RunState & { workerId: string; deadlineAt: EpochMs }, at: EpochMs): RunDispatched {
+  return {
+    v: 1,
+    type: 'RunDispatched',
+    runId: run.runId,
+    at,
+    task: run.task,
+    input: run.input,
+    attempt: run.attempt,
+    workerId: run.workerId,
+    deadlineAt: run.deadlineAt,
+    retriesLeft: Math.max(0, run.retries - run.failures),
+    retryDelayMs: retryDelayMs(run.failures + 1),
+  };
+}
+
+/** What the workers must be told of a plan: the attempts they start, and those they must stop. */
+export interface WorkerRouting {
+  readonly assignments: readonly RunDispatched[];
+  readonly revocations: readonly AttemptRevoked[];
+}
+
+/**
+ * Routes a plan to the workers it concerns, from the state it was planned on
+ * (before it is folded): each dispatch goes to its worker, and a cancel, a
+ * timeout or a move elsewhere stops the attempt on the worker that runs it.
+ */
+export function routeToWorkers(state: SchedulerState, events: readonly RunEvent[]): WorkerRouting {
+  const assignments: RunDispatched[] = [];
+  const revocations: AttemptRevoked[] = [];
+  for (const event of events) {
+    const run = state.runs.get(event.runId);
+    const holder = run && isInFlight(run) && run.workerId !== null ? { workerId: run.workerId, attempt: run.attempt } : undefined;
+    const revoke = (finalStatus: AttemptRevoked['finalStatus'], reason: string): void => {
+      if (!holder) return;
+      revocations.push({ v: 1, type: 'AttemptRevoked', runId: event.runId, at: event.at, ...holder, reason, ...(finalStatus ? { finalStatus } : {}) });
+    };
+    if (event.type === 'RunDispatched') {
+      assignments.push(event);
+      if (holder && holder.workerId !== event.workerId) revoke(undefined, `the run went to ${event.workerId}: ${holder.workerId} was presumed dead`);
+    } else if (event.type === 'RunCancelled') {
+      revoke('CANCELLED', event.reason ?? 'the run was cancelled');
+    } else if (event.type === 'RunTimedOut') {
+      revoke('TIMED_OUT', `execution timeout of ${event.timeoutMs} ms exceeded`);
+    }
+  }
+  return { assignments, revocations };
+}
+
+/** Dispatches of attempts that may not have reached their worker: those dispatched and not started. */
+export function unconfirmedDispatches(state: SchedulerState, now: EpochMs): RunDispatched[] {
+  const out: RunDispatched[] = [];
+  for (const run of state.runs.values()) {
+    if (run.phase === 'dispatched' && run.workerId !== null && run.deadlineAt !== null) out.push(dispatchOf({ ...run, workerId: run.workerId, deadlineAt: run.deadlineAt }, now));
+  }
+  return out;
 }
 
 const isInFlight = (run: RunState): boolean => run.phase === 'dispatched' || run.phase === 'running';

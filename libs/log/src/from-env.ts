@@ -13,6 +13,7 @@ export function topicsConfigOf(config: LogConfig): PlatformTopicsConfig {
     runEventsPartitions: config.CHUTE_RUN_EVENTS_PARTITIONS,
     streamPartitions: config.CHUTE_STREAM_PARTITIONS,
     workerEventsPartitions: config.CHUTE_WORKER_EVENTS_PARTITIONS,
+    dispatchPartitions: config.CHUTE_DISPATCH_PARTITIONS,
   };
 }
 

@@ -6,3 +6,4 @@ export * from './topics';
 export * from './from-env';
 export { patchKafkajsRequestQueue } from './kafkajs-request-queue';
 export * from './health';
+export * from './dispatch';

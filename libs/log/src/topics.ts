@@ -1,4 +1,4 @@
-import { DeadLetters, RunEvents, StreamRecords, WorkerEvents, type RecordFamily } from '@chute/schemas';
+import { DeadLetters, Dispatches, RunEvents, StreamRecords, WorkerEvents, type RecordFamily } from '@chute/schemas';
 import type { z } from 'zod';
 import type { Log, TopicSpec } from './types';
 import { Topic, type TopicOptions } from './typed';
@@ -9,6 +9,8 @@ export interface PlatformTopicsConfig {
   runEventsPartitions: number;
   streamPartitions: number;
   workerEventsPartitions: number;
+  /** Partitions of the dispatch topic: how many workers read apart. @default 32 */
+  dispatchPartitions?: number;
   /**
    * Partitions of the dead-letter topic. Records are parked rarely, and read
    * by people, not at load. @default 1
@@ -26,6 +28,7 @@ export function platformTopicSpecs(config: PlatformTopicsConfig): TopicSpec[] {
     { name: topicName(config.prefix, RunEvents), partitions: config.runEventsPartitions },
     { name: topicName(config.prefix, StreamRecords), partitions: config.streamPartitions },
     { name: topicName(config.prefix, WorkerEvents), partitions: config.workerEventsPartitions },
+    { name: topicName(config.prefix, Dispatches), partitions: config.dispatchPartitions ?? 32 },
     { name: topicName(config.prefix, DeadLetters), partitions: config.deadLetterPartitions ?? 1 },
   ];
 }
@@ -34,6 +37,8 @@ export interface PlatformTopics {
   runEvents: Topic<typeof RunEvents.schema>;
   stream: Topic<typeof StreamRecords.schema>;
   workerEvents: Topic<typeof WorkerEvents.schema>;
+  /** What schedulers tell each worker: every worker reads its own partition only. */
+  dispatch: Topic<typeof Dispatches.schema>;
   /** Where a consumer parks a record it cannot process, to move on past it. */
   deadLetters: Topic<typeof DeadLetters.schema>;
 }
@@ -49,6 +54,7 @@ export async function openPlatformTopics(
     runEvents: new Topic(log, RunEvents, topicName(config.prefix, RunEvents), options),
     stream: new Topic(log, StreamRecords, topicName(config.prefix, StreamRecords), options),
     workerEvents: new Topic(log, WorkerEvents, topicName(config.prefix, WorkerEvents), options),
+    dispatch: new Topic(log, Dispatches, topicName(config.prefix, Dispatches), options),
     deadLetters: new Topic(log, DeadLetters, topicName(config.prefix, DeadLetters), options),
   };
 }

@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import { decodeRecordBytes, describeIssue, RecordDecodeError, type RecordFamily } from '@chute/schemas';
-import type { Logger, Metrics } from '@chute/runtime';
+import { withDeadline, type Logger, type Metrics } from '@chute/runtime';
 import type { BatchHandler, ConsumeOptions, Log, LogRecord, PartitionOffset, ReadOptions, Subscription } from './types';
 
 /** An append refused because the record does not match its schema; `field` names what is wrong. */
@@ -57,7 +57,11 @@ export class Topic<S extends z.ZodType> {
 
   /** Validates every record first: an invalid one refuses the whole append, and nothing is written. */
   append(records: readonly z.infer<S>[]): Promise<void> {
-    const encoded = records.map((r) => ({ key: this.family.key(this.validate(r)), value: JSON.stringify(r) }));
+    const encoded = records.map((r) => {
+      const valid = this.validate(r);
+      const headers = this.family.headers?.(valid);
+      return { key: this.family.key(valid), value: JSON.stringify(r), ...(headers ? { headers } : {}) };
+    });
     return this.log.append(this.name, encoded);
   }
 
@@ -99,6 +103,41 @@ export class Topic<S extends z.ZodType> {
 
   read(from: readonly PartitionOffset[], handler: DecodedHandler<z.infer<S>>, options: TopicReadOptions = {}): Promise<Subscription> {
     return this.log.read(this.name, from, this.wrap(handler, options.accept), options);
+  }
+
+  /**
+   * What was appended since `timestamp`, up to the end as of the call: a
+   * bounded look back, for a reader that needs recent records only.
+   */
+  async readSince(timestamp: number, deadlineMs = 10_000): Promise<z.infer<S>[]> {
+    const ends = await this.log.endOffsets(this.name);
+    const from: PartitionOffset[] = [];
+    const targets = new Map<number, number>();
+    for (const { partition, offset: end } of ends) {
+      const start = await this.log.offsetForTime(this.name, partition, timestamp);
+      if (start >= end) continue;
+      from.push({ partition, offset: start });
+      targets.set(partition, end);
+    }
+    if (from.length === 0) return [];
+    const read: LogRecord[] = [];
+    let finish = (): void => undefined;
+    const finished = new Promise<void>((resolve) => (finish = resolve));
+    const subscription = await this.log.read(this.name, from, (records) => {
+      for (const record of records) {
+        const target = targets.get(record.partition);
+        if (target === undefined || record.offset >= target) continue;
+        read.push(record);
+        if (record.offset + 1 >= target) targets.delete(record.partition);
+      }
+      if (targets.size === 0) finish();
+    });
+    try {
+      await withDeadline(finished, deadlineMs, `${this.name} was not read up to its end within ${deadlineMs} ms`);
+    } finally {
+      await subscription.stop();
+    }
+    return this.decode(read).map((d) => d.value);
   }
 
   private wrap(handler: DecodedHandler<z.infer<S>>, accept?: (record: LogRecord) => boolean): BatchHandler {

@@ -31,8 +31,12 @@ export const Port = z.coerce.number().int().min(0).max(65535);
 
 export const PartitionCount = z.coerce.number().int().min(1).max(1000);
 
-/** Partition counts the platform creates its topics with unless configured otherwise. */
-export const DEFAULT_PARTITIONS = { runEvents: 6, stream: 6, workerEvents: 1 } as const;
+/**
+ * Partition counts the platform creates its topics with unless configured
+ * otherwise. The dispatch topic has one partition per worker it keeps apart:
+ * workers beyond it share partitions, and each skips the others' records.
+ */
+export const DEFAULT_PARTITIONS = { runEvents: 6, stream: 6, workerEvents: 1, dispatch: 32 } as const;
 
 /** Settings every service shares: where the log is and how its topics are named and sized. */
 export const LogEnv = z.object({
@@ -42,6 +46,7 @@ export const LogEnv = z.object({
   CHUTE_RUN_EVENTS_PARTITIONS: PartitionCount.default(DEFAULT_PARTITIONS.runEvents),
   CHUTE_STREAM_PARTITIONS: PartitionCount.default(DEFAULT_PARTITIONS.stream),
   CHUTE_WORKER_EVENTS_PARTITIONS: PartitionCount.default(DEFAULT_PARTITIONS.workerEvents),
+  CHUTE_DISPATCH_PARTITIONS: PartitionCount.default(DEFAULT_PARTITIONS.dispatch),
   CHUTE_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
 });
 

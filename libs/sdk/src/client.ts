@@ -188,6 +188,7 @@ export class Chute {
       runEventsPartitions: DEFAULT_PARTITIONS.runEvents,
       streamPartitions: DEFAULT_PARTITIONS.stream,
       workerEventsPartitions: DEFAULT_PARTITIONS.workerEvents,
+      dispatchPartitions: DEFAULT_PARTITIONS.dispatch,
     };
     return new Worker(name, options, {
       log,

@@ -1,9 +1,8 @@
-import { randomUUID } from 'node:crypto';
 import { decideRetry } from '@chute/domain';
-import type { Log, LogRecord, PlatformTopics, PlatformTopicsConfig, Subscription } from '@chute/log';
-import { checkConsuming, openPlatformTopics } from '@chute/log';
+import type { Log, PlatformTopics, PlatformTopicsConfig, Subscription } from '@chute/log';
+import { checkConsuming, openPlatformTopics, pickWorkerId, tailDispatches } from '@chute/log';
 import { Lifecycle, Metrics, withDeadline, type Logger } from '@chute/runtime';
-import type { FinalStatus, Json, RunDispatched, RunEvent, TaskError } from '@chute/schemas';
+import type { DispatchRecord, FinalStatus, Json, RunDispatched, TaskError } from '@chute/schemas';
 import { Context, StreamWriter } from './context';
 import { NonRetryableError } from './errors';
 import type { TaskDefinition } from './task';
@@ -73,13 +72,16 @@ function toJsonOutput(value: unknown): Json {
   return JSON.parse(text) as Json;
 }
 
+/** How many ended attempts a worker remembers, so a dispatch sent again is not run again. */
+const ENDED_ATTEMPTS_MEMORY = 10_000;
+
 /**
- * Runs the tasks the scheduler dispatches to it. It tails the run-events topic
- * (before announcing itself, so no dispatch is missed), heartbeats, and reports
- * each attempt's start and end on the log.
+ * Runs the tasks the scheduler dispatches to it. It reads its own partition of
+ * the dispatch topic (from before announcing itself, so no dispatch is
+ * missed), heartbeats, and reports each attempt's start and end on the log.
  */
 export class Worker {
-  readonly workerId: string;
+  private id: string | undefined;
   private readonly lifecycle = new Lifecycle();
   private readonly tasks: Map<string, TaskDefinition<never, unknown>>;
   private readonly slots: number;
@@ -89,14 +91,20 @@ export class Worker {
   private heartbeat: NodeJS.Timeout | undefined;
   private stopped: Promise<void> | undefined;
   private resolveStopped: (() => void) | undefined;
-  private readonly logger: Logger;
+  private logger: Logger;
   private readonly handleKill: boolean;
+  /** `runId:attempt` of attempts that ended here, oldest first. */
+  private readonly endedAttempts = new Set<string>();
   private rejectedSinceReport = false;
   /** The worker's own figures: runs in flight, the most ever in flight at once, dispatches refused. */
   readonly metrics = new Metrics();
   private readonly activeGauge = this.metrics.gauge('chute_worker_active_runs', 'Runs executing now.');
   private readonly peakGauge = this.metrics.gauge('chute_worker_active_runs_peak', 'The most runs this worker executed at once.');
   private readonly rejectedCounter = this.metrics.counter('chute_worker_rejected_dispatches_total', 'Dispatches refused for want of a free slot.');
+  private readonly dispatchBytes = this.metrics.counter(
+    'chute_worker_dispatch_bytes_total',
+    'Bytes of dispatch records fetched, for this worker (own) or another sharing its partition (other, skipped undecoded).',
+  );
   private peak = 0;
 
   constructor(
@@ -104,7 +112,6 @@ export class Worker {
     options: WorkerOptions,
     private readonly runtime: WorkerRuntime,
   ) {
-    this.workerId = `${name}-${randomUUID().slice(0, 8)}`;
     this.tasks = new Map(
       options.workflows.map((w) => {
         const def = 'definition' in w ? w.definition : w;
@@ -114,7 +121,13 @@ export class Worker {
     if (this.tasks.size === 0) throw new RangeError('a worker needs at least one task in `workflows`');
     this.slots = options.slots ?? 100;
     this.handleKill = options.handleKill ?? true;
-    this.logger = runtime.logger.child({ worker: this.workerId });
+    this.logger = runtime.logger.child({ worker: name });
+  }
+
+  /** The id the worker registered under: `<name>-<random>`, chosen at start. */
+  get workerId(): string {
+    if (this.id === undefined) throw new Error(`worker ${this.name} has no id until it has started`);
+    return this.id;
   }
 
   /** Throws, saying why, unless the worker is registered and reading its dispatches. */
@@ -156,31 +169,26 @@ export class Worker {
         logger: this.logger,
         metrics: new Metrics(),
       }));
-      // Only a run it executes, or a dispatch naming it, concerns this worker: every
-      // other run event is skipped undecoded. The worker id appears in a
-      // dispatch's JSON exactly as JSON.stringify writes it. A batch is screened
-      // before it is handled, so a run dispatched here earlier in the same batch
-      // (and not executing yet) keeps its later events too.
-      const named = Buffer.from(JSON.stringify(this.workerId));
-      const dispatchedInBatch = new Set<string>();
-      const concernsThisWorker = (record: LogRecord): boolean => {
-        if (this.executions.has(record.key) || dispatchedInBatch.has(record.key)) return true;
-        if (!record.value.includes(named)) return false;
-        dispatchedInBatch.add(record.key);
-        return true;
-      };
-      this.subscription = await topics.runEvents.tail(
+      const heartbeatIntervalMs = this.runtime.heartbeatIntervalMs ?? 5000;
+      const id = (this.id = await pickWorkerId(this.runtime.log, topics, this.name, 3 * heartbeatIntervalMs));
+      this.logger = this.runtime.logger.child({ worker: id });
+      const own = new Set([id]);
+      const partition = await this.runtime.log.partitionOf(topics.dispatch.name, id);
+      this.subscription = await tailDispatches(
+        this.runtime.log,
+        topics,
+        () => own,
+        [partition],
         (batch) => {
-          for (const { value } of batch) this.onRunEvent(value);
-          dispatchedInBatch.clear();
+          for (const { value } of batch) this.onDispatch(value);
         },
-        { accept: concernsThisWorker },
+        (record, mine) => this.dispatchBytes.inc({ record: mine ? 'own' : 'other' }, record.value.length),
       );
       const at = Date.now();
       await topics.workerEvents.append([
         { v: 1, type: 'WorkerRegistered', workerId: this.workerId, at, name: this.name, tasks: [...this.tasks.keys()], slots: this.slots },
       ]);
-      this.heartbeat = setInterval(() => void this.beat(), this.runtime.heartbeatIntervalMs ?? 5000);
+      this.heartbeat = setInterval(() => void this.beat(), heartbeatIntervalMs);
       this.logger.info('worker registered', { tasks: [...this.tasks.keys()], slots: this.slots });
     });
   }
@@ -198,7 +206,7 @@ export class Worker {
       await withDeadline(Promise.all(running), this.runtime.drainDeadlineMs ?? 30_000, 'drain deadline passed').catch((error: unknown) =>
         this.logger.warn('stopping with runs still in flight', { err: error, runs: this.executions.size }),
       );
-      if (this.topics) {
+      if (this.topics && this.id !== undefined) {
         await this.topics.workerEvents
           .append([{ v: 1, type: 'WorkerStopped', workerId: this.workerId, at: Date.now() }])
           .catch((error: unknown) => this.logger.warn('could not announce stop', { err: error }));
@@ -218,38 +226,18 @@ export class Worker {
     }
   }
 
-  private onRunEvent(event: RunEvent): void {
-    const current = this.executions.get(event.runId);
-    switch (event.type) {
-      case 'RunDispatched':
-        if (event.workerId === this.workerId) {
-          if (current && current.attempt >= event.attempt) return;
-          // The worker admits work: schedulers that share it each count only their own runs.
-          if (!current && this.executions.size >= this.slots) return this.reject(event);
-          this.execute(event);
-        } else if (current) {
-          // Re-dispatched elsewhere (we were presumed dead): this attempt no longer counts.
-          current.controller.abort(new AttemptAborted(undefined, `run was re-dispatched to ${event.workerId}`));
-        }
-        return;
-      case 'RunCancelled':
-        current?.controller.abort(new AttemptAborted('CANCELLED', event.reason ?? 'the run was cancelled'));
-        return;
-      case 'RunTimedOut':
-        if (current?.attempt === event.attempt) current.controller.abort(new AttemptAborted('TIMED_OUT', `execution timeout of ${event.timeoutMs} ms exceeded`));
-        return;
-      case 'RunRequested':
-      case 'RunRejected':
-      case 'RunStarted':
-      case 'RunCompleted':
-      case 'RunFailed':
-      case 'RunCancelRequested':
-        return;
-      default: {
-        const _exhaustive: never = event;
-        return _exhaustive;
-      }
+  private onDispatch(record: DispatchRecord): void {
+    if (record.workerId !== this.id) return;
+    const current = this.executions.get(record.runId);
+    if (record.type === 'RunDispatched') {
+      // A scheduler that took the run over sends again what it cannot know was sent.
+      if ((current && current.attempt >= record.attempt) || this.endedAttempts.has(`${record.runId}:${record.attempt}`)) return;
+      // The worker admits work: schedulers that share it each count only their own runs.
+      if (!current && this.executions.size >= this.slots) return this.reject(record);
+      this.execute(record);
+      return;
     }
+    if (current?.attempt === record.attempt) current.controller.abort(new AttemptAborted(record.finalStatus, record.reason));
   }
 
   /** Refuses a dispatch for want of a slot; the scheduler then counts this worker full until it reports room. */
@@ -275,6 +263,8 @@ export class Worker {
     this.peakGauge.set(this.peak);
     void done.finally(() => {
       if (this.executions.get(dispatch.runId) === execution) this.executions.delete(dispatch.runId);
+      this.endedAttempts.add(`${dispatch.runId}:${dispatch.attempt}`);
+      if (this.endedAttempts.size > ENDED_ATTEMPTS_MEMORY) this.endedAttempts.delete(this.endedAttempts.values().next().value!);
       this.activeGauge.set(this.executions.size);
       // Schedulers told "full" wait for word that a slot is free: say so at once.
       if (this.rejectedSinceReport && this.lifecycle.state === 'running') {

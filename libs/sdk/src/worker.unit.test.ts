@@ -4,14 +4,14 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EmbeddedLog, openPlatformTopics, type AppendRecord, type PlatformTopics } from '@chute/log';
 import { Metrics, silentLogger } from '@chute/runtime';
-import type { RunDispatched, RunEvent, StreamRecord, WorkerEvent } from '@chute/schemas';
+import type { AttemptRevoked, DispatchRecord, RunDispatched, RunEvent, StreamRecord, WorkerEvent } from '@chute/schemas';
 import { waitFor } from '@chute/testing';
 import { Chute } from './client';
 import { NonRetryableError } from './errors';
 import type { Worker } from './worker';
 
 // The worker runtime against the embedded log: the scheduler's part (dispatch,
-// cancel, timeout) is played by appending its events by hand.
+// cancel, timeout) is played by appending its records to the dispatch topic by hand.
 /** The embedded log, able to refuse one run start the way a broker that is briefly unreachable would. */
 class FlakyLog extends EmbeddedLog {
   refuseNextStart = false;
@@ -32,7 +32,7 @@ class FlakyLog extends EmbeddedLog {
 
 describe('worker runtime', () => {
   const log = new FlakyLog();
-  const topicsConfig = { prefix: 'unit', runEventsPartitions: 2, streamPartitions: 2, workerEventsPartitions: 1 };
+  const topicsConfig = { prefix: 'unit', runEventsPartitions: 2, streamPartitions: 2, workerEventsPartitions: 1, dispatchPartitions: 4 };
   let topics: PlatformTopics;
   let worker: Worker;
   let served: Promise<void>;
@@ -95,27 +95,37 @@ describe('worker runtime', () => {
     await served;
   });
 
-  async function dispatch(task: string, input: unknown, extra: Partial<RunDispatched> = {}, after: RunEvent[] = []): Promise<string> {
+  async function dispatch(task: string, input: unknown, extra: Partial<RunDispatched> = {}, after: DispatchRecord[] = []): Promise<string> {
     const runId = extra.runId ?? randomUUID();
-    await topics.runEvents.append([
-      {
-        v: 1,
-        type: 'RunDispatched',
-        runId,
-        at: Date.now(),
-        task,
-        input: input as never,
-        attempt: 1,
-        workerId: worker.workerId,
-        deadlineAt: Date.now() + 60_000,
-        retriesLeft: 0,
-        retryDelayMs: 500,
-        ...extra,
-      },
-      ...after,
-    ]);
+    const dispatched: RunDispatched = {
+      v: 1,
+      type: 'RunDispatched',
+      runId,
+      at: Date.now(),
+      task,
+      input: input as never,
+      attempt: 1,
+      workerId: worker.workerId,
+      deadlineAt: Date.now() + 60_000,
+      retriesLeft: 0,
+      retryDelayMs: 500,
+      ...extra,
+    };
+    // The scheduler's record of the dispatch, then its copy for the worker.
+    await topics.runEvents.append([dispatched]);
+    await topics.dispatch.append([dispatched, ...after]);
     return runId;
   }
+  const revoke = (runId: string, extra: Partial<AttemptRevoked> = {}): AttemptRevoked => ({
+    v: 1,
+    type: 'AttemptRevoked',
+    runId,
+    at: Date.now(),
+    attempt: 1,
+    workerId: worker.workerId,
+    reason: 'revoked by the test',
+    ...extra,
+  });
   const eventsOf = (runId: string) => runEvents.filter((e) => e.runId === runId);
   const ended = (runId: string) => waitFor(() => stream.some((r) => r.runId === runId && r.type === 'StreamEnd'), { message: `end of ${runId}` });
 
@@ -166,7 +176,7 @@ describe('worker runtime', () => {
   test('a cancel fires the abort signal, frees the slot and ends the stream CANCELLED', async () => {
     const runId = await dispatch('hanging', null);
     await waitFor(() => eventsOf(runId).some((e) => e.type === 'RunStarted'));
-    await topics.runEvents.append([{ v: 1, type: 'RunCancelled', runId, at: Date.now(), attempt: 1 }]);
+    await topics.dispatch.append([revoke(runId, { finalStatus: 'CANCELLED' })]);
     await ended(runId);
     const end = stream.find((r) => r.runId === runId && r.type === 'StreamEnd');
     assert.equal(end?.type === 'StreamEnd' && end.status, 'CANCELLED');
@@ -176,7 +186,7 @@ describe('worker runtime', () => {
   test('a task that ignores its abort signal still frees its slot on timeout', async () => {
     const runId = await dispatch('deaf', null);
     await waitFor(() => eventsOf(runId).some((e) => e.type === 'RunStarted'));
-    await topics.runEvents.append([{ v: 1, type: 'RunTimedOut', runId, at: Date.now(), attempt: 1, timeoutMs: 1 }]);
+    await topics.dispatch.append([revoke(runId, { finalStatus: 'TIMED_OUT' })]);
     await ended(runId);
     await waitFor(() => worker.activeRuns === 0, { message: 'the slot to be freed' });
   });
@@ -197,16 +207,38 @@ describe('worker runtime', () => {
     assert.deepEqual(chunks.map((c) => c.type === 'StreamChunk' && [c.seq, c.data]), [[0, 'after']]);
   });
 
-  test('a dispatch for another worker is not run here', async () => {
-    const runId = await dispatch('echo', 1, { workerId: 'someone-else' });
-    await sleep(100);
+  test('a dispatch for another worker, even in the same partition, is not run here', async () => {
+    const partition = await log.partitionOf(topics.dispatch.name, worker.workerId);
+    let other = 'someone-else';
+    for (let i = 0; (await log.partitionOf(topics.dispatch.name, other)) !== partition; i++) other = `someone-else-${i}`;
+    const runId = await dispatch('echo', 1, { workerId: other });
+    const control = await dispatch('echo', 2);
+    await ended(control);
     assert.deepEqual(eventsOf(runId).map((e) => e.type), ['RunDispatched']);
   });
 
+  test('a dispatch sent again (a new scheduler took the run over) runs once', async () => {
+    const runId = await dispatch('echo', 'once');
+    await ended(runId);
+    const again = runEvents.find((e) => e.runId === runId && e.type === 'RunDispatched')!;
+    await topics.dispatch.append([again as RunDispatched]);
+    const control = await dispatch('echo', 'control');
+    await ended(control);
+    assert.deepEqual(eventsOf(runId).map((e) => e.type), ['RunDispatched', 'RunStarted', 'RunCompleted']);
+  });
+
+  test('a move elsewhere (presumed dead) aborts the attempt and writes no end', async () => {
+    const runId = await dispatch('hanging', null);
+    await waitFor(() => eventsOf(runId).some((e) => e.type === 'RunStarted'));
+    await topics.dispatch.append([revoke(runId, { reason: 'the run went to another worker' })]);
+    await waitFor(() => worker.activeRuns === 0, { message: 'the slot to be freed' });
+    assert.deepEqual(eventsOf(runId).map((e) => e.type), ['RunDispatched', 'RunStarted']);
+    assert.ok(!stream.some((r) => r.runId === runId && r.type === 'StreamEnd'), 'the stream goes on with the next attempt');
+  });
+
   test('a cancel in the same batch as its dispatch still reaches the task', async () => {
-    // Other runs' events are skipped undecoded; this run's must not be, though it is not executing yet when the batch is screened.
     const runId = randomUUID();
-    await dispatch('hanging', null, { runId }, [{ v: 1, type: 'RunCancelled', runId, at: Date.now(), attempt: 1 }]);
+    await dispatch('hanging', null, { runId }, [revoke(runId, { finalStatus: 'CANCELLED' })]);
     await ended(runId);
     const end = stream.find((r) => r.runId === runId && r.type === 'StreamEnd');
     assert.equal(end?.type === 'StreamEnd' && end.status, 'CANCELLED');

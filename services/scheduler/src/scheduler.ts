@@ -1,4 +1,4 @@
-import { emptySchedulerState, foldIntoScheduler, planScheduling } from '@chute/domain';
+import { emptySchedulerState, foldIntoScheduler, planScheduling, routeToWorkers, unconfirmedDispatches } from '@chute/domain';
 import {
   checkConsuming,
   kafkaLogFromConfig,
@@ -10,7 +10,7 @@ import {
   type TopicPartitionOffset,
 } from '@chute/log';
 import { Lifecycle, Metrics, type Logger, type Probed } from '@chute/runtime';
-import type { RunEvent, WorkerEvent } from '@chute/schemas';
+import type { DispatchRecord, RunEvent, WorkerEvent } from '@chute/schemas';
 import type { SchedulerConfig } from './config';
 
 /** How many ended run ids are remembered, so a duplicated request cannot revive a run. */
@@ -25,6 +25,14 @@ const ENDED_MEMORY = 100_000;
  * partitions it now owns from the log, and acts only once it has read each up
  * to where it ended at the assignment, so it never acts on a partial picture.
  * Workers are shared by all: every scheduler reads the whole worker-events topic.
+ *
+ * Each worker is told of its work on the dispatch topic, in its own
+ * partition. It is told to stop an attempt before the run's end is on the log,
+ * and to start one only after the dispatch is, so the run's record and the
+ * worker never disagree about an attempt that ran. A scheduler that dies
+ * between the two leaves a dispatch its worker may never have been told of:
+ * the next owner sends every dispatch not started yet again, and workers
+ * ignore one they already have.
  */
 export class Scheduler implements Probed {
   private readonly lifecycle = new Lifecycle();
@@ -40,6 +48,8 @@ export class Scheduler implements Probed {
   private workersCaughtUpAt: number | undefined;
   private ticking: Promise<void> | undefined;
   private tickAgain = false;
+  /** Dispatch records appended to the run events but not yet to the dispatch topic; sent first on the next tick. */
+  private unsent: DispatchRecord[] = [];
   private readonly dispatched;
   private readonly ownedGauge;
 
@@ -141,10 +151,17 @@ export class Scheduler implements Probed {
       const target = owned.get(record.partition)!;
       if (target > 0 && record.offset + 1 >= target) {
         owned.set(record.partition, 0);
-        if ([...owned.values()].every((t) => t === 0)) this.logger.info('caught up', { partitions: [...owned.keys()], runs: this.state.runs.size });
+        if ([...owned.values()].every((t) => t === 0)) this.caughtUpWithOwned();
       }
     }
     this.requestTick();
+  }
+
+  /** The predecessor may have died between a dispatch and telling its worker: tell them all again. */
+  private caughtUpWithOwned(): void {
+    const resend = unconfirmedDispatches(this.state, Date.now());
+    this.unsent.push(...resend);
+    this.logger.info('caught up', { partitions: [...this.owned!.keys()], runs: this.state.runs.size, dispatchesResent: resend.length });
   }
 
   /** Folds one event; a run it ends is remembered, so a duplicated request cannot revive it. */
@@ -177,22 +194,45 @@ export class Scheduler implements Probed {
 
   private async tick(): Promise<void> {
     const owned = this.owned;
+    if (!(await this.sendUnsent())) return;
     const events = planScheduling(this.state, Date.now(), { heartbeatTimeoutMs: this.config.CHUTE_HEARTBEAT_TIMEOUT_MS });
     if (events.length === 0) return;
+    const { assignments, revocations } = routeToWorkers(this.state, events);
     try {
+      // Stopping an attempt before the run's end is recorded: a scheduler that
+      // dies in between leaves the end undecided, and the next owner decides it again.
+      if (revocations.length > 0) await this.topics!.dispatch.append(revocations);
       await this.topics!.runEvents.append(events);
     } catch (error) {
       // Nothing was applied: the next tick plans the same events again.
       this.logger.error('append failed', { err: error });
       return;
     }
-    // Ownership moved while appending: the new owner reads these back from the log.
+    // Ownership moved while appending: the new owner reads these back from the log
+    // and sends the dispatches again.
     if (this.owned !== owned) return;
     // Applied now rather than when read back, so the next plan does not repeat them;
     // reading them back later is a no-op because evolve ignores duplicates.
     for (const event of events) {
       this.dispatched.inc({ type: event.type });
       this.fold(event);
+    }
+    this.unsent.push(...assignments);
+    await this.sendUnsent();
+  }
+
+  /** Tells workers of their dispatches; false while the dispatch topic refuses them (they are kept and sent again). */
+  private async sendUnsent(): Promise<boolean> {
+    if (this.unsent.length === 0) return true;
+    const batch = this.unsent;
+    this.unsent = [];
+    try {
+      await this.topics!.dispatch.append(batch);
+      return true;
+    } catch (error) {
+      this.logger.error('could not tell workers of their dispatches; sending them again', { err: error, dispatches: batch.length });
+      this.unsent = [...batch, ...this.unsent];
+      return false;
     }
   }
 }
