@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
+import { describeIssue, StreamMessage } from '@chute/schemas';
 import { ChuteApiError } from './errors';
 
 export interface SubscribeOptions {
@@ -19,11 +20,6 @@ export interface SubscribeOptions {
    */
   onAttempt?: (attempt: number) => void;
 }
-
-type Message =
-  | { type: 'chunk'; seq: number; attempt: number; data: string; encoding?: 'base64' }
-  | { type: 'attempt'; attempt: number }
-  | { type: 'end'; status: string };
 
 const position = (m: { attempt: number; seq: number }): string => (m.attempt === 1 ? String(m.seq) : `${m.attempt}:${m.seq}`);
 
@@ -53,7 +49,7 @@ export async function* streamOverWebSocket(
     else if (fromStart) url.searchParams.set('from', 'start');
 
     const socket = new WebSocket(url, token ? { headers: { authorization: `Bearer ${token}` } } : {});
-    const queue: Message[] = [];
+    const queue: StreamMessage[] = [];
     let wake: (() => void) | undefined;
     let closed: { code: number; reason: string } | undefined;
     let refused: Error | undefined;
@@ -62,7 +58,13 @@ export async function* streamOverWebSocket(
       wake = undefined;
     };
     socket.on('message', (data) => {
-      queue.push(JSON.parse(String(data)) as Message);
+      const parsed = StreamMessage.safeParse(JSON.parse(String(data)));
+      if (parsed.success) queue.push(parsed.data);
+      else {
+        const { field, detail } = describeIssue(parsed.error);
+        refused = new ChuteApiError(0, 'INVALID_STREAM_MESSAGE', `the gateway sent a stream message this SDK does not understand: ${field}: ${detail}`);
+        closed = { code: 0, reason: 'invalid message' };
+      }
       notify();
     });
     socket.on('close', (code, reason) => {

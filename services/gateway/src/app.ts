@@ -6,12 +6,15 @@ import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCom
 import { ChuteError, type Logger, type Metrics } from '@chute/runtime';
 import { registerRunsApi, type RunsApiDeps } from './runs-api';
 import { registerStreamApi, type StreamApiDeps } from './stream-api';
+import { WORKER_MAX_FRAME_BYTES, type WorkerConnections } from './worker-protocol';
 
 export interface GatewayDeps extends RunsApiDeps, Omit<StreamApiDeps, 'currentState'> {
   logger: Logger;
   metrics: Metrics;
   /** Resolves when the log and the database both answer; rejects naming the one that does not. */
   checkReady(): Promise<void>;
+  /** Workers connecting over the worker protocol. */
+  workers: WorkerConnections;
 }
 
 /** Request bodies past this are refused with 413 before they are parsed. */
@@ -61,7 +64,8 @@ export function buildGateway(deps: GatewayDeps): FastifyInstance {
     transform: jsonSchemaTransform,
   });
   void app.register(swaggerUi, { routePrefix: '/docs' });
-  void app.register(websocket, { options: { maxPayload: 64 * 1024 } });
+  // Stream subscribers send nothing; workers send chunks of up to 1 MiB, base64 in JSON.
+  void app.register(websocket, { options: { maxPayload: WORKER_MAX_FRAME_BYTES } });
   const requests = deps.metrics.counter('chute_gateway_http_requests_total', 'HTTP requests by route and status.');
 
   app.addHook('onResponse', async (request, reply) => {
@@ -83,6 +87,7 @@ export function buildGateway(deps: GatewayDeps): FastifyInstance {
   void app.register(async (instance) => {
     const runs = registerRunsApi(instance, deps);
     registerStreamApi(instance, { ...deps, currentState: runs.currentState });
+    instance.get('/api/v1/workers/connect', { websocket: true, schema: { hide: true } }, (socket) => deps.workers.accept(socket));
   });
 
   app.get('/healthz', async () => ({ status: 'ok' }));

@@ -7,6 +7,7 @@ import { buildGateway } from './app';
 import type { GatewayConfig } from './config';
 import { RunWaiters } from './run-waiters';
 import { StreamHub } from './stream-hub';
+import { WorkerConnections } from './worker-protocol';
 
 /**
  * How long a request waits for the log to take its event. The log retries an
@@ -32,6 +33,7 @@ export class GatewayServer implements Component {
   private readonly waiters = new RunWaiters();
   private tail: Subscription | undefined;
   private hub: StreamHub | undefined;
+  private workers: WorkerConnections | undefined;
 
   constructor(
     private readonly config: GatewayConfig,
@@ -69,6 +71,13 @@ export class GatewayServer implements Component {
       // One tail of the run-events topic per process feeds every waiting /result request.
       this.tail = await topics.runEvents.tail((batch) => this.waiters.observe(batch));
       const runEventsTopic = topics.runEvents.name;
+      this.workers = new WorkerConnections({
+        log: this.log,
+        topics,
+        logger: this.logger,
+        metrics: this.metrics,
+        heartbeatIntervalMs: this.config.CHUTE_WORKER_HEARTBEAT_INTERVAL_MS,
+      });
       this.app = buildGateway({
         logger: this.logger,
         metrics: this.metrics,
@@ -76,6 +85,7 @@ export class GatewayServer implements Component {
         waiters: this.waiters,
         appendRunEvents: (events) => appendWithin(topics.runEvents.append(events), APPEND_DEADLINE_MS),
         hub: this.hub!,
+        workers: this.workers,
         checkReady: async () => {
           await withDeadline(this.log.endOffsets(runEventsTopic), 2000, 'log did not answer within 2 s');
           await withDeadline(pingDb(this.db), 2000, 'database did not answer within 2 s');
@@ -91,6 +101,8 @@ export class GatewayServer implements Component {
     // Intake first (no new requests), then the log (flushes accepted appends), then the pool.
     return this.lifecycle.stop(async () => {
       this.waiters.close();
+      // Connected workers' stops go on the log while it is still open.
+      await this.workers?.closeAll();
       await this.hub?.stop();
       await this.app?.close();
       await this.tail?.stop();

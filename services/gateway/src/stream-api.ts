@@ -5,7 +5,7 @@ import type {} from '@fastify/websocket';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { isFinal, type RunState } from '@chute/domain';
 import { ChuteError } from '@chute/runtime';
-import { ApiError, RunIdParams, StreamQuery, type FinalStatus } from '@chute/schemas';
+import { ApiError, RunIdParams, StreamQuery, type FinalStatus, type StreamChunkMessage, type StreamMessage } from '@chute/schemas';
 import { formatPosition, parsePosition, type CloseReason, type Sink, type StreamFrom, type StreamHub, type StreamItem, type StreamSubscriber } from './stream-hub';
 
 export interface StreamApiDeps {
@@ -60,23 +60,26 @@ function encodedOnce<T extends StreamItem>(encode: (item: T) => Buffer): (item: 
   };
 }
 
-/** A chunk as WebSocket and SSE both carry it; `encoding` only for bytes (JSON leaves undefined out). */
-const chunkBody = (item: ChunkItem) => ({
+/** A chunk as WebSocket and SSE both carry it (the schema's message); `encoding` only for bytes (JSON leaves undefined out). */
+const chunkBody = (item: ChunkItem): Omit<StreamChunkMessage, 'type'> => ({
   seq: item.seq,
   attempt: item.attempt,
   data: item.data,
   encoding: item.encoding === 'base64' ? ('base64' as const) : undefined,
 });
 
+/** One message of the stream's wire schema (stream.schema.json), as JSON text. */
+const wire = (message: StreamMessage): Buffer => Buffer.from(JSON.stringify(message));
+
 /** What the WebSocket carries for one item. */
 const wsMessage = encodedOnce((item: StreamItem) => {
   switch (item.type) {
     case 'chunk':
-      return Buffer.from(JSON.stringify({ type: 'chunk', ...chunkBody(item) }));
+      return wire({ type: 'chunk', ...chunkBody(item) });
     case 'attempt':
-      return Buffer.from(JSON.stringify({ type: 'attempt', attempt: item.attempt }));
+      return wire({ type: 'attempt', attempt: item.attempt });
     case 'end':
-      return Buffer.from(JSON.stringify({ type: 'end', status: item.status }));
+      return wire({ type: 'end', status: item.status });
     default: {
       const _exhaustive: never = item;
       return _exhaustive;

@@ -1,0 +1,216 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import WebSocket from 'ws';
+import { GatewayMessage, StreamMessage, type RunEvent, type RunView, type WorkerMessage } from '@chute/schemas';
+import { Platform, waitFor } from '@chute/testing';
+import { openAudit, readAll, type Audit } from '../support/audit';
+
+// The worker protocol against the real gateway: a worker with no Kafka client,
+// speaking JSON over a WebSocket, serves tasks like any worker on the log.
+
+/** A bare protocol client: what every SDK in another language implements. */
+class ProtocolWorker {
+  readonly received: GatewayMessage[] = [];
+  readonly socket: WebSocket;
+  readonly closed: Promise<{ code: number; reason: string }>;
+  private readonly handlers = new Set<(message: GatewayMessage) => void>();
+
+  constructor(gateway: string) {
+    this.socket = new WebSocket(`${gateway.replace(/^http/, 'ws')}/api/v1/workers/connect`);
+    this.socket.on('message', (data) => {
+      const message = GatewayMessage.parse(JSON.parse(String(data)));
+      this.received.push(message);
+      for (const handler of this.handlers) handler(message);
+    });
+    this.closed = new Promise((resolve) => this.socket.on('close', (code, reason) => resolve({ code, reason: String(reason) })));
+  }
+
+  static async register(gateway: string, tasks: string[], slots = 10): Promise<{ worker: ProtocolWorker; workerId: string }> {
+    const worker = new ProtocolWorker(gateway);
+    await new Promise((resolve, reject) => worker.socket.once('open', resolve).once('error', reject));
+    worker.send({ type: 'register', name: 'protocol-test', tasks, slots });
+    const registered = await worker.next('registered');
+    return { worker, workerId: registered.workerId };
+  }
+
+  on(handler: (message: GatewayMessage) => void): void {
+    this.handlers.add(handler);
+  }
+
+  send(message: WorkerMessage | Record<string, unknown>): void {
+    this.socket.send(JSON.stringify(message));
+  }
+
+  /** The first message of this type received (already or from now on). */
+  async next<T extends GatewayMessage['type']>(type: T, timeoutMs = 20_000): Promise<Extract<GatewayMessage, { type: T }>> {
+    const find = () => this.received.find((m) => m.type === type) as Extract<GatewayMessage, { type: T }> | undefined;
+    await waitFor(() => find() !== undefined, { timeoutMs, message: `a ${type} message` });
+    return find()!;
+  }
+}
+
+const trigger = async (gateway: string, task: string, input: unknown = {}): Promise<string> => {
+  const response = await fetch(`${gateway}/api/v1/tasks/${task}/runs`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ input, retries: 0, executionTimeoutMs: 60_000 }),
+  });
+  assert.equal(response.status, 201);
+  return ((await response.json()) as { runId: string }).runId;
+};
+
+async function resultOf(gateway: string, runId: string): Promise<RunView> {
+  for (;;) {
+    const response = await fetch(`${gateway}/api/v1/runs/${runId}/result?timeoutMs=30000`);
+    if (response.status === 200) return (await response.json()) as RunView;
+  }
+}
+
+/** Collects the text of a run's stream over the gateway's WebSocket, attached from now on. */
+function streamText(gateway: string, runId: string): Promise<{ text: string; status: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(`${gateway.replace(/^http/, 'ws')}/api/v1/runs/${runId}/stream?from=start`);
+    let text = '';
+    socket.on('message', (data) => {
+      const message = StreamMessage.parse(JSON.parse(String(data)));
+      if (message.type === 'chunk') text += message.encoding === 'base64' ? Buffer.from(message.data, 'base64').toString('utf8') : message.data;
+      if (message.type === 'end') resolve({ text, status: message.status });
+    });
+    socket.on('error', reject);
+  });
+}
+
+describe('worker protocol (/api/v1/workers/connect)', () => {
+  let platform: Platform;
+  let audit: Audit;
+
+  before(async () => {
+    platform = await Platform.start({ workers: 0 });
+    audit = await openAudit(platform.env);
+  });
+
+  after(async () => {
+    await audit?.stop();
+    await platform?.stop();
+  });
+
+  test('a worker over the protocol runs a task: started, chunks in order, completed; the stream and the run say so', async () => {
+    const { worker, workerId } = await ProtocolWorker.register(platform.gatewayUrl, ['remote-words']);
+    worker.on((message) => {
+      if (message.type !== 'assigned') return;
+      const { runId, attempt } = message;
+      worker.send({ type: 'started', runId, attempt });
+      for (const word of ['one ', 'two ', 'three']) worker.send({ type: 'chunk', runId, attempt, data: word });
+      worker.send({ type: 'chunk', runId, attempt, data: Buffer.from('!').toString('base64'), encoding: 'base64' });
+      worker.send({ type: 'completed', runId, attempt, output: { words: 3 } });
+    });
+    const runId = await trigger(platform.gatewayUrl, 'remote-words');
+    const [streamed, run] = await Promise.all([streamText(platform.gatewayUrl, runId), resultOf(platform.gatewayUrl, runId)]);
+    assert.deepEqual(streamed, { text: 'one two three!', status: 'COMPLETED' });
+    assert.equal(run.status, 'COMPLETED');
+    assert.deepEqual(run.output, { words: 3 });
+    assert.equal(run.workerId, workerId);
+    const events = (await readAll<RunEvent>(audit, audit.topics.runEvents)).filter((e) => e.runId === runId);
+    assert.deepEqual(events.map((e) => e.type), ['RunRequested', 'RunDispatched', 'RunStarted', 'RunCompleted']);
+    worker.socket.close(1000);
+  });
+
+  test('a failure reported by the worker fails the run with its error, not retried when it says so', async () => {
+    const { worker } = await ProtocolWorker.register(platform.gatewayUrl, ['remote-fail']);
+    worker.on((message) => {
+      if (message.type !== 'assigned') return;
+      worker.send({ type: 'started', runId: message.runId, attempt: message.attempt });
+      worker.send({ type: 'failed', runId: message.runId, attempt: message.attempt, error: { name: 'ValueError', message: 'bad input', nonRetryable: true } });
+    });
+    const response = await fetch(`${platform.gatewayUrl}/api/v1/tasks/remote-fail/runs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ input: {}, retries: 3 }),
+    });
+    const { runId } = (await response.json()) as { runId: string };
+    const run = await resultOf(platform.gatewayUrl, runId);
+    assert.equal(run.status, 'FAILED');
+    assert.equal(run.attempt, 1, 'a non-retryable failure spends no retry');
+    assert.deepEqual([run.error?.name, run.error?.message], ['ValueError', 'bad input']);
+    worker.socket.close(1000);
+  });
+
+  test('never more assignments at once than the slots it registered', async () => {
+    const { worker } = await ProtocolWorker.register(platform.gatewayUrl, ['remote-slow'], 2);
+    let running = 0;
+    let peak = 0;
+    worker.on((message) => {
+      if (message.type !== 'assigned') return;
+      running++;
+      peak = Math.max(peak, running);
+      worker.send({ type: 'started', runId: message.runId, attempt: message.attempt });
+      setTimeout(() => {
+        running--;
+        worker.send({ type: 'completed', runId: message.runId, attempt: message.attempt, output: null });
+      }, 100);
+    });
+    const ids = await Promise.all(Array.from({ length: 8 }, () => trigger(platform.gatewayUrl, 'remote-slow')));
+    const runs = await Promise.all(ids.map((id) => resultOf(platform.gatewayUrl, id)));
+    assert.deepEqual(runs.map((r) => r.status), ids.map(() => 'COMPLETED'));
+    assert.equal(peak, 2);
+    worker.socket.close(1000);
+  });
+
+  test('a worker that disconnects mid-run gives the run up: another worker runs it as attempt 2', async () => {
+    const { worker: first } = await ProtocolWorker.register(platform.gatewayUrl, ['remote-handover']);
+    const runId = await trigger(platform.gatewayUrl, 'remote-handover');
+    const assigned = await first.next('assigned');
+    first.send({ type: 'started', runId, attempt: assigned.attempt });
+    first.send({ type: 'chunk', runId, attempt: assigned.attempt, data: 'lost with the first worker' });
+    first.socket.terminate();
+
+    const { worker: second } = await ProtocolWorker.register(platform.gatewayUrl, ['remote-handover']);
+    const again = await second.next('assigned');
+    assert.equal(again.runId, runId);
+    assert.equal(again.attempt, 2);
+    second.send({ type: 'started', runId, attempt: 2 });
+    second.send({ type: 'completed', runId, attempt: 2, output: 'second' });
+    const run = await resultOf(platform.gatewayUrl, runId);
+    assert.deepEqual([run.status, run.attempt, run.output], ['COMPLETED', 2, 'second']);
+    second.socket.close(1000);
+  });
+
+  test('a chunk over 1 MiB fails its attempt with a clear error, and the socket stays open', async () => {
+    const { worker } = await ProtocolWorker.register(platform.gatewayUrl, ['remote-big']);
+    const runId = await trigger(platform.gatewayUrl, 'remote-big');
+    const assigned = await worker.next('assigned');
+    worker.send({ type: 'started', runId, attempt: assigned.attempt });
+    worker.send({ type: 'chunk', runId, attempt: assigned.attempt, data: 'x'.repeat(1024 * 1024 + 1) });
+    const error = await worker.next('error');
+    assert.equal(error.code, 'CHUNK_TOO_LARGE');
+    assert.equal((await worker.next('cancel')).runId, runId);
+    const run = await resultOf(platform.gatewayUrl, runId);
+    assert.equal(run.status, 'FAILED');
+    assert.match(run.error?.message ?? '', /exceeds the limit of 1048576 bytes/);
+    assert.equal(worker.socket.readyState, WebSocket.OPEN);
+    worker.socket.close(1000);
+  });
+
+  test('malformed messages close the socket with a code naming the problem; the gateway stays up', async () => {
+    const notJson = new ProtocolWorker(platform.gatewayUrl);
+    await new Promise((resolve) => notJson.socket.once('open', resolve));
+    notJson.socket.send('{not json');
+    assert.equal((await notJson.closed).code, 1007);
+    assert.equal((await notJson.next('error')).code, 'INVALID_JSON');
+
+    const badField = new ProtocolWorker(platform.gatewayUrl);
+    await new Promise((resolve) => badField.socket.once('open', resolve));
+    badField.send({ type: 'register', name: 'x', tasks: [], slots: 1 });
+    const closed = await badField.closed;
+    assert.equal(closed.code, 1008);
+    assert.match((await badField.next('error')).message, /tasks/);
+
+    const early = new ProtocolWorker(platform.gatewayUrl);
+    await new Promise((resolve) => early.socket.once('open', resolve));
+    early.send({ type: 'heartbeat' });
+    assert.equal((await early.closed).code, 1008);
+    assert.equal((await early.next('error')).code, 'NOT_REGISTERED');
+
+    assert.equal((await fetch(`${platform.gatewayUrl}/readyz`)).status, 200);
+  });
+});
