@@ -1,0 +1,83 @@
+# frozen_string_literal: true
+
+require "uri"
+require_relative "errors"
+require_relative "stream"
+
+module Chute
+  # Runs, through the gateway's HTTP API: what Client#runs is.
+  class Runs
+    def initialize(http)
+      @http = http
+    end
+
+    # Triggers a run of +task+ (a Task, or a task's name) with +input+ (JSON); returns its id.
+    def trigger(task, input = {})
+      body = { "input" => input }
+      if task.is_a?(Task)
+        body["retries"] = task.retries if task.retries
+        body["executionTimeoutMs"] = task.execution_timeout_ms if task.execution_timeout_ms
+        task = task.name
+      end
+      _, json = @http.request("POST", "/api/v1/tasks/#{escape(task)}/runs", body: body, accept: [201])
+      json.fetch("runId")
+    end
+
+    # The run as the gateway sees it (a Hash: "status", "output", "error", "attempt"...).
+    def get(run_id)
+      @http.request("GET", "/api/v1/runs/#{escape(run_id)}", accept: [200]).last
+    end
+
+    # Asks for the run to be cancelled; its task's context reports cancelled? and stops.
+    def cancel(run_id)
+      @http.request("POST", "/api/v1/runs/#{escape(run_id)}/cancel", body: {}, accept: [200, 202])
+      nil
+    end
+
+    # Waits (long-polling the gateway) for the run's end and returns the run.
+    def wait_for_end(run_id)
+      loop do
+        status, run = @http.request("GET", "/api/v1/runs/#{escape(run_id)}/result?timeoutMs=30000", read_timeout: 90)
+        return run if status == 200
+      end
+    end
+
+    # The output of a run that completed; RunFailedError for any other end.
+    def result(run_id)
+      run = wait_for_end(run_id)
+      return run["output"] if run["status"] == "COMPLETED"
+
+      raise RunFailedError.new(run_id, run["status"], run["error"])
+    end
+
+    # The chunks a run publishes from now on, as Strings, until its stream
+    # ends. With a block, yields each chunk and returns nil; without one,
+    # returns an Enumerator. Bytes chunks are decoded as UTF-8 (a character
+    # split across chunks is kept whole) unless +raw+ is set, which yields them
+    # as binary Strings.
+    #
+    # A connection that drops is resumed after the last chunk received (nothing
+    # lost, nothing repeated); after +max_reconnects+ failures in a row,
+    # StreamDisconnectedError. +after+ ("N" or "A:N") resumes after a chunk,
+    # <tt>from: :start</tt> replays the stream from its beginning.
+    #
+    # +on_attempt+ is called with the attempt number when a retry begins: the
+    # chunks that follow start the task's output over. Default: a line on $stderr.
+    def subscribe_to_stream(run_id, after: nil, from: nil, raw: false, max_reconnects: 5, on_attempt: nil, &block)
+      unless block
+        return enum_for(:subscribe_to_stream, run_id, after: after, from: from, raw: raw,
+                                                      max_reconnects: max_reconnects, on_attempt: on_attempt)
+      end
+
+      StreamSubscription.new(@http, run_id, after: after, from: from, raw: raw, max_reconnects: max_reconnects,
+                                            on_attempt: on_attempt).each(&block)
+      nil
+    end
+
+    private
+
+    def escape(segment)
+      URI.encode_www_form_component(segment).gsub("+", "%20")
+    end
+  end
+end
