@@ -101,6 +101,10 @@ class WorkerConnection:
     async def register(self) -> dict[str, Any]:
         """Answer the worker's ``register`` as the gateway does."""
         message = await self.next("register")
+        await self.register_answer(message)
+        return message
+
+    async def register_answer(self, message: dict[str, Any]) -> None:
         await self.send(
             {
                 "type": "registered",
@@ -110,7 +114,6 @@ class WorkerConnection:
             }
         )
         self.registered = True
-        return message
 
     async def close(self, code: int = 1001, error: dict[str, str] | None = None) -> None:
         if error is not None:
@@ -153,12 +156,38 @@ class StreamSession:
     delay: float = 0.0
 
 
-class FakeGateway:
-    """Serves both sides of the gateway on 127.0.0.1 with an ephemeral port."""
+@dataclass
+class BridgedRun:
+    """A run the fake carries end to end (``bridge=True``): triggered, assigned, streamed, ended."""
 
-    def __init__(self, *, heartbeat_ms: int = 50, max_chunk_bytes: int = 64) -> None:
+    run_id: str
+    task: str
+    input: Any
+    items: list[dict[str, Any]] = field(default_factory=list)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    status: str = "QUEUED"
+    output: Any = None
+    error: Any = None
+
+    def publish(self, item: dict[str, Any]) -> None:
+        self.items.append(item)
+        changed, self.changed = self.changed, asyncio.Event()
+        changed.set()
+
+
+class FakeGateway:
+    """Serves both sides of the gateway on 127.0.0.1 with an ephemeral port.
+
+    With ``bridge=True`` it also plays the platform: a triggered run is assigned to the
+    first registered worker, and what the worker sends becomes the run's stream and result.
+    """
+
+    def __init__(self, *, heartbeat_ms: int = 50, max_chunk_bytes: int = 64, bridge: bool = False) -> None:
         self.heartbeat_ms = heartbeat_ms
         self.max_chunk_bytes = max_chunk_bytes
+        self.bridge = bridge
+        self.runs: dict[str, BridgedRun] = {}
+        self.workers: list[WorkerConnection] = []
         self.violations: list[str] = []
         self.connections: asyncio.Queue[WorkerConnection] = asyncio.Queue()
         self.all_connections: list[WorkerConnection] = []
@@ -167,6 +196,7 @@ class FakeGateway:
         self.streams: dict[str, list[StreamSession]] = {}
         self.stream_requests: list[dict[str, str]] = []
         self.errors: dict[str, tuple[int, dict[str, str]]] = {}
+        self.default_output: Any = {"ok": True}
         self._runner: web.AppRunner | None = None
         self.url = ""
 
@@ -225,11 +255,36 @@ class FakeGateway:
                 else:
                     self.violations.extend(connection.check_order(message))
                 connection.log.append(message)
+                if self.bridge:
+                    await self._bridge(connection, message)
                 await connection.received.put(message)
         finally:
             connection.close_code = ws.close_code
             connection.closed.set()
         return ws
+
+    async def _bridge(self, connection: WorkerConnection, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        if kind == "register":
+            await connection.register_answer(message)
+            self.workers.append(connection)
+            return
+        run = self.runs.get(message.get("runId", ""))
+        if run is None:
+            return
+        if kind == "started":
+            run.status = "RUNNING"
+        elif kind == "chunk":
+            seq = sum(1 for item in run.items if item["type"] == "chunk")
+            item = {"type": "chunk", "seq": seq, "attempt": message["attempt"], "data": message["data"]}
+            if message.get("encoding") == "base64":
+                item["encoding"] = "base64"
+            run.publish(item)
+        elif kind in ("completed", "failed"):
+            run.status = "COMPLETED" if kind == "completed" else "FAILED"
+            run.output = message.get("output")
+            run.error = message.get("error")
+            run.publish({"type": "end", "status": run.status})
 
     # --- consumer HTTP API -------------------------------------------------------
 
@@ -261,24 +316,37 @@ class FakeGateway:
             return web.json_response(body, status=status)
         body = await request.json()
         self.triggers.append((name, body, dict(request.headers)))
-        return web.json_response({"runId": str(uuid.uuid4())}, status=201)
+        run_id = str(uuid.uuid4())
+        if self.bridge:
+            run = self.runs[run_id] = BridgedRun(run_id, name, body.get("input"))
+            serving = [w for w in self.workers if name in w.log[0]["tasks"] and not w.ws.closed]
+            if serving:
+                await serving[0].assign(name, run.input, run_id=run_id)
+        return web.json_response({"runId": run_id}, status=201)
 
     async def _result(self, request: web.Request) -> web.Response:
         run_id = request.match_info["id"]
         assert request.query.get("timeoutMs") == "30000"
+        if run_id in self.runs:
+            run = self.runs[run_id]
+            while not run.items or run.items[-1]["type"] != "end":
+                await run.changed.wait()
+            return web.json_response(self.run_view(run_id, run.status, output=run.output, error=run.error))
         script = self.results.get(run_id)
         if not script:
-            return web.json_response(self.run_view(run_id, output={"ok": True}))
+            return web.json_response(self.run_view(run_id, output=self.default_output))
         status, view = script.pop(0)
         return web.json_response(view, status=status)
 
     async def _get(self, request: web.Request) -> web.Response:
         run_id = request.match_info["id"]
-        return web.json_response(self.run_view(run_id, output={"ok": True}))
+        return web.json_response(self.run_view(run_id, output=self.default_output))
 
     async def _stream(self, request: web.Request) -> web.StreamResponse:
         run_id = request.match_info["id"]
         self.stream_requests.append({**request.query, "_accept": request.headers.get("Accept", "")})
+        if run_id in self.runs:
+            return await self._bridged_stream(request, self.runs[run_id])
         sessions = self.streams.get(run_id)
         if not sessions:
             return web.json_response({"code": "RUN_NOT_FOUND", "message": f"run {run_id} not found"}, status=404)
@@ -286,15 +354,7 @@ class FakeGateway:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         await response.prepare(request)
         for message in session.messages:
-            found = problems(STREAM_MESSAGE, message)
-            assert not found, f"the fake gateway itself sent an invalid stream message {message}: {found}"
-            body = {k: v for k, v in message.items() if k != "type"}
-            frame = ""
-            if message["type"] == "chunk":
-                position = str(message["seq"]) if message["attempt"] == 1 else f"{message['attempt']}:{message['seq']}"
-                frame += f"id: {position}\n"
-            frame += f"event: {message['type']}\ndata: {json.dumps(body)}\n\n"
-            await response.write(frame.encode())
+            await self._write_event(response, message)
             if session.delay:
                 await asyncio.sleep(session.delay)
         if session.abort:
@@ -303,3 +363,32 @@ class FakeGateway:
             return response
         await response.write_eof()
         return response
+
+    async def _write_event(self, response: web.StreamResponse, message: dict[str, Any]) -> None:
+        found = problems(STREAM_MESSAGE, message)
+        assert not found, f"the fake gateway itself sent an invalid stream message {message}: {found}"
+        body = {k: v for k, v in message.items() if k != "type"}
+        frame = ""
+        if message["type"] == "chunk":
+            position = str(message["seq"]) if message["attempt"] == 1 else f"{message['attempt']}:{message['seq']}"
+            frame += f"id: {position}\n"
+        frame += f"event: {message['type']}\ndata: {json.dumps(body)}\n\n"
+        await response.write(frame.encode())
+
+    async def _bridged_stream(self, request: web.Request, run: BridgedRun) -> web.StreamResponse:
+        """The run's stream from now (or from its start with ``from=start``), as the real gateway serves it."""
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        await response.prepare(request)
+        index = 0 if request.query.get("from") == "start" else len(run.items)
+        if run.items and run.items[-1]["type"] == "end":
+            index = min(index, len(run.items) - 1)
+        while True:
+            changed = run.changed  # taken before reading items, so no publish is missed
+            while index < len(run.items):
+                item = run.items[index]
+                index += 1
+                await self._write_event(response, item)
+                if item["type"] == "end":
+                    await response.write_eof()
+                    return response
+            await changed.wait()
