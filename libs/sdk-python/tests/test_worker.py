@@ -396,3 +396,24 @@ async def test_drain_gives_up_attempts_that_outlast_the_deadline(
     await asyncio.wait_for(handle, 2)
     assert time.monotonic() - started < 2
     assert [m["type"] for m in connection.log if m["type"] != "heartbeat"] == ["register", "started", "drain"]
+
+
+def test_worker_options_are_checked(client: Chute) -> None:
+    from chute import WorkerConfigError
+
+    @client.task()
+    async def noop(input: EmptyModel, ctx: Context) -> None:
+        pass
+
+    @client.task(name="noop")
+    async def same_name(input: EmptyModel, ctx: Context) -> None:
+        pass
+
+    with pytest.raises(WorkerConfigError, match="slots"):
+        client.worker("w", slots=0, workflows=[noop])
+    with pytest.raises(WorkerConfigError, match="at least one task"):
+        client.worker("w", workflows=[])
+    with pytest.raises(WorkerConfigError, match="two tasks are named 'noop'"):
+        client.worker("w", workflows=[noop, same_name])
+    with pytest.raises(WorkerConfigError, match="control characters"):
+        client.worker("w\n", workflows=[noop])
