@@ -1,8 +1,9 @@
 # frozen_string_literal: true
 
-# The seed's Ruby consumer ("Consuming Streams"): triggers stream_task and
-# prints its stream as it comes. ruby -I../lib seed_consumer.rb
-require_relative "seed_task"
+# The seed's Ruby consumer ("Consuming Streams"), verbatim: triggers
+# stream_task and prints its stream as it comes.
+#   ruby -I../lib seed_consumer.rb
+require_relative "seed_worker" # HATCHET and STREAM_TASK; the worker is not started
 
 $stdout.sync = true
 

@@ -44,6 +44,16 @@ class RunsTest < Minitest::Test
     assert_equal 3, polls
   end
 
+  def test_the_result_loop_rides_out_a_gateway_that_is_briefly_unavailable
+    trigger_route
+    answers = [[503, { "code" => "UNAVAILABLE", "message" => "log unreachable" }], [202, run_view("RUNNING")],
+               [200, run_view("COMPLETED", output: "done")]]
+    @gateway.route("GET", %r{/result\z}) { answers.shift }
+
+    assert_equal "done", @client.task(name: "echo") { nil }.run
+    assert_empty answers
+  end
+
   def test_run_raises_run_failed_error_with_status_and_error
     trigger_route
     error = { "name" => "ArgumentError", "message" => "bad input", "nonRetryable" => true }

@@ -14,6 +14,9 @@ module Chute
   class Http
     # Errors that prove the request never reached the gateway.
     UNREACHABLE = [Errno::ECONNREFUSED, Errno::EHOSTUNREACH, Errno::ENETUNREACH, Net::OpenTimeout, SocketError].freeze
+    # Errors of a connection that broke once the request was sent: it may have been acted on.
+    BROKEN = [IOError, SystemCallError, Net::ReadTimeout, Net::WriteTimeout, Net::HTTPBadResponse,
+              OpenSSL::SSL::SSLError].freeze
 
     def initialize(gateways, token)
       @gateways = gateways
@@ -67,7 +70,7 @@ module Chute
     private
 
     def perform(method, path, body, read_timeout)
-      connect(path, read_timeout: read_timeout) do |http, uri|
+      connect(path, read_timeout: read_timeout, max_retries: 0) do |http, uri|
         request = (method == "POST" ? Net::HTTP::Post : Net::HTTP::Get).new(uri, headers)
         if body
           request["Content-Type"] = "application/json"
@@ -76,6 +79,8 @@ module Chute
         response = http.request(request)
         [response.code.to_i, response.body.to_s]
       end
+    rescue *BROKEN => e
+      raise ApiError.new(0, "CONNECTION_LOST", "#{method} #{path}: the connection to the gateway broke: #{e.message}")
     end
 
     def parse(status, text)

@@ -35,10 +35,20 @@ module Chute
     end
 
     # Waits (long-polling the gateway) for the run's end and returns the run.
-    def wait_for_end(run_id)
+    # A gateway that is briefly away (restarting, or UNAVAILABLE) is asked
+    # again, up to +max_failures+ times in a row.
+    def wait_for_end(run_id, max_failures: 5)
+      failures = 0
       loop do
         status, run = @http.request("GET", "/api/v1/runs/#{escape(run_id)}/result?timeoutMs=30000", read_timeout: 90)
         return run if status == 200
+
+        failures = 0
+      rescue ApiError => e
+        raise unless e.status.zero? || e.status >= 500
+        raise if (failures += 1) > max_failures
+
+        sleep([2.0, 0.1 * (2**(failures - 1))].min)
       end
     end
 

@@ -34,6 +34,9 @@ module Chute
     def initialize(name, workflows:, gateways:, token:, logger:, slots: 100, drain_timeout: 30, cancel_grace: 5,
                    register_timeout: 10, handle_signals: true)
       raise ArgumentError, "a worker needs at least one task in workflows:" if workflows.empty?
+      unless name.is_a?(String) && name.length.between?(1, 200) && !name.match?(/\p{Cc}/)
+        raise ArgumentError, "worker name must be 1-200 characters without control characters, got #{name.inspect}"
+      end
       raise ArgumentError, "slots must be 1-10000, got #{slots.inspect}" unless slots.is_a?(Integer) && slots.between?(1, 10_000)
 
       @name = name
