@@ -173,6 +173,7 @@ class Worker:
         self._give_up: asyncio.Event | None = None
         self._stopped: asyncio.Event | None = None
         self._stop_before_start = False
+        self._violated = False  # the last connection was closed for a protocol violation (1008)
         self.worker_id: str | None = None
         """The id the gateway gave this worker on its current connection (``None`` when not registered)."""
 
@@ -276,6 +277,7 @@ class Worker:
             url = urls[turn % len(urls)]
             turn += 1
             registered = False
+            self._violated = False
             try:
                 registered = await self._session(url)
             except InvalidStatus as error:
@@ -290,7 +292,8 @@ class Worker:
                 logger.warning("cannot reach gateway %s: %r", url, error)
             if self._stop_requested.is_set():
                 break
-            if registered:
+            if registered and not self._violated:
+                # A violation would recur on every connection: its back-off keeps growing.
                 delay = RECONNECT_MIN_DELAY
             logger.info("reconnecting in %.1fs", delay)
             with contextlib.suppress(TimeoutError):
@@ -413,19 +416,21 @@ class Worker:
 
     def _report_lost(self, connection: _Connection, last_error: dict[str, Any]) -> None:
         code, reason = connection.socket.close_code, connection.socket.close_reason
+        close = f"{code} {reason}" if reason else str(code)
         running = sum(1 for s in self._attempts.values() if s.sink is connection)
         if code == 1008:
+            self._violated = True
             # The gateway found a message of ours malformed or out of order: a bug in this SDK.
             logger.error(
-                "gateway closed the connection for a protocol violation (1008 %s): %s; "
+                "gateway closed the connection for a protocol violation (%s): %s; "
                 "this is a bug in the chute SDK, please report it",
-                reason,
+                close,
                 last_error.get("message", "no error message"),
             )
         elif code == 1013:
-            logger.warning("gateway cannot reach its log (1013 %s); %d attempt(s) given up", reason, running)
+            logger.warning("gateway cannot reach its log (%s); %d attempt(s) given up", close, running)
         else:
-            logger.warning("connection to the gateway lost (%s %s); %d attempt(s) given up", code, reason, running)
+            logger.warning("connection to the gateway lost (%s); %d attempt(s) given up", close, running)
 
     async def _drain(self, connection: _Connection, reader: asyncio.Task[None], writer: asyncio.Task[None]) -> None:
         """Send ``drain``, wait for running attempts (up to the deadline), then flush what they sent."""
