@@ -202,7 +202,7 @@ func (r *Runs) do(ctx context.Context, method, pathAndQuery string, body, out an
 		if ctx.Err() == nil {
 			r.gateways.next()
 		}
-		return 0, fmt.Errorf("chute: %s %s: %w", method, req.URL.Redacted(), err)
+		return 0, fmt.Errorf("chute: %w", err)
 	}
 	defer res.Body.Close()
 	if res.StatusCode >= 300 {

@@ -178,7 +178,7 @@ func (w *Worker) StartBlocking(ctx context.Context) error {
 		failures++
 		delay := backoff(failures, w.backoffFirst, w.backoffLimit)
 		gateway = w.gateways.next()
-		w.logger.Warn("chute worker: disconnected from the gateway; reconnecting",
+		w.logger.Warn("chute worker: not connected to the gateway; reconnecting",
 			"err", session.err, "retryIn", delay, "gateway", gateway.Redacted())
 		if sleep(ctx, delay) != nil {
 			return nil
@@ -218,7 +218,7 @@ func (w *Worker) connect(ctx context.Context, gateway *url.URL) session {
 		if res != nil && res.StatusCode != http.StatusSwitchingProtocols {
 			return session{err: fmt.Errorf("connecting to %s: %w", target, readAPIError(res))}
 		}
-		return session{err: fmt.Errorf("connecting to %s: %w", target, err)}
+		return session{err: err}
 	}
 	defer ws.CloseNow()
 	ws.SetReadLimit(incomingFrameLimitBytes)

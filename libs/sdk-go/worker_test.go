@@ -410,6 +410,19 @@ func TestWorkerRotatesThroughItsGateways(t *testing.T) {
 	g.nextConn().register("test-worker-1", 10_000, 1024)
 }
 
+func TestWorkerConnectionOutlivesTheRegisterTimeout(t *testing.T) {
+	g := newFakeGateway(t)
+	tw := newTestWorker(t, g.URL())
+	hatchet.SetRegisterTimeout(tw.worker, 100*time.Millisecond)
+	tw.start(t)
+	c := g.nextConn()
+	c.register("test-worker-1", 10_000, 1024)
+	time.Sleep(400 * time.Millisecond)
+	c.assign(newRunId(), 1, "nothing", nil)
+	c.expect("started")
+	c.expect("completed")
+}
+
 func TestWorkerGivesUpOnAGatewayThatDoesNotAnswerRegister(t *testing.T) {
 	g := newFakeGateway(t)
 	tw := newTestWorker(t, g.URL())
