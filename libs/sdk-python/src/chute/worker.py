@@ -240,6 +240,7 @@ class Worker:
         if self._stop_requested is None:
             self._stop_before_start = True
         elif not self._stop_requested.is_set():
+            self._state = "stopping"
             logger.info("worker %s stopping: draining %d running attempt(s)", self.name, len(self._attempts))
             self._stop_requested.set()
 
@@ -290,6 +291,9 @@ class Worker:
                 logger.error("gateway %s did not register the worker: %s", url, error)
             except (OSError, TimeoutError, websockets.WebSocketException) as error:
                 logger.warning("cannot reach gateway %s: %r", url, error)
+            except Exception:
+                # A long-running worker outlives one bad connection: say what broke, then reconnect.
+                logger.exception("unexpected error on the connection to gateway %s", url)
             if self._stop_requested.is_set():
                 break
             if registered and not self._violated:
@@ -393,26 +397,27 @@ class Worker:
         with contextlib.suppress(ConnectionClosed):
             async for raw in connection.socket:
                 try:
-                    message = json.loads(raw)
-                    kind = message["type"]
-                except (ValueError, TypeError, KeyError):
+                    self._on_message(connection, json.loads(raw), last_error)
+                except (ValueError, TypeError, KeyError, AttributeError):
+                    # The gateway validates its own messages; one that is malformed is skipped, not fatal.
                     logger.error("gateway sent a message that is not one of the protocol's: %.200r", raw)
-                    continue
-                if kind == "assigned":
-                    self._on_assigned(connection, message)
-                elif kind == "cancel":
-                    state = self._attempts.get((message["runId"], message["attempt"]))
-                    if state is not None and state.sink is connection:
-                        logger.info(
-                            "attempt %d of run %s cancelled: %s", state.attempt, state.run_id, message.get("reason")
-                        )
-                        state.cancel(str(message.get("reason", "cancelled")))
-                elif kind == "error":
-                    last_error.clear()
-                    last_error.update(message)
-                    logger.error("gateway error %s: %s", message.get("code"), message.get("message"))
-                else:
-                    logger.warning("ignoring unexpected %r message from the gateway", kind)
+
+    def _on_message(self, connection: _Connection, message: dict[str, Any], last_error: dict[str, Any]) -> None:
+        kind = message["type"]
+        if kind == "assigned":
+            self._on_assigned(connection, message)
+        elif kind == "cancel":
+            state = self._attempts.get((message["runId"], message["attempt"]))
+            if state is not None and state.sink is connection:
+                reason = str(message.get("reason", "cancelled"))
+                logger.info("attempt %d of run %s cancelled: %s", state.attempt, state.run_id, reason)
+                state.cancel(reason)
+        elif kind == "error":
+            last_error.clear()
+            last_error.update(message)
+            logger.error("gateway error %s: %s", message.get("code"), message.get("message"))
+        else:
+            logger.warning("ignoring unexpected %r message from the gateway", kind)
 
     def _report_lost(self, connection: _Connection, last_error: dict[str, Any]) -> None:
         code, reason = connection.socket.close_code, connection.socket.close_reason
