@@ -1,6 +1,7 @@
 package chute
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -42,10 +43,15 @@ func newConn(w *Worker, ws *websocket.Conn, gateway *url.URL) *conn {
 // write sends one message. Writes are safe from any goroutine; one attempt's
 // messages are written by one goroutine in order, so they arrive in order.
 func (c *conn) write(msg any) error {
-	data, err := json.Marshal(msg)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	// Chunks are text for people, often HTML: escaping <, > and & would
+	// make them up to six times longer on the wire.
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(msg); err != nil {
 		return fmt.Errorf("chute: encoding a message: %w", err)
 	}
+	data := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
 	defer cancel()
 	if err := c.ws.Write(ctx, websocket.MessageText, data); err != nil {

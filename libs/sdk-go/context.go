@@ -63,6 +63,12 @@ func (c *taskContext) TryPutStream(chunk string) error {
 	if err := c.attempt.checkChunkSize(len(chunk)); err != nil {
 		return err
 	}
+	// The gateway bounds a frame by the size of a full chunk in base64: text
+	// that JSON would escape to more than that (control characters) goes as
+	// base64, so a chunk within the limit always fits its frame.
+	if jsonTextLen(chunk) > base64.StdEncoding.EncodedLen(len(chunk)) {
+		return c.attempt.sendChunk(base64.StdEncoding.EncodeToString([]byte(chunk)), "base64")
+	}
 	return c.attempt.sendChunk(chunk, "utf8")
 }
 
@@ -71,4 +77,33 @@ func (c *taskContext) PutStreamBytes(chunk []byte) error {
 		return err
 	}
 	return c.attempt.sendChunk(base64.StdEncoding.EncodeToString(chunk), "base64")
+}
+
+// jsonTextLen bounds from above the length of s inside a JSON string as the
+// SDK writes it (HTML characters unescaped).
+func jsonTextLen(s string) int {
+	n := 0
+	for i := 0; i < len(s); {
+		b := s[i]
+		if b < utf8.RuneSelf {
+			switch {
+			case b == '"' || b == '\\' || b == '\n' || b == '\r' || b == '\t':
+				n += 2
+			case b < 0x20:
+				n += 6
+			default:
+				n++
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == '\u2028' || r == '\u2029' {
+			n += 6
+		} else {
+			n += size
+		}
+		i += size
+	}
+	return n
 }

@@ -26,7 +26,8 @@ type Runs struct {
 	gateways *gatewayCursor
 }
 
-// RunRef is a run that was triggered; RunNoWait returns it.
+// RunRef is a run that was triggered; RunNoWait returns it. For a run id
+// obtained elsewhere, use Client.Runs().Result and SubscribeToStream.
 type RunRef struct {
 	// RunId is the run's id (a UUID).
 	RunId string

@@ -93,6 +93,8 @@ func newTestWorker(t *testing.T, gatewayURL string, opts ...hatchet.WorkerOption
 				ctx.TryPutStream(strings.Repeat("y", 16)),
 				ctx.PutStreamBytes([]byte{0xff, 0x00, 0x01}),
 				ctx.TryPutStream("bad \xff utf8"),
+				ctx.TryPutStream(strings.Repeat("\x01", 10)),
+				ctx.TryPutStream("<b>&</b>"),
 			)
 			tw.seen <- o
 			ctx.PutStream(strings.Repeat("z", 100))
@@ -319,7 +321,7 @@ func TestWorkerRefusesAChunkOverTheGatewaysLimit(t *testing.T) {
 	c.assign(runId, 1, "big", nil)
 	c.expect("started")
 	o := tw.observed(t)
-	for i, want := range []error{&hatchet.ChunkTooLargeError{Size: 17, Limit: 16}, &hatchet.ChunkTooLargeError{Size: 17, Limit: 16}, nil, nil, nil} {
+	for i, want := range []error{&hatchet.ChunkTooLargeError{Size: 17, Limit: 16}, &hatchet.ChunkTooLargeError{Size: 17, Limit: 16}, nil, nil, nil, nil, nil} {
 		var big *hatchet.ChunkTooLargeError
 		switch {
 		case want == nil && o.errs[i] != nil:
@@ -337,6 +339,14 @@ func TestWorkerRefusesAChunkOverTheGatewaysLimit(t *testing.T) {
 	}
 	if m := c.expect("chunk"); m.str("data") != "YmFkIP8gdXRmOA==" || m.str("encoding") != "base64" {
 		t.Errorf("a string that is not UTF-8 = %v, want its bytes in base64", m)
+	}
+	// Text that JSON would escape beyond base64's size goes as base64, so
+	// its frame stays within the gateway's bound.
+	if m := c.expect("chunk"); m.str("data") != "AQEBAQEBAQEBAQ==" || m.str("encoding") != "base64" {
+		t.Errorf("a chunk of control characters = %v, want base64", m)
+	}
+	if m := c.expect("chunk"); m.str("data") != "<b>&</b>" || m.str("encoding") != "utf8" {
+		t.Errorf("an HTML chunk = %v", m)
 	}
 	// PutStream cannot return the error: it fails the attempt, without a retry.
 	m := c.expect("failed")

@@ -14,6 +14,7 @@ type StreamTaskInput struct{}
 
 // StreamTaskOutput is the task's output.
 type StreamTaskOutput struct {
+	// Message says the stream is over.
 	Message string `json:"message"`
 }
 
