@@ -3,6 +3,7 @@ package chute
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -160,6 +161,13 @@ wait:
 	}
 	_ = c.ws.Close(websocket.StatusNormalClosure, "worker stopped")
 	c.w.logger.Info("chute worker: stopped", "workerId", c.workerId)
+}
+
+// maxOutputBytes is the largest output a completed message may carry: the
+// gateway bounds a frame by a full chunk in base64 plus 64 KiB of envelope,
+// of which 1 KiB is kept for the message's other fields.
+func (c *conn) maxOutputBytes() int {
+	return base64.StdEncoding.EncodedLen(c.maxChunkBytes) + 63*1024
 }
 
 func (c *conn) anyAttempt() *attempt {
@@ -341,6 +349,11 @@ func (a *attempt) run(task *StandaloneTask, taskName string, input json.RawMessa
 		a.mu.Lock()
 		err = a.streamErr
 		a.mu.Unlock()
+	}
+	if limit := a.conn.maxOutputBytes(); err == nil && len(output) > limit {
+		// Sent anyway, the frame would close the connection (1009) and the
+		// run would come back to fail the same way on every worker.
+		err = NewNonRetryableError(fmt.Errorf("the output of task %s is %d bytes of JSON; the gateway takes at most %d", taskName, len(output), limit))
 	}
 	if err != nil {
 		a.finish(failedMessage{Type: "failed", RunId: a.runId, Attempt: a.number, Error: toTaskError(err)})

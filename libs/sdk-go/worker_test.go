@@ -58,6 +58,10 @@ func newTestWorker(t *testing.T, gatewayURL string, opts ...hatchet.WorkerOption
 			return &echoOutput{Count: len(in.Chunks)}, nil
 		}),
 		client.NewStandaloneTask("nothing", func(ctx hatchet.Context, in struct{}) (*echoOutput, error) { return nil, nil }),
+		client.NewStandaloneTask("huge", func(ctx hatchet.Context, in struct{}) (*string, error) {
+			out := strings.Repeat("x", 100_000)
+			return &out, nil
+		}),
 		client.NewStandaloneTask("fail", func(ctx hatchet.Context, in struct{}) (*echoOutput, error) {
 			return nil, errors.New("boom")
 		}),
@@ -169,7 +173,7 @@ func TestWorkerRegistersWithItsTokenAndHeartbeats(t *testing.T) {
 		t.Errorf("register = %v", reg)
 	}
 	tasks, _ := json.Marshal(reg["tasks"])
-	if string(tasks) != `["echo","nothing","fail","fail-hard","panic","block","slow","big"]` {
+	if string(tasks) != `["echo","nothing","huge","fail","fail-hard","panic","block","slow","big"]` {
 		t.Errorf("registered tasks = %s", tasks)
 	}
 	beats := 0
@@ -236,6 +240,7 @@ func TestWorkerReportsTaskFailures(t *testing.T) {
 		{task: "fail", name: "errors.errorString", message: "boom"},
 		{task: "fail-hard", name: "NonRetryableError", message: "bad input", nonRetryable: true},
 		{task: "panic", name: "panic", message: "task panicked: kaboom", stack: true},
+		{task: "huge", name: "NonRetryableError", message: "the output of task huge is 100002 bytes of JSON; the gateway takes at most 65880", nonRetryable: true},
 		{task: "unknown-task", name: "NonRetryableError", message: `worker test-worker-1 does not serve task "unknown-task"`, nonRetryable: true},
 	}
 	for _, tc := range cases {
