@@ -4,6 +4,7 @@ import { StreamRecord } from './stream';
 import { WorkerEvent } from './worker-events';
 import { DeadLetter } from './dead-letter';
 import { DISPATCH_WORKER_HEADER, DispatchRecord } from './dispatch';
+import { SchedulerSnapshotRecord } from './scheduler-snapshot';
 
 /** Raised when a record does not match its schema; `field` names the first offending path. */
 export class RecordDecodeError extends Error {
@@ -119,6 +120,15 @@ export const Dispatches = family({
   upcasters: {},
   key: (r) => r.workerId,
   headers: (r) => ({ [DISPATCH_WORKER_HEADER]: r.workerId }),
+});
+
+/** Schedulers' checkpoints of their run-events partitions, keyed by partition. */
+export const SchedulerSnapshots = family({
+  topic: 'scheduler-snapshots',
+  schema: SchedulerSnapshotRecord,
+  version: 1,
+  upcasters: {},
+  key: (r) => String(r.partition),
 });
 
 /** Records a consumer set aside because it could not process them (see `RecordParked`). */

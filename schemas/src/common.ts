@@ -24,7 +24,9 @@ function plainText(max: number) {
     .string()
     .min(1)
     .max(max)
-    .regex(/^\P{Cc}*$/u, { message: 'must not contain control characters (U+0000-U+001F, U+007F-U+009F)' });
+    // The control characters (Unicode category Cc) spelled out as a class: \p{Cc} is not
+    // understood by every language's regex engine that reads the published JSON Schema.
+    .regex(/^[^\x00-\x1F\x7F-\x9F]*$/, { message: 'must not contain control characters (U+0000-U+001F, U+007F-U+009F)' });
 }
 
 /** A worker process's id, `<name>-<random>`. Stored in text columns (`runs.worker_id`, `workers.id`). */

@@ -5,6 +5,7 @@ export * from './worker-events';
 export * from './run-state';
 export * from './dead-letter';
 export * from './dispatch';
+export * from './scheduler-snapshot';
 export * from './codec';
 export * from './api';
 export * from './worker-protocol';

@@ -3,8 +3,9 @@
 import { cpus } from 'node:os';
 import { runsBench } from './runs.bench';
 import { streamBench } from './stream.bench';
+import { takeoverBench } from './takeover.bench';
 
-const benches: Record<string, () => Promise<void>> = { runs: runsBench, stream: streamBench };
+const benches: Record<string, () => Promise<void>> = { runs: runsBench, stream: streamBench, takeover: takeoverBench };
 
 async function main(): Promise<void> {
   const chosen = process.argv.slice(2);

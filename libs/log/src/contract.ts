@@ -290,6 +290,39 @@ export function logContract(name: string, target: ContractTarget): void {
       assert.equal(log.health().filter((h) => h.name === group).length, 0, 'stopped subscriptions are no longer reported');
     });
 
+    test('a member commits positions with a note the group keeps; it cannot commit a partition it does not own', async () => {
+      const topic = await freshTopic(2);
+      const group = uniqueName('group');
+      assert.deepEqual(await log.committedOffsets(group, topic), [], 'nothing committed yet');
+      let owned: number[] = [];
+      const member = await log.consume({
+        group,
+        topics: [topic],
+        commit: false,
+        handler: () => undefined,
+        onAssigned: (assigned) => {
+          owned = assigned.flatMap((a) => [...a.partitions]);
+        },
+      });
+      try {
+        await wait(() => owned.length === 2 && log.health().some((h) => h.name === group && h.state === 'consuming'), 'the member to own both partitions');
+        await member.commit([{ topic, partition: 1, offset: 7, metadata: '{"snapshot":"s1"}' }]);
+        await member.commit([{ topic, partition: 0, offset: 3 }]);
+        const committed = await log.committedOffsets(group, topic);
+        assert.deepEqual(
+          [...committed].sort((a, b) => a.partition - b.partition),
+          [
+            { partition: 0, offset: 3, metadata: null },
+            { partition: 1, offset: 7, metadata: '{"snapshot":"s1"}' },
+          ],
+        );
+      } finally {
+        await member.stop();
+      }
+      await assert.rejects(member.commit([{ topic, partition: 0, offset: 9 }]), 'a member that left owns nothing');
+      assert.equal((await log.committedOffsets(group, topic)).find((c) => c.partition === 0)?.offset, 3);
+    });
+
     test('a record over the size limit is refused', async () => {
       const topic = await freshTopic(1);
       await assert.rejects(

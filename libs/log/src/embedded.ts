@@ -5,7 +5,10 @@ import {
   UnknownTopicError,
   type AppendRecord,
   type BatchHandler,
+  type CommitOffset,
+  type CommittedOffset,
   type ConsumeOptions,
+  type GroupSubscription,
   type Log,
   type LogRecord,
   type PartitionOffset,
@@ -84,11 +87,14 @@ function once(fn: () => Promise<void>): () => Promise<void> {
 interface Member {
   readonly options: ConsumeOptions;
   readers: PartitionReader[];
+  /** `topic\u0000partition` of what it owns in the current assignment. */
+  readonly owned: Set<string>;
 }
 
 /** A consumer group: committed offsets survive members leaving and rejoining. */
 class Group {
   readonly committed = new Map<string, number>();
+  readonly metadata = new Map<string, string | null>();
   private members: Member[] = [];
   private queue: Promise<void> = Promise.resolve();
 
@@ -105,9 +111,23 @@ class Group {
     return this.serialize(async () => {
       await Promise.all(member.readers.map((r) => r.stop()));
       member.readers = [];
+      member.owned.clear();
       this.members = this.members.filter((m) => m !== member);
       await this.rebalance();
     });
+  }
+
+  /** Commits for a member, refused for a partition it does not own now (as Kafka refuses a stale generation). */
+  commit(member: Member, offsets: readonly CommitOffset[]): void {
+    for (const o of offsets) {
+      const key = `${o.topic}\u0000${o.partition}`;
+      if (!member.owned.has(key)) throw new Error(`this member does not own ${o.topic} partition ${o.partition}`);
+    }
+    for (const o of offsets) {
+      const key = `${o.topic}\u0000${o.partition}`;
+      this.committed.set(key, o.offset);
+      this.metadata.set(key, o.metadata ?? null);
+    }
   }
 
   // Joins and leaves are serialized so two rebalances never interleave.
@@ -124,7 +144,10 @@ class Group {
   private async rebalance(): Promise<void> {
     for (const m of this.members) m.options.onRevoked?.();
     await Promise.all(this.members.flatMap((m) => m.readers.map((r) => r.stop())));
-    for (const m of this.members) m.readers = [];
+    for (const m of this.members) {
+      m.readers = [];
+      m.owned.clear();
+    }
     if (this.members.length === 0) return;
     const topics = [...new Set(this.members.flatMap((m) => m.options.topics))].sort();
     const assigned = new Map<Member, Map<string, number[]>>(this.members.map((m) => [m, new Map()]));
@@ -144,6 +167,7 @@ class Group {
         for (const index of indexes) {
           const partition = this.log.partitions(topic)[index]!;
           const key = `${topic}\u0000${index}`;
+          member.owned.add(key);
           if (!this.committed.has(key)) {
             this.committed.set(key, (member.options.fromBeginning ?? true) ? 0 : partition.records.length);
           }
@@ -251,14 +275,25 @@ export class EmbeddedLog implements Log {
     });
   }
 
-  async consume(options: ConsumeOptions): Promise<Subscription> {
+  async consume(options: ConsumeOptions): Promise<GroupSubscription> {
     for (const topic of options.topics) this.partitions(topic);
     let group = this.groups.get(options.group);
     if (!group) this.groups.set(options.group, (group = new Group(this)));
-    const member: Member = { options, readers: [] };
+    const member: Member = { options, readers: [], owned: new Set() };
     await group.join(member);
     const joined = group;
-    return this.track(options.group, () => joined.leave(member));
+    const subscription = this.track(options.group, () => joined.leave(member));
+    return { ...subscription, commit: async (offsets) => joined.commit(member, offsets) };
+  }
+
+  async committedOffsets(group: string, topic: string): Promise<CommittedOffset[]> {
+    const committed = this.groups.get(group);
+    if (!committed) return [];
+    return this.partitions(topic).flatMap((_, partition) => {
+      const key = `${topic}\u0000${partition}`;
+      const offset = committed.committed.get(key);
+      return offset === undefined ? [] : [{ partition, offset, metadata: committed.metadata.get(key) ?? null }];
+    });
   }
 
   /** In process nothing is ever lost: an open subscription is always consuming. */

@@ -1,7 +1,7 @@
 import type { Consumer, ConsumerConfig, EachBatchHandler, IMemberAssignment, Kafka } from 'kafkajs';
 import type { Logger } from '@chute/runtime';
 import { describeKafkaError } from './kafka-errors';
-import type { Subscription, SubscriptionHealth, SubscriptionState, TopicPartitionOffset, TopicPartitions } from './types';
+import type { CommitOffset, GroupSubscription, SubscriptionHealth, SubscriptionState, TopicPartitionOffset, TopicPartitions } from './types';
 
 /** Back-off between attempts to rebuild a consumer kafkajs gave up on: 250 ms doubling to 5 s. */
 const rebuildDelayMs = (attempt: number): number => Math.min(5000, 250 * 2 ** attempt);
@@ -30,7 +30,7 @@ export interface SupervisedConsumerSpec {
  * good; this builds a new consumer then, with back-off, until it is stopped.
  * It also tracks whether the consumer is consuming, for readiness.
  */
-export class SupervisedConsumer implements Subscription {
+export class SupervisedConsumer implements GroupSubscription {
   private consumer: Consumer | undefined;
   private state: SubscriptionState = 'starting';
   private since = Date.now();
@@ -49,6 +49,15 @@ export class SupervisedConsumer implements Subscription {
   /** Connects and starts consuming; rejects (leaving nothing open) when the first connection fails. */
   async start(): Promise<void> {
     await this.open();
+  }
+
+  /** Commits through the live consumer: the broker refuses it unless this member is in the current generation. */
+  async commit(offsets: readonly CommitOffset[]): Promise<void> {
+    const consumer = this.consumer;
+    if (!consumer || this.state !== 'consuming') throw new Error(`${this.spec.name} is ${this.state}: it owns nothing to commit`);
+    await consumer.commitOffsets(
+      offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: String(o.offset), ...(o.metadata !== undefined ? { metadata: o.metadata } : {}) })),
+    );
   }
 
   health(): SubscriptionHealth {

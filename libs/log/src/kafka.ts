@@ -24,7 +24,9 @@ import {
   UnknownTopicError,
   type AppendRecord,
   type BatchHandler,
+  type CommittedOffset,
   type ConsumeOptions,
+  type GroupSubscription,
   type Log,
   type LogRecord,
   type PartitionOffset,
@@ -199,7 +201,10 @@ export class KafkaLog implements Log {
         topics: missing.map((t) => ({
           topic: t.name,
           numPartitions: t.partitions,
-          configEntries: [{ name: 'max.message.bytes', value: TOPIC_MAX_MESSAGE_BYTES }],
+          configEntries: [
+            { name: 'max.message.bytes', value: TOPIC_MAX_MESSAGE_BYTES },
+            ...Object.entries(t.config ?? {}).map(([name, value]) => ({ name, value })),
+          ],
         })),
       });
     }
@@ -379,7 +384,14 @@ export class KafkaLog implements Log {
     });
   }
 
-  async consume(options: ConsumeOptions): Promise<Subscription> {
+  async committedOffsets(group: string, topic: string): Promise<CommittedOffset[]> {
+    const [offsets] = await this.admin.fetchOffsets({ groupId: group, topics: [topic] });
+    return (offsets?.partitions ?? [])
+      .filter((p) => Number(p.offset) >= 0)
+      .map((p) => ({ partition: p.partition, offset: Number(p.offset), metadata: p.metadata ?? null }));
+  }
+
+  async consume(options: ConsumeOptions): Promise<GroupSubscription> {
     const commit = options.commit ?? true;
     return this.supervise({
       name: options.group,
@@ -414,7 +426,7 @@ export class KafkaLog implements Log {
     return [...this.open].map((s) => s.health());
   }
 
-  private async supervise(spec: ConstructorParameters<typeof SupervisedConsumer>[1]): Promise<Subscription> {
+  private async supervise(spec: ConstructorParameters<typeof SupervisedConsumer>[1]): Promise<SupervisedConsumer> {
     const consumer: SupervisedConsumer = new SupervisedConsumer(this.kafka, spec, this.options.logger, () => this.open.delete(consumer));
     await consumer.start();
     this.open.add(consumer);

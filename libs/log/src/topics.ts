@@ -1,4 +1,4 @@
-import { DeadLetters, Dispatches, RunEvents, StreamRecords, WorkerEvents, type RecordFamily } from '@chute/schemas';
+import { DeadLetters, Dispatches, RunEvents, SchedulerSnapshots, StreamRecords, WorkerEvents, type RecordFamily } from '@chute/schemas';
 import type { z } from 'zod';
 import type { Log, TopicSpec } from './types';
 import { Topic, type TopicOptions } from './typed';
@@ -30,6 +30,8 @@ export function platformTopicSpecs(config: PlatformTopicsConfig): TopicSpec[] {
     { name: topicName(config.prefix, WorkerEvents), partitions: config.workerEventsPartitions },
     { name: topicName(config.prefix, Dispatches), partitions: config.dispatchPartitions ?? 32 },
     { name: topicName(config.prefix, DeadLetters), partitions: config.deadLetterPartitions ?? 1 },
+    // Checkpoints are read only at takeover and are superseded every few minutes at most: a day of them is plenty.
+    { name: topicName(config.prefix, SchedulerSnapshots), partitions: 1, config: { 'retention.ms': String(24 * 3600 * 1000) } },
   ];
 }
 
@@ -39,6 +41,8 @@ export interface PlatformTopics {
   workerEvents: Topic<typeof WorkerEvents.schema>;
   /** What schedulers tell each worker: every worker reads its own partition only. */
   dispatch: Topic<typeof Dispatches.schema>;
+  /** Schedulers' checkpoints of the run-events partitions they own. */
+  schedulerSnapshots: Topic<typeof SchedulerSnapshots.schema>;
   /** Where a consumer parks a record it cannot process, to move on past it. */
   deadLetters: Topic<typeof DeadLetters.schema>;
 }
@@ -55,6 +59,7 @@ export async function openPlatformTopics(
     stream: new Topic(log, StreamRecords, topicName(config.prefix, StreamRecords), options),
     workerEvents: new Topic(log, WorkerEvents, topicName(config.prefix, WorkerEvents), options),
     dispatch: new Topic(log, Dispatches, topicName(config.prefix, Dispatches), options),
+    schedulerSnapshots: new Topic(log, SchedulerSnapshots, topicName(config.prefix, SchedulerSnapshots), options),
     deadLetters: new Topic(log, DeadLetters, topicName(config.prefix, DeadLetters), options),
   };
 }

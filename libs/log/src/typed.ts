@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import { decodeRecordBytes, describeIssue, RecordDecodeError, type RecordFamily } from '@chute/schemas';
 import { withDeadline, type Logger, type Metrics } from '@chute/runtime';
-import type { BatchHandler, ConsumeOptions, Log, LogRecord, PartitionOffset, ReadOptions, Subscription } from './types';
+import type { BatchHandler, ConsumeOptions, GroupSubscription, Log, LogRecord, PartitionOffset, ReadOptions, Subscription } from './types';
 
 /** An append refused because the record does not match its schema; `field` names what is wrong. */
 export class InvalidRecordError extends Error {
@@ -9,6 +9,13 @@ export class InvalidRecordError extends Error {
   constructor(readonly field: string, message: string) {
     super(message);
   }
+}
+
+/** Offsets `from` (included) to `to` (excluded) of one partition. */
+export interface PartitionRange {
+  readonly partition: number;
+  readonly from: number;
+  readonly to: number;
 }
 
 /** A decoded record with its position in the log. */
@@ -93,7 +100,7 @@ export class Topic<S extends z.ZodType> {
     return out;
   }
 
-  consume(options: Omit<ConsumeOptions, 'topics' | 'handler'> & { handler: DecodedHandler<z.infer<S>> }): Promise<Subscription> {
+  consume(options: Omit<ConsumeOptions, 'topics' | 'handler'> & { handler: DecodedHandler<z.infer<S>> }): Promise<GroupSubscription> {
     return this.log.consume({ ...options, topics: [this.name], handler: this.wrap(options.handler) });
   }
 
@@ -110,16 +117,18 @@ export class Topic<S extends z.ZodType> {
    * bounded look back, for a reader that needs recent records only.
    */
   async readSince(timestamp: number, deadlineMs = 10_000): Promise<z.infer<S>[]> {
-    const ends = await this.log.endOffsets(this.name);
-    const from: PartitionOffset[] = [];
-    const targets = new Map<number, number>();
-    for (const { partition, offset: end } of ends) {
-      const start = await this.log.offsetForTime(this.name, partition, timestamp);
-      if (start >= end) continue;
-      from.push({ partition, offset: start });
-      targets.set(partition, end);
+    const ranges: PartitionRange[] = [];
+    for (const { partition, offset: end } of await this.log.endOffsets(this.name)) {
+      ranges.push({ partition, from: await this.log.offsetForTime(this.name, partition, timestamp), to: end });
     }
-    if (from.length === 0) return [];
+    return (await this.readRanges(ranges, deadlineMs)).map((d) => d.value);
+  }
+
+  /** The records of each partition from `from` up to (not including) `to`, decoded. */
+  async readRanges(ranges: readonly PartitionRange[], deadlineMs = 30_000): Promise<Decoded<z.infer<S>>[]> {
+    const targets = new Map(ranges.filter((r) => r.from < r.to).map((r) => [r.partition, r.to]));
+    if (targets.size === 0) return [];
+    const from = ranges.filter((r) => targets.has(r.partition)).map((r) => ({ partition: r.partition, offset: r.from }));
     const read: LogRecord[] = [];
     let finish = (): void => undefined;
     const finished = new Promise<void>((resolve) => (finish = resolve));
@@ -133,11 +142,11 @@ export class Topic<S extends z.ZodType> {
       if (targets.size === 0) finish();
     });
     try {
-      await withDeadline(finished, deadlineMs, `${this.name} was not read up to its end within ${deadlineMs} ms`);
+      await withDeadline(finished, deadlineMs, `${this.name} was not read up to the offsets asked for within ${deadlineMs} ms`);
     } finally {
       await subscription.stop();
     }
-    return this.decode(read).map((d) => d.value);
+    return this.decode(read);
   }
 
   private wrap(handler: DecodedHandler<z.infer<S>>, accept?: (record: LogRecord) => boolean): BatchHandler {

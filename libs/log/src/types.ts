@@ -32,6 +32,19 @@ export interface TopicPartitionOffset extends PartitionOffset {
 export interface TopicSpec {
   readonly name: string;
   readonly partitions: number;
+  /** Topic settings the broker applies (Kafka topic configs such as `retention.ms`); the embedded log keeps everything. */
+  readonly config?: Readonly<Record<string, string>>;
+}
+
+/** A position a group member commits for its group, with a note the group keeps beside it. */
+export interface CommitOffset extends TopicPartitionOffset {
+  /** Kept with the offset (Kafka's offset metadata, at most 4 KiB): for example where a snapshot of the state up to it is. */
+  readonly metadata?: string;
+}
+
+/** A group's committed position in one partition. */
+export interface CommittedOffset extends PartitionOffset {
+  readonly metadata: string | null;
 }
 
 /**
@@ -61,6 +74,17 @@ export interface Subscription {
   /** Stops delivery after the batch in flight; idempotent. */
   stop(): Promise<void>;
   health(): SubscriptionHealth;
+}
+
+/** A consumer-group member's subscription. */
+export interface GroupSubscription extends Subscription {
+  /**
+   * Commits positions for the group, for a member that keeps its own
+   * (`commit: false`). Refused unless this member owns the partitions in the
+   * group's current generation, so a member that lost them cannot overwrite
+   * the new owner's.
+   */
+  commit(offsets: readonly CommitOffset[]): Promise<void>;
 }
 
 export interface TopicPartitions {
@@ -136,7 +160,9 @@ export interface Log {
   /** Delivers the listed partitions from the given offsets on; other partitions are not read. */
   read(topic: string, from: readonly PartitionOffset[], handler: BatchHandler, options?: ReadOptions): Promise<Subscription>;
   /** A consumer-group member: commits each batch's offsets after its handler resolves. */
-  consume(options: ConsumeOptions): Promise<Subscription>;
+  consume(options: ConsumeOptions): Promise<GroupSubscription>;
+  /** What a group committed in a topic: only partitions that have a commit. */
+  committedOffsets(group: string, topic: string): Promise<CommittedOffset[]>;
   /** The health of every subscription open now: readiness reports one that is not consuming. */
   health(): SubscriptionHealth[];
 }

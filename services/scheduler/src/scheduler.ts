@@ -4,6 +4,7 @@ import {
   kafkaLogFromConfig,
   startPlatformLog,
   type Decoded,
+  type GroupSubscription,
   type Log,
   type PlatformTopics,
   type Subscription,
@@ -11,10 +12,27 @@ import {
 } from '@chute/log';
 import { Lifecycle, Metrics, type Logger, type Probed } from '@chute/runtime';
 import type { DispatchRecord, RunEvent, WorkerEvent } from '@chute/schemas';
+import { Checkpoints } from './checkpoints';
 import type { SchedulerConfig } from './config';
 
 /** How many ended run ids are remembered, so a duplicated request cannot revive a run. */
 const ENDED_MEMORY = 100_000;
+
+/** How many ended run ids of a partition its checkpoint carries. */
+const ENDED_IN_CHECKPOINT = 1000;
+
+/** How often partitions are looked at for a checkpoint. */
+const CHECKPOINT_CHECK_MS = 1000;
+
+/** Where a partition is read up to, and where and when it was last checkpointed. */
+interface PartitionProgress {
+  /** The next offset to read. */
+  position: number;
+  checkpointedAt: number;
+  checkpointedOffset: number;
+  /** Runs of the partition that ended lately, oldest first. */
+  readonly ended: string[];
+}
 
 /**
  * Turns run requests into dispatches, retries, timeouts and cancellations.
@@ -22,8 +40,12 @@ const ENDED_MEMORY = 100_000;
  * Any number of schedulers share the work: they form one consumer group on
  * the run-events topic, and the partition that holds a run decides which
  * scheduler owns it. On every assignment a scheduler rebuilds the state of the
- * partitions it now owns from the log, and acts only once it has read each up
- * to where it ended at the assignment, so it never acts on a partial picture.
+ * partitions it now owns, and acts only once it has read each up to where it
+ * ended at the assignment, so it never acts on a partial picture. It starts
+ * each partition from its latest checkpoint (the live runs as of an offset,
+ * written by whoever owned it) and reads on from there, so taking a partition
+ * over costs its live runs and the records since the checkpoint, not its
+ * whole history.
  * Workers are shared by all: every scheduler reads the whole worker-events topic.
  *
  * Each worker is told of its work on the dispatch topic, in its own
@@ -41,6 +63,13 @@ export class Scheduler implements Probed {
   private topics: PlatformTopics | undefined;
   private readonly state = emptySchedulerState();
   private readonly ended = new Set<string>();
+  /** The partition each live run is in: a checkpoint holds one partition's runs. */
+  private readonly runPartition = new Map<string, number>();
+  private readonly progress = new Map<number, PartitionProgress>();
+  private checkpoints: Checkpoints | undefined;
+  private runEventsSubscription: GroupSubscription | undefined;
+  private checkpointTimer: NodeJS.Timeout | undefined;
+  private checkpointing: Promise<void> | undefined;
   private subscriptions: Subscription[] = [];
   private timer: NodeJS.Timeout | undefined;
   /** Run-events partitions owned now, each with the offset it must be read up to before acting; undefined while a rebalance is on. */
@@ -52,6 +81,7 @@ export class Scheduler implements Probed {
   private unsent: DispatchRecord[] = [];
   private readonly dispatched;
   private readonly ownedGauge;
+  private readonly checkpointsWritten;
 
   constructor(
     private readonly config: SchedulerConfig,
@@ -60,11 +90,13 @@ export class Scheduler implements Probed {
     this.log = kafkaLogFromConfig(config, 'chute-scheduler', logger);
     this.dispatched = this.metrics.counter('chute_scheduler_events_total', 'Events the scheduler appended, by type.');
     this.ownedGauge = this.metrics.gauge('chute_scheduler_owned_partitions', 'Run-events partitions this scheduler owns.');
+    this.checkpointsWritten = this.metrics.counter('chute_scheduler_checkpoints_total', 'Checkpoints of run-events partitions written.');
   }
 
   start(): Promise<void> {
     return this.lifecycle.start(async () => {
       const topics = (this.topics = await startPlatformLog(this.log, this.config, { logger: this.logger, metrics: this.metrics }));
+      this.checkpoints = new Checkpoints(this.log, topics, this.group, this.logger);
       // Workers first: a scheduler that owns partitions must know who can take their runs.
       const workerEnds = await this.log.endOffsets(topics.workerEvents.name);
       const pendingWorkers = new Map(workerEnds.filter((p) => p.offset > 0).map((p) => [p.partition, p.offset]));
@@ -83,16 +115,16 @@ export class Scheduler implements Probed {
           },
         ),
       );
-      this.subscriptions.push(
-        await topics.runEvents.consume({
-          group: `${this.config.CHUTE_TOPIC_PREFIX}.scheduler`,
-          commit: false,
-          onRevoked: () => this.revoke(),
-          onAssigned: (assigned) => this.assign(assigned.flatMap((a) => [...a.partitions])),
-          handler: (batch) => this.apply(batch),
-        }),
-      );
+      const runEvents = (this.runEventsSubscription = await topics.runEvents.consume({
+        group: this.group,
+        commit: false,
+        onRevoked: () => this.revoke(),
+        onAssigned: (assigned) => this.assign(assigned.flatMap((a) => [...a.partitions])),
+        handler: (batch) => this.apply(batch),
+      }));
+      this.subscriptions.push(runEvents);
       this.timer = setInterval(() => this.requestTick(), this.config.CHUTE_SCHEDULER_TICK_MS);
+      this.checkpointTimer = setInterval(() => this.requestCheckpoints(false), CHECKPOINT_CHECK_MS);
     });
   }
 
@@ -111,11 +143,20 @@ export class Scheduler implements Probed {
     // partitions to the other schedulers at once), then let the log flush what was appended.
     return this.lifecycle.stop(async () => {
       clearInterval(this.timer);
-      this.owned = undefined;
+      clearInterval(this.checkpointTimer);
       await this.ticking;
+      // A clean stop leaves a checkpoint of everything read, so the next owner starts from here.
+      await this.checkpointing;
+      this.requestCheckpoints(true);
+      await this.checkpointing;
+      this.owned = undefined;
       await Promise.all(this.subscriptions.map((s) => s.stop()));
       await this.log.stop();
     });
+  }
+
+  private get group(): string {
+    return `${this.config.CHUTE_TOPIC_PREFIX}.scheduler`;
   }
 
   /** A rebalance began: nothing is owned until the next assignment. */
@@ -126,20 +167,41 @@ export class Scheduler implements Probed {
 
   /**
    * This scheduler now owns these partitions: forget every run (what it owned
-   * before may have moved and changed meanwhile) and read them again from the
-   * start, acting once each is read up to its end as of now.
+   * before may have moved and changed meanwhile), start each partition from
+   * its checkpoint (or its first record when it has none), and act once each
+   * is read up to its end as of now.
    */
   private async assign(partitions: readonly number[]): Promise<readonly TopicPartitionOffset[]> {
     const topic = this.topics!.runEvents.name;
     // A tick that began before the rebalance finishes its appends before ownership moves on.
     await this.ticking;
+    await this.checkpointing;
     const ends = new Map((await this.log.endOffsets(topic)).map((p) => [p.partition, p.offset]));
+    const checkpoints = await this.checkpoints!.load(partitions);
     this.state.runs.clear();
     this.ended.clear();
-    this.owned = new Map(partitions.map((p) => [p, ends.get(p) ?? 0]));
+    this.runPartition.clear();
+    this.progress.clear();
+    const owned = new Map<number, number>();
+    const from: Record<number, number> = {};
+    for (const partition of partitions) {
+      const checkpoint = checkpoints.get(partition);
+      const start = checkpoint?.offset ?? 0;
+      for (const run of checkpoint?.runs ?? []) {
+        this.state.runs.set(run.runId, run);
+        this.runPartition.set(run.runId, partition);
+      }
+      for (const runId of checkpoint?.ended ?? []) this.ended.add(runId);
+      this.progress.set(partition, { position: start, checkpointedAt: Date.now(), checkpointedOffset: start, ended: [...(checkpoint?.ended ?? [])] });
+      const end = ends.get(partition) ?? 0;
+      owned.set(partition, start >= end ? 0 : end);
+      from[partition] = start;
+    }
+    this.owned = owned;
     this.ownedGauge.set(partitions.length);
-    this.logger.info('partitions assigned', { partitions });
-    return partitions.map((partition) => ({ topic, partition, offset: 0 }));
+    this.logger.info('partitions assigned', { partitions, from, checkpointRuns: this.state.runs.size });
+    if ([...owned.values()].every((t) => t === 0)) this.caughtUpWithOwned();
+    return partitions.map((partition) => ({ topic, partition, offset: from[partition]! }));
   }
 
   private apply(batch: readonly Decoded<RunEvent>[]): void {
@@ -147,7 +209,13 @@ export class Scheduler implements Probed {
     for (const { value, record } of batch) {
       // A batch fetched before a rebalance may still arrive: only what is owned counts.
       if (!owned?.has(record.partition)) continue;
-      if (!(value.type === 'RunRequested' && this.ended.has(value.runId))) this.fold(value);
+      const progress = this.progress.get(record.partition)!;
+      // A checkpoint may be ahead of what is read (it holds the scheduler's own appends): never go back.
+      progress.position = Math.max(progress.position, record.offset + 1);
+      if (!(value.type === 'RunRequested' && this.ended.has(value.runId))) {
+        if (value.type === 'RunRequested' && !this.state.runs.has(value.runId)) this.runPartition.set(value.runId, record.partition);
+        this.fold(value);
+      }
       const target = owned.get(record.partition)!;
       if (target > 0 && record.offset + 1 >= target) {
         owned.set(record.partition, 0);
@@ -169,6 +237,55 @@ export class Scheduler implements Probed {
     if (!foldIntoScheduler(this.state, event).runEnded || !('runId' in event)) return;
     this.ended.add(event.runId);
     if (this.ended.size > ENDED_MEMORY) this.ended.delete(this.ended.values().next().value!);
+    const partition = this.runPartition.get(event.runId);
+    this.runPartition.delete(event.runId);
+    const ended = partition === undefined ? undefined : this.progress.get(partition)?.ended;
+    if (!ended) return;
+    ended.push(event.runId);
+    if (ended.length > ENDED_IN_CHECKPOINT) ended.shift();
+  }
+
+  /**
+   * Checkpoints every owned partition that is read up to date and due: enough
+   * records since its last checkpoint, or records since and old enough; with
+   * `all`, every one that moved at all (a clean stop). One pass at a time.
+   */
+  private requestCheckpoints(all: boolean): void {
+    if (this.checkpointing || !this.caughtUp || !this.runEventsSubscription) return;
+    const owned = this.owned;
+    const now = Date.now();
+    const due = [...this.progress].filter(([, p]) => {
+      const read = p.position - p.checkpointedOffset;
+      if (read <= 0) return false;
+      return all || read >= this.config.CHUTE_SCHEDULER_CHECKPOINT_RECORDS || now - p.checkpointedAt >= this.config.CHUTE_SCHEDULER_CHECKPOINT_MAX_AGE_MS;
+    });
+    if (due.length === 0) return;
+    // Taken in one synchronous step, between batches: each is exactly the fold up to its position
+    // (plus this scheduler's own appends not read back yet, which folding again ignores).
+    const checkpoints = due.map(([partition, p]) => ({
+      partition,
+      offset: p.position,
+      runs: [...this.state.runs.values()].filter((run) => this.runPartition.get(run.runId) === partition),
+      ended: [...p.ended],
+    }));
+    const subscription = this.runEventsSubscription;
+    this.checkpointing = (async () => {
+      for (const checkpoint of checkpoints) {
+        if (this.owned !== owned) return;
+        try {
+          if (!(await this.checkpoints!.write(checkpoint, subscription))) return;
+        } catch (error) {
+          this.logger.warn('checkpoint failed; trying again later', { partition: checkpoint.partition, err: error });
+          return;
+        }
+        const progress = this.progress.get(checkpoint.partition);
+        if (this.owned !== owned || !progress) return;
+        progress.checkpointedAt = Date.now();
+        progress.checkpointedOffset = checkpoint.offset;
+        this.checkpointsWritten.inc();
+        this.logger.info('checkpoint written', { partition: checkpoint.partition, offset: checkpoint.offset, runs: checkpoint.runs.length });
+      }
+    })().finally(() => (this.checkpointing = undefined));
   }
 
   /** Acting needs the workers read and every owned partition caught up. */
