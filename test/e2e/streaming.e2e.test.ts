@@ -6,7 +6,7 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
-import { Chute, ChuteApiError, type Worker } from '@chute/sdk';
+import { Chute, ChuteApiError, type TaskWorker } from '@chute/sdk';
 import { Platform, repoRoot, waitFor } from '@chute/testing';
 
 // The seed end to end, and the stream's semantics, against the real broker: the
@@ -14,7 +14,7 @@ import { Platform, repoRoot, waitFor } from '@chute/testing';
 describe('streaming end to end', () => {
   let platform: Platform;
   let chute: Chute;
-  let worker: Worker;
+  let worker: TaskWorker;
   let served: Promise<void>;
 
   before(async () => {

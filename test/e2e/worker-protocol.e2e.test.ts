@@ -2,6 +2,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import { GatewayMessage, StreamMessage, type RunEvent, type RunView, type WorkerMessage } from '@chute/schemas';
+import { Chute } from '@chute/sdk';
+import { silentLogger } from '@chute/runtime';
 import { Platform, waitFor } from '@chute/testing';
 import { openAudit, readAll, type Audit } from '../support/audit';
 
@@ -85,7 +87,8 @@ describe('worker protocol (/api/v1/workers/connect)', () => {
   let audit: Audit;
 
   before(async () => {
-    platform = await Platform.start({ workers: 0 });
+    // Quick liveness, so a worker behind a dead gateway is presumed dead within seconds.
+    platform = await Platform.start({ workers: 0, env: { CHUTE_HEARTBEAT_TIMEOUT_MS: '3000', CHUTE_WORKER_HEARTBEAT_INTERVAL_MS: '500' } });
     audit = await openAudit(platform.env);
   });
 
@@ -212,5 +215,57 @@ describe('worker protocol (/api/v1/workers/connect)', () => {
     assert.equal((await early.next('error')).code, 'NOT_REGISTERED');
 
     assert.equal((await fetch(`${platform.gatewayUrl}/readyz`)).status, 200);
+  });
+
+  test("the TypeScript SDK's worker over the gateway transport runs a streaming task", async () => {
+    const chute = Chute.init({ gatewayUrl: platform.gatewayUrl, logger: silentLogger });
+    const task = chute.task({
+      name: 'ts-over-gateway',
+      fn: async (input: { words: string[] }, ctx) => {
+        for (const word of input.words) void ctx.putStream(word);
+        void ctx.putStream(new Uint8Array(Buffer.from('!')));
+        return { count: input.words.length };
+      },
+    });
+    const worker = await chute.worker('ts-gateway-worker', { workflows: [task], slots: 4, transport: 'gateway', handleKill: false });
+    await worker.ready();
+    try {
+      const ref = await task.runNoWait({ words: ['uno ', 'dos ', 'tres'] });
+      const [streamed, output] = await Promise.all([streamText(platform.gatewayUrl, ref.runId), ref.result()]);
+      assert.deepEqual(streamed, { text: 'uno dos tres!', status: 'COMPLETED' });
+      assert.deepEqual(output, { count: 3 });
+      assert.equal((await chute.runs.get(ref.runId)).workerId, worker.workerId);
+    } finally {
+      await worker.stop();
+    }
+  });
+
+  test('when its gateway dies, a worker reconnects to another one, and its run is reassigned there', async () => {
+    const doomed = await platform.startService('gateway');
+    const chute = Chute.init({ gatewayUrl: `${Platform.addressOf(doomed)},${platform.gatewayUrl}`, logger: silentLogger });
+    let attempts = 0;
+    const task = chute.task({
+      name: 'survives-its-gateway',
+      fn: async (_: unknown, ctx) => {
+        attempts++;
+        // The first attempt waits to be stopped; the second completes.
+        if (ctx.attempt === 1) await new Promise((resolve) => ctx.abortSignal.addEventListener('abort', resolve));
+        return `attempt ${ctx.attempt}`;
+      },
+    });
+    const worker = await chute.worker('gateway-hopper', { workflows: [task], transport: 'gateway', handleKill: false });
+    await worker.ready();
+    const first = worker.workerId;
+    try {
+      const ref = await task.runNoWait({});
+      await waitFor(() => attempts === 1, { message: 'the first attempt to start' });
+      await doomed.kill();
+      const run = await resultOf(platform.gatewayUrl, ref.runId);
+      assert.deepEqual([run.status, run.attempt, run.output], ['COMPLETED', 2, 'attempt 2']);
+      assert.notEqual(run.workerId, first, 'the second attempt ran under the worker\'s new registration');
+      assert.equal(run.workerId, worker.workerId);
+    } finally {
+      await worker.stop();
+    }
   });
 });

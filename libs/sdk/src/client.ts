@@ -1,4 +1,4 @@
-import { KafkaLog, type Log, type PlatformTopicsConfig } from '@chute/log';
+import type { Log } from '@chute/log';
 import { BrokerList, createLogger, DEFAULT_PARTITIONS, type Logger } from '@chute/runtime';
 import {
   ListRunsResponse,
@@ -11,10 +11,14 @@ import { RunFailedError } from './errors';
 import { GatewayHttp } from './http';
 import { streamOverWebSocket, type SubscribeOptions } from './stream';
 import { defineTask, type TaskDefinition, type TaskOptions } from './task';
-import { Worker, type WorkerOptions } from './worker';
+import type { TaskWorker, WorkerOptions, WorkerTransport } from './worker-types';
 
 export interface ChuteOptions {
-  /** The gateway clients talk to. @default process.env.CHUTE_GATEWAY_URL ?? 'http://127.0.0.1:8080' */
+  /**
+   * The gateway clients talk to. Workers over the gateway take a
+   * comma-separated list and move to the next one when a connection is lost;
+   * the client uses the first. @default process.env.CHUTE_GATEWAY_URL ?? 'http://127.0.0.1:8080'
+   */
   gatewayUrl?: string;
   /** Sent as a bearer token. @default process.env.CHUTE_TOKEN */
   token?: string;
@@ -150,21 +154,28 @@ export class Runs {
 
 /**
  * The client. `Chute.init()` reads its settings from the environment, as
- * `Hatchet.init()` does; pass options to override them.
+ * `Hatchet.init()` does; pass options to override them. It talks HTTP to a
+ * gateway only: the Kafka client is loaded by `worker()`, and only for a
+ * worker on the log.
  */
 export class Chute {
   readonly runs: Runs;
   private readonly options: ChuteOptions;
-  private readonly brokers: string[];
+  private readonly gatewayUrls: string[];
+  private readonly token: string | undefined;
+  private readonly brokersSetting: string | readonly string[] | undefined;
   private readonly topicPrefix: string;
 
   private constructor(options: ChuteOptions) {
     this.options = options;
-    const gatewayUrl = options.gatewayUrl ?? process.env['CHUTE_GATEWAY_URL'] ?? 'http://127.0.0.1:8080';
-    const token = options.token ?? process.env['CHUTE_TOKEN'];
-    this.runs = new Runs(new GatewayHttp({ baseUrl: gatewayUrl, token }), gatewayUrl, token);
-    const brokers = options.brokers ?? process.env['CHUTE_KAFKA_BROKERS'] ?? '127.0.0.1:9092';
-    this.brokers = BrokerList.parse(typeof brokers === 'string' ? brokers : brokers.join(','));
+    this.gatewayUrls = (options.gatewayUrl ?? process.env['CHUTE_GATEWAY_URL'] ?? 'http://127.0.0.1:8080')
+      .split(',')
+      .map((u) => u.trim())
+      .filter((u) => u.length > 0);
+    const gatewayUrl = this.gatewayUrls[0] ?? 'http://127.0.0.1:8080';
+    this.token = options.token ?? process.env['CHUTE_TOKEN'];
+    this.runs = new Runs(new GatewayHttp({ baseUrl: gatewayUrl, token: this.token }), gatewayUrl, this.token);
+    this.brokersSetting = options.brokers ?? process.env['CHUTE_KAFKA_BROKERS'];
     this.topicPrefix = options.topicPrefix ?? process.env['CHUTE_TOPIC_PREFIX'] ?? 'chute';
   }
 
@@ -178,23 +189,40 @@ export class Chute {
   }
 
   /** Creates a worker for the given tasks; call `start()` to serve them. */
-  async worker(name: string, options: WorkerOptions): Promise<Worker> {
-    const clientId = `chute-worker-${name}`;
+  async worker(name: string, options: WorkerOptions): Promise<TaskWorker> {
     const logger = this.options.logger ?? createLogger({ service: 'worker', name });
-    const log = this.options.log ? this.options.log(clientId) : new KafkaLog({ brokers: this.brokers, clientId, logger });
-    const topics: PlatformTopicsConfig = {
-      prefix: this.topicPrefix,
-      // Only used if the worker starts before any service created the topics.
-      runEventsPartitions: DEFAULT_PARTITIONS.runEvents,
-      streamPartitions: DEFAULT_PARTITIONS.stream,
-      workerEventsPartitions: DEFAULT_PARTITIONS.workerEvents,
-      dispatchPartitions: DEFAULT_PARTITIONS.dispatch,
-    };
+    if (this.transportOf(options) === 'gateway') {
+      const { GatewayWorker } = await import('./gateway-worker');
+      return new GatewayWorker(name, options, { gatewayUrls: this.gatewayUrls, token: this.token, logger });
+    }
+    // Loaded here, not with the client: an app that only triggers and reads runs never loads kafkajs.
+    const [{ KafkaLog }, { Worker }] = await Promise.all([import('@chute/log'), import('./worker')]);
+    const clientId = `chute-worker-${name}`;
+    const brokers = this.brokersSetting ?? '127.0.0.1:9092';
+    const log = this.options.log
+      ? this.options.log(clientId)
+      : new KafkaLog({ brokers: BrokerList.parse(typeof brokers === 'string' ? brokers : brokers.join(',')), clientId, logger });
     return new Worker(name, options, {
       log,
-      topics,
+      topics: {
+        prefix: this.topicPrefix,
+        // Only used if the worker starts before any service created the topics.
+        runEventsPartitions: DEFAULT_PARTITIONS.runEvents,
+        streamPartitions: DEFAULT_PARTITIONS.stream,
+        workerEventsPartitions: DEFAULT_PARTITIONS.workerEvents,
+        dispatchPartitions: DEFAULT_PARTITIONS.dispatch,
+      },
       logger,
       ...(this.options.heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs: this.options.heartbeatIntervalMs } : {}),
     });
   }
+
+  private transportOf(options: WorkerOptions): WorkerTransport {
+    if (options.transport) return options.transport;
+    const fromEnv = process.env['CHUTE_WORKER_TRANSPORT'];
+    if (fromEnv === 'kafka' || fromEnv === 'gateway') return fromEnv;
+    if (fromEnv !== undefined) throw new RangeError(`CHUTE_WORKER_TRANSPORT must be kafka or gateway, got "${fromEnv}"`);
+    return this.brokersSetting !== undefined || this.options.log ? 'kafka' : 'gateway';
+  }
+
 }

@@ -31,7 +31,7 @@ function quiet<T>(promise: Promise<T>): Promise<T> {
  * at call time, and the log sends appends in call order, so chunks arrive in
  * the order putStream was called even when nobody awaits it.
  */
-export class StreamWriter {
+export class StreamWriter implements ChunkSink {
   private seq = 0;
   private readonly inFlight = new Set<Promise<void>>();
   private lost: StreamIncompleteError | undefined;
@@ -88,6 +88,11 @@ export class StreamWriter {
   }
 }
 
+/** Where an attempt's chunks go, in call order: the log, or a gateway over the worker protocol. */
+export interface ChunkSink {
+  put(chunk: string | Uint8Array): Promise<void>;
+}
+
 /** What a task's `fn` gets besides its input. Names follow Hatchet's v1 SDK. */
 export class Context {
   constructor(
@@ -99,7 +104,7 @@ export class Context {
     readonly workerId: string,
     /** Fires when the run is cancelled or times out: stop work and return. */
     readonly abortSignal: AbortSignal,
-    private readonly stream: StreamWriter,
+    private readonly stream: ChunkSink,
   ) {}
 
   /**

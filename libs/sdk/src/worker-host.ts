@@ -2,9 +2,10 @@ import { decideRetry } from '@chute/domain';
 import type { Log, PlatformTopics, Subscription } from '@chute/log';
 import { checkConsuming, pickWorkerId, tailDispatches } from '@chute/log';
 import { Lifecycle, Metrics, withDeadline, type Logger } from '@chute/runtime';
-import type { DispatchRecord, FinalStatus, Json, RunDispatched, TaskError } from '@chute/schemas';
+import type { DispatchRecord, FinalStatus, Json, RunDispatched } from '@chute/schemas';
 import { StreamWriter } from './context';
 import { NonRetryableError } from './errors';
+import { toJsonOutput, toTaskError } from './task-outcome';
 
 /** What an attempt's executor gets: the abort signal, the stream, and a way to say the task began. */
 export interface AttemptIO {
@@ -62,31 +63,6 @@ interface Execution {
   readonly attempt: number;
   readonly controller: AbortController;
   readonly done: Promise<void>;
-}
-
-function toTaskError(error: unknown): TaskError {
-  if (error instanceof Error) {
-    return {
-      name: error.name,
-      message: error.message.slice(0, 64 * 1024),
-      ...(error.stack ? { stack: error.stack.slice(0, 64 * 1024) } : {}),
-      nonRetryable: error instanceof NonRetryableError || (error as { nonRetryable?: unknown }).nonRetryable === true,
-    };
-  }
-  return { name: 'Error', message: `task threw a non-Error value: ${String(error)}`.slice(0, 64 * 1024), nonRetryable: false };
-}
-
-/** A task's return value as JSON, or a non-retryable error saying why it is not. */
-function toJsonOutput(value: unknown): Json {
-  if (value === undefined) return null;
-  let text: string | undefined;
-  try {
-    text = JSON.stringify(value);
-  } catch (error) {
-    throw new NonRetryableError(`task output is not JSON-serializable: ${error instanceof Error ? error.message : String(error)}`);
-  }
-  if (text === undefined) throw new NonRetryableError(`task output is not JSON-serializable: ${typeof value}`);
-  return JSON.parse(text) as Json;
 }
 
 /** How many ended attempts a worker remembers, so a dispatch sent again is not run again. */

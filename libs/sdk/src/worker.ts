@@ -6,19 +6,7 @@ import { Context } from './context';
 import { NonRetryableError } from './errors';
 import type { TaskDefinition } from './task';
 import { WorkerHost, type AttemptExecutor, type AttemptIO } from './worker-host';
-
-export interface WorkerOptions {
-  /** The tasks this worker serves (Hatchet calls them workflows). */
-  workflows: ReadonlyArray<{ readonly definition: TaskDefinition<never, unknown> } | TaskDefinition<never, unknown>>;
-  /** How many runs execute at once. @default 100 */
-  slots?: number;
-  /**
-   * Drain and exit on SIGTERM/SIGINT, so a stopped worker announces it and the
-   * scheduler does not wait out its heartbeat. Turn off when the host process
-   * handles signals itself. @default true
-   */
-  handleKill?: boolean;
-}
+import { exitOnSignals, tasksByName, type TaskWorker, type WorkerOptions } from './worker-types';
 
 export interface WorkerRuntime {
   log: Log;
@@ -46,7 +34,7 @@ class LocalExecutor implements AttemptExecutor {
  * A worker that runs its tasks' functions in this process, on the log: it owns
  * its log connection, and stops on SIGTERM/SIGINT by draining.
  */
-export class Worker {
+export class Worker implements TaskWorker {
   private readonly tasks: Map<string, TaskDefinition<never, unknown>>;
   private readonly slots: number;
   private readonly handleKill: boolean;
@@ -63,13 +51,7 @@ export class Worker {
     options: WorkerOptions,
     private readonly runtime: WorkerRuntime,
   ) {
-    this.tasks = new Map(
-      options.workflows.map((w) => {
-        const def = 'definition' in w ? w.definition : w;
-        return [def.name, def];
-      }),
-    );
-    if (this.tasks.size === 0) throw new RangeError('a worker needs at least one task in `workflows`');
+    this.tasks = tasksByName(options);
     this.slots = options.slots ?? 100;
     this.handleKill = options.handleKill ?? true;
   }
@@ -96,16 +78,7 @@ export class Worker {
    * stopped (after `stop()`), as Hatchet's `worker.start()` does.
    */
   async start(): Promise<void> {
-    if (this.handleKill) {
-      const onSignal = (): void => {
-        this.stop().then(
-          () => process.exit(0),
-          () => process.exit(1),
-        );
-      };
-      process.once('SIGTERM', onSignal);
-      process.once('SIGINT', onSignal);
-    }
+    if (this.handleKill) exitOnSignals(() => this.stop());
     await this.ready();
     await this.stopped;
   }

@@ -8,7 +8,7 @@ import type { AttemptRevoked, DispatchRecord, RunDispatched, RunEvent, StreamRec
 import { waitFor } from '@chute/testing';
 import { Chute } from './client';
 import { NonRetryableError } from './errors';
-import type { Worker } from './worker';
+import type { TaskWorker } from './worker-types';
 
 // The worker runtime against the embedded log: the scheduler's part (dispatch,
 // cancel, timeout) is played by appending its records to the dispatch topic by hand.
@@ -34,7 +34,7 @@ describe('worker runtime', () => {
   const log = new FlakyLog();
   const topicsConfig = { prefix: 'unit', runEventsPartitions: 2, streamPartitions: 2, workerEventsPartitions: 1, dispatchPartitions: 4 };
   let topics: PlatformTopics;
-  let worker: Worker;
+  let worker: TaskWorker;
   let served: Promise<void>;
   const runEvents: RunEvent[] = [];
   const stream: StreamRecord[] = [];

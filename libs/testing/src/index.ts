@@ -1,6 +1,7 @@
 export * from './env';
 export { waitFor, WaitTimeoutError } from './wait';
 export * from './service-process';
+export * from './program-process';
 export * from './service-lifecycle';
 export * from './platform';
 export * from './database';

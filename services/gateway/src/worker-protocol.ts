@@ -1,7 +1,8 @@
 import type { WebSocket } from 'ws';
 import type { Log, PlatformTopics } from '@chute/log';
 import { withDeadline, type Logger, type Metrics } from '@chute/runtime';
-import { NonRetryableError, WorkerHost, type AttemptExecutor, type AttemptIO } from '@chute/sdk';
+import { NonRetryableError } from '@chute/sdk';
+import { WorkerHost, type AttemptExecutor, type AttemptIO } from '@chute/sdk/worker';
 import {
   describeIssue,
   MAX_CHUNK_BYTES,

@@ -1,5 +1,5 @@
 import { Lifecycle, Metrics, type Logger, type Probed } from '@chute/runtime';
-import { Chute, type Worker } from '@chute/sdk';
+import { Chute, type TaskWorker } from '@chute/sdk';
 import type { WorkerConfig } from './config';
 import { exampleTasks } from './tasks';
 
@@ -7,7 +7,7 @@ import { exampleTasks } from './tasks';
 export class WorkerService implements Probed {
   private readonly lifecycle = new Lifecycle();
   private readonly ownMetrics = new Metrics();
-  private worker: Worker | undefined;
+  private worker: TaskWorker | undefined;
 
   constructor(
     private readonly config: WorkerConfig,

@@ -1,0 +1,68 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+
+/**
+ * Any program run as its own process group (an SDK's example in another
+ * language, a proxy, curl), its stdout and stderr kept as text. `stop` ends
+ * the whole group: a program started through a launcher leaves nothing behind.
+ */
+export class ProgramProcess {
+  stdout = '';
+  stderr = '';
+  /** Resolves with the exit code (null when a signal ended it). */
+  readonly exited: Promise<number | null>;
+  private exitCode: number | null | undefined;
+
+  private constructor(
+    readonly label: string,
+    private readonly child: ChildProcess,
+  ) {
+    child.stdout!.setEncoding('utf8').on('data', (data: string) => (this.stdout += data));
+    child.stderr!.setEncoding('utf8').on('data', (data: string) => (this.stderr += data));
+    this.exited = new Promise((resolve) =>
+      child.once('exit', (code) => {
+        this.exitCode = code;
+        resolve(code);
+      }),
+    );
+  }
+
+  static start(command: string, args: readonly string[], options: { cwd: string; env?: Record<string, string>; label?: string }): ProgramProcess {
+    const child = spawn(command, [...args], {
+      cwd: options.cwd,
+      env: { ...process.env, ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    return new ProgramProcess(options.label ?? [command, ...args].join(' '), child);
+  }
+
+  get running(): boolean {
+    return this.exitCode === undefined;
+  }
+
+  /** Resolves with stdout once the program exits with code 0; rejects with its stderr otherwise. */
+  async output(): Promise<string> {
+    const code = await this.exited;
+    if (code !== 0) throw new Error(`${this.label} exited with ${code}: ${this.stderr.slice(-2000)}`);
+    return this.stdout;
+  }
+
+  /** Signals the whole group, then kills it if it is still there after `timeoutMs`; resolves once it exited. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 10_000): Promise<number | null> {
+    if (this.running) this.signal(signal);
+    const timer = setTimeout(() => this.signal('SIGKILL'), timeoutMs);
+    try {
+      return await this.exited;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private signal(signal: NodeJS.Signals): void {
+    try {
+      process.kill(-this.child.pid!, signal);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+    }
+  }
+}
