@@ -77,7 +77,8 @@ export interface MainOptions {
 
 /**
  * The whole life of a service process: build, start, stop on SIGTERM/SIGINT.
- * Bad configuration ends it with one clear line on stderr and exit code 1.
+ * Bad configuration (a `ConfigError` from build or start) ends it with one
+ * clear line on stderr and exit code 1.
  */
 export function runMain(options: MainOptions): void {
   const level = (process.env['CHUTE_LOG_LEVEL'] as LogLevel | undefined) ?? options.logLevel ?? 'info';
@@ -105,14 +106,16 @@ export function runMain(options: MainOptions): void {
   process.once('SIGINT', () => shutdown('SIGINT'));
   process.on('unhandledRejection', (error) => fail('unhandled rejection', error));
 
+  const failOnConfig = (error: ConfigError): never => {
+    process.stderr.write(`chute-${options.name}: ${error.message}\n`);
+    process.exit(1);
+  };
+
   void (async () => {
     try {
       component = await options.build(logger);
     } catch (error) {
-      if (error instanceof ConfigError) {
-        process.stderr.write(`chute-${options.name}: ${error.message}\n`);
-        process.exit(1);
-      }
+      if (error instanceof ConfigError) failOnConfig(error);
       fail('build failed', error);
     }
     logger.info('starting');
@@ -120,6 +123,8 @@ export function runMain(options: MainOptions): void {
       await component!.start();
     } catch (error) {
       await component!.stop().catch(() => undefined);
+      // Settings found wrong only on contact (a password the broker refuses) end as bad configuration does.
+      if (error instanceof ConfigError) failOnConfig(error);
       fail('start failed', error);
     }
     logger.info('started');
