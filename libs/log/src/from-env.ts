@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import type { LogEnv, Logger, Metrics } from '@chute/runtime';
+import { brokerConnectionOf, type LogEnv, type Logger, type Metrics } from '@chute/runtime';
 import { EmbeddedLog } from './embedded';
 import { KafkaLog } from './kafka';
 import { openPlatformTopics, type PlatformTopics, type PlatformTopicsConfig } from './topics';
@@ -17,9 +17,13 @@ export function topicsConfigOf(config: LogConfig): PlatformTopicsConfig {
   };
 }
 
-/** The Kafka log a service runs on, as its environment describes it. */
+/**
+ * The Kafka log a service runs on, as its environment describes it, TLS and
+ * SASL included. Reads the TLS and password files the config names.
+ * @throws ConfigError when one of them cannot be read
+ */
 export function kafkaLogFromConfig(config: LogConfig, clientId: string, logger: Logger): KafkaLog {
-  return new KafkaLog({ brokers: config.CHUTE_KAFKA_BROKERS, clientId, logger });
+  return new KafkaLog({ brokers: config.CHUTE_KAFKA_BROKERS, clientId, logger, ...brokerConnectionOf(config) });
 }
 
 /**

@@ -4,9 +4,13 @@
  * (KafkaJSNumberOfRetriesExceeded) and, for several topics at once, in a
  * KafkaJSAggregateError's `errors`; both are walked.
  */
+import { ConfigError, type BrokerSasl } from '@chute/runtime';
 
 /** The Kafka protocol error names kafkajs puts in an error's `type`. */
-export type KafkaErrorType = 'UNKNOWN_TOPIC_OR_PARTITION';
+export type KafkaErrorType =
+  | 'UNKNOWN_TOPIC_OR_PARTITION'
+  | 'SASL_AUTHENTICATION_FAILED'
+  | 'UNSUPPORTED_SASL_MECHANISM';
 
 interface KafkaJSErrorShape {
   readonly name?: unknown;
@@ -40,4 +44,34 @@ export function isRetriableKafkaError(error: unknown): boolean {
 export function describeKafkaError(error: unknown): string {
   if (error instanceof Error) return `${error.name}: ${error.message}`;
   return String(error);
+}
+
+/**
+ * Whether the broker refused this client's SASL login: wrong credentials, or a
+ * mechanism it does not enable. kafkajs raises KafkaJSSASLAuthenticationError
+ * for both (it does not keep the broker's protocol error as its cause), and the
+ * protocol error types where it passes the broker's answer on as it is.
+ */
+export function isKafkaAuthenticationError(error: unknown): boolean {
+  for (const e of causes(error)) {
+    if (e.name === 'KafkaJSSASLAuthenticationError') return true;
+    if (e.type === 'SASL_AUTHENTICATION_FAILED' || e.type === 'UNSUPPORTED_SASL_MECHANISM') return true;
+  }
+  return false;
+}
+
+/**
+ * The broker refused the SASL login. A `ConfigError`: retrying cannot help,
+ * the operator must fix the credentials, so a service ends on its one-line
+ * message. It names the user and the settings to check, never the password.
+ */
+export class KafkaAuthenticationError extends ConfigError {
+  override readonly name = 'KafkaAuthenticationError';
+  constructor(sasl: Pick<BrokerSasl, 'mechanism' | 'username' | 'settings'>, options?: { cause?: unknown }) {
+    super(
+      `kafka: authentication failed for user ${sasl.username} (SASL ${sasl.mechanism.toUpperCase()}): ` +
+        `check ${sasl.settings ?? 'CHUTE_KAFKA_SASL_USERNAME / CHUTE_KAFKA_SASL_PASSWORD'}`,
+      options,
+    );
+  }
 }

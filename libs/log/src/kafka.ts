@@ -10,12 +10,14 @@ import {
   type EachBatchPayload,
   type IHeaders,
   type ISocketFactory,
+  type KafkaConfig,
   type Producer,
+  type SASLOptions,
   type logCreator,
 } from 'kafkajs';
-import type { Logger } from '@chute/runtime';
+import type { BrokerConnection, Logger } from '@chute/runtime';
 import { SupervisedConsumer } from './kafka-consumer';
-import { hasKafkaErrorType, isRetriableKafkaError } from './kafka-errors';
+import { hasKafkaErrorType, isKafkaAuthenticationError, isRetriableKafkaError, KafkaAuthenticationError } from './kafka-errors';
 import { patchKafkajsRequestQueue } from './kafkajs-request-queue';
 import { deliverWithRetry } from './retry';
 import {
@@ -36,7 +38,7 @@ import {
   type TopicSpec,
 } from './types';
 
-export interface KafkaLogOptions {
+export interface KafkaLogOptions extends BrokerConnection {
   brokers: readonly string[];
   /** Names this process to the broker; consumer groups of tails are derived from it. */
   clientId: string;
@@ -78,7 +80,9 @@ interface Pending {
 }
 
 /**
- * kafkajs's own socket factory, plus TCP_NODELAY. Without it Nagle's algorithm
+ * kafkajs's own socket factory, plus TCP_NODELAY. Like kafkajs's, it opens TLS
+ * when kafkajs passes `ssl` (the `ssl` option, see {@link kafkaSecurityConfig}),
+ * naming a broker given by host name for SNI unless `ssl.servername` says otherwise. Without it Nagle's algorithm
  * holds a small request (a fetch, a one-chunk produce) behind an unacknowledged
  * one until the peer's delayed ACK fires: ~40 ms added to a hop under load.
  */
@@ -90,6 +94,31 @@ export const noDelaySocketFactory: ISocketFactory = ({ host, port, ssl, onConnec
   socket.setNoDelay(true);
   return socket;
 };
+
+/**
+ * kafkajs's `ssl` and `sasl` options for a connection. `ssl` goes to
+ * `tls.connect` through the socket factory; only the fields given are set, so
+ * Node's defaults (its CA bundle, the broker's host as the name) hold for the rest.
+ */
+export function kafkaSecurityConfig(connection: BrokerConnection): Pick<KafkaConfig, 'ssl' | 'sasl'> {
+  const config: Pick<KafkaConfig, 'ssl' | 'sasl'> = {};
+  if (connection.tls === true) config.ssl = true;
+  else if (connection.tls) {
+    const { ca, cert, key, servername } = connection.tls;
+    config.ssl = {
+      ...(ca !== undefined ? { ca } : {}),
+      ...(cert !== undefined ? { cert } : {}),
+      ...(key !== undefined ? { key } : {}),
+      ...(servername !== undefined ? { servername } : {}),
+    };
+  }
+  if (connection.sasl) {
+    const { mechanism, username, password } = connection.sasl;
+    const sasl: SASLOptions = { mechanism, username, password };
+    config.sasl = sasl;
+  }
+  return config;
+}
 
 const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
 
@@ -156,7 +185,9 @@ export class KafkaLog implements Log {
       logLevel: KafkaLogLevel.WARN,
       logCreator: creator,
       connectionTimeout: 3000,
+      // kafkajs hands `ssl` to the socket factory, which opens TLS with it.
       socketFactory: noDelaySocketFactory,
+      ...kafkaSecurityConfig(options),
       retry: { retries: 5, initialRetryTime: 200 },
     });
     // Idempotent: a send retried after a lost acknowledgement (a broker
@@ -175,9 +206,19 @@ export class KafkaLog implements Log {
     this.maxFlushBytes = options.maxFlushBytes ?? 4 * 1024 * 1024;
   }
 
+  /**
+   * Connects to the brokers.
+   * @throws KafkaAuthenticationError when the broker refuses the SASL login:
+   *   no retry can fix that, so it fails at once with one line saying what to check
+   */
   async start(): Promise<void> {
-    await this.admin.connect();
-    await this.producer.connect();
+    try {
+      await this.admin.connect();
+      await this.producer.connect();
+    } catch (error) {
+      if (this.options.sasl && isKafkaAuthenticationError(error)) throw new KafkaAuthenticationError(this.options.sasl, { cause: error });
+      throw error;
+    }
   }
 
   stop(): Promise<void> {
@@ -195,9 +236,12 @@ export class KafkaLog implements Log {
     const missing = topics.filter((t) => !existing.has(t.name));
     if (missing.length > 0) {
       // Another service may create them in between: kafkajs then resolves
-      // (false) rather than throw, which is the outcome we wanted.
+      // (false) rather than throw, which is the outcome we wanted. Leaders are
+      // awaited below, not by kafkajs: its wait gives up on the first metadata
+      // answer that does not know the new topic yet (seen on a fresh KRaft
+      // broker with a 32-partition topic), where ours retries.
       await this.admin.createTopics({
-        waitForLeaders: true,
+        waitForLeaders: false,
         topics: missing.map((t) => ({
           topic: t.name,
           numPartitions: t.partitions,
