@@ -18,7 +18,7 @@ const runId = randomUUID();
 const at = 1_700_000_000_000;
 
 const validRunEvents: RunEvent[] = [
-  { v: 1, type: 'RunRequested', runId, at, task: 'stream-example', input: { n: 1 }, retries: 2, executionTimeoutMs: 30_000 },
+  { v: 1, type: 'RunRequested', runId, at, tenant: 'default', task: 'stream-example', input: { n: 1 }, retries: 2, executionTimeoutMs: 30_000 },
   {
     v: 1,
     type: 'RunDispatched',

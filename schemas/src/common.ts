@@ -1,5 +1,15 @@
 import { z } from 'zod';
 
+/**
+ * A tenant: one customer's runs, workers and streams, kept apart from every
+ * other's. Tokens name it; records and rows carry it.
+ */
+export const TenantId = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, { message: 'must be 1-63 lowercase letters, digits, "_" or "-", starting with a letter or digit' });
+export type TenantId = z.infer<typeof TenantId>;
+
+/** The tenant of records written before tenants existed, and of a deployment that runs without auth. */
+export const DEFAULT_TENANT = 'default';
+
 /** Run ids are UUIDs minted by the gateway; every record of a run is keyed by it. */
 export const RunId = z.uuid({ message: 'must be a UUID' });
 export type RunId = z.infer<typeof RunId>;

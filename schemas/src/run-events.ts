@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Attempt, EpochMs, Json, RunId, TaskError, TaskName, WorkerId } from './common';
+import { Attempt, DEFAULT_TENANT, EpochMs, Json, RunId, TaskError, TaskName, TenantId, WorkerId } from './common';
 
 /**
  * Every record on the run-events topic shares this envelope. `v` is the schema
@@ -15,6 +15,8 @@ const envelope = {
 export const RunRequested = z.object({
   ...envelope,
   type: z.literal('RunRequested'),
+  /** Whose run it is: only that tenant's workers run it, only its tokens see it. */
+  tenant: TenantId.default(DEFAULT_TENANT),
   task: TaskName,
   input: Json,
   /** How many times a failed attempt is retried (0 = run once). */

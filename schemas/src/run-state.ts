@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { EpochMs, RunId, RunStatus, TaskError, TaskName, WorkerId, type Json } from './common';
+import { DEFAULT_TENANT, EpochMs, RunId, RunStatus, TaskError, TaskName, TenantId, WorkerId, type Json } from './common';
 
 /**
  * Where a run stands between request and end. Finer than the public status:
@@ -28,6 +28,8 @@ const StoredJson = z.custom<Json>((value) => value !== undefined, { message: 'ex
 export const PersistedRunState = z.object({
   v: z.literal(1),
   runId: RunId,
+  /** Runs stored before tenants existed belong to the default tenant. */
+  tenant: TenantId.default(DEFAULT_TENANT),
   task: TaskName,
   status: RunStatus,
   phase: RunPhase,

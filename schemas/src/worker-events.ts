@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { EpochMs, TaskName, WorkerId, WorkerName } from './common';
+import { DEFAULT_TENANT, EpochMs, TaskName, TenantId, WorkerId, WorkerName } from './common';
 
 const envelope = {
   v: z.literal(1),
@@ -10,6 +10,8 @@ const envelope = {
 export const WorkerRegistered = z.object({
   ...envelope,
   type: z.literal('WorkerRegistered'),
+  /** The one tenant whose tasks it runs. */
+  tenant: TenantId.default(DEFAULT_TENANT),
   name: WorkerName,
   tasks: z.array(TaskName).min(1),
   slots: z.number().int().min(1).max(10_000),

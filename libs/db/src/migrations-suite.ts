@@ -34,6 +34,7 @@ const EXPECTED_COLUMNS: Record<string, string[]> = {
     'started_at timestamp with time zone null',
     'finished_at timestamp with time zone null',
     'state json not null',
+    'tenant text not null',
   ],
   workers: [
     'id text not null',
@@ -43,6 +44,7 @@ const EXPECTED_COLUMNS: Record<string, string[]> = {
     'status text not null',
     'registered_at timestamp with time zone not null',
     'last_heartbeat_at timestamp with time zone not null',
+    'tenant text not null',
   ],
   projector_checkpoints: [
     'projection text not null',
@@ -73,7 +75,7 @@ async function tablesOf(db: Db): Promise<string[]> {
   return rows.map((r) => r.table_name);
 }
 
-const ALL_MIGRATIONS = ['0001_read_model', '0002_json_columns'];
+const ALL_MIGRATIONS = ['0001_read_model', '0002_json_columns', '0003_tenants'];
 
 const at = new Date('2026-01-02T03:04:05.678Z');
 
@@ -141,10 +143,10 @@ export function describeReadModelMigrations(engine: string, open: () => Promise<
         where schemaname = current_schema() and tablename = 'runs' order by indexname`.execute(db);
       const columnsByIndex = Object.fromEntries(rows.map((r) => [r.indexname, /\((.*)\)/.exec(r.indexdef)?.[1]]));
       assert.deepEqual(columnsByIndex, {
-        runs_created_at_id_idx: 'created_at DESC, id DESC',
         runs_pkey: 'id',
-        runs_status_created_at_idx: 'status, created_at DESC, id DESC',
-        runs_task_created_at_idx: 'task, created_at DESC, id DESC',
+        runs_tenant_created_at_id_idx: 'tenant, created_at DESC, id DESC',
+        runs_tenant_status_created_at_idx: 'tenant, status, created_at DESC, id DESC',
+        runs_tenant_task_created_at_idx: 'tenant, task, created_at DESC, id DESC',
       });
     });
 
@@ -232,16 +234,16 @@ export function describeReadModelMigrations(engine: string, open: () => Promise<
       assert.equal((await db.selectFrom('runs').selectAll().execute()).length, 0);
     });
 
-    test('0002 keeps the rows a read model on 0001 (jsonb) holds, and turns its columns to json', async () => {
+    test('0002 keeps the rows a read model on 0001 (jsonb) holds, and turns its columns to json; 0003 gives them the default tenant', async () => {
       await migrateDown(db);
       const migrator = new Migrator({ db, provider: migrationProvider });
       assert.equal((await migrator.migrateTo('0001_read_model')).error, undefined);
       const id = '6f1c3c1e-9d8a-4a55-9a57-3f4c2b1a0d10';
       await db.insertInto('runs').values({ ...run(id, 'COMPLETED'), output: '"done"', state: '{"v":1}' }).execute();
-      assert.deepEqual(await migrateToLatest(db), ['0002_json_columns']);
+      assert.deepEqual(await migrateToLatest(db), ['0002_json_columns', '0003_tenants']);
       assert.deepEqual(await columnsOf(db), EXPECTED_COLUMNS);
-      const row = await db.selectFrom('runs').select(['input', 'output', 'error', 'state']).where('id', '=', id).executeTakeFirstOrThrow();
-      assert.deepEqual(row, { input: { list: [1, 'two', null], text: 'é🙂' }, output: 'done', error: null, state: { v: 1 } });
+      const row = await db.selectFrom('runs').select(['input', 'output', 'error', 'state', 'tenant']).where('id', '=', id).executeTakeFirstOrThrow();
+      assert.deepEqual(row, { input: { list: [1, 'two', null], text: 'é🙂' }, output: 'done', error: null, state: { v: 1 }, tenant: 'default' });
     });
 
     test('undoing 0002 while a row holds \\u0000 fails naming it and changes nothing: jsonb cannot store it', async () => {

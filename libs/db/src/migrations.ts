@@ -103,6 +103,35 @@ const jsonColumns: Migration = {
 };
 
 /**
+ * Runs get their tenant. Rows projected before tenants existed belong to the
+ * default tenant, as their records do. Every listing is a tenant's, so the
+ * listing indexes lead with the tenant.
+ */
+const tenants: Migration = {
+  async up(db: Kysely<unknown>): Promise<void> {
+    await db.schema.alterTable('runs').addColumn('tenant', 'text', (c) => c.notNull().defaultTo('default')).execute();
+    await db.schema.alterTable('workers').addColumn('tenant', 'text', (c) => c.notNull().defaultTo('default')).execute();
+    await db.schema.dropIndex('runs_created_at_id_idx').execute();
+    await db.schema.dropIndex('runs_task_created_at_idx').execute();
+    await db.schema.dropIndex('runs_status_created_at_idx').execute();
+    await db.schema.createIndex('runs_tenant_created_at_id_idx').on('runs').columns(['tenant', 'created_at desc', 'id desc']).execute();
+    await db.schema.createIndex('runs_tenant_task_created_at_idx').on('runs').columns(['tenant', 'task', 'created_at desc', 'id desc']).execute();
+    await db.schema.createIndex('runs_tenant_status_created_at_idx').on('runs').columns(['tenant', 'status', 'created_at desc', 'id desc']).execute();
+  },
+
+  async down(db: Kysely<unknown>): Promise<void> {
+    await db.schema.dropIndex('runs_tenant_status_created_at_idx').execute();
+    await db.schema.dropIndex('runs_tenant_task_created_at_idx').execute();
+    await db.schema.dropIndex('runs_tenant_created_at_id_idx').execute();
+    await db.schema.createIndex('runs_created_at_id_idx').on('runs').columns(['created_at desc', 'id desc']).execute();
+    await db.schema.createIndex('runs_task_created_at_idx').on('runs').columns(['task', 'created_at desc', 'id desc']).execute();
+    await db.schema.createIndex('runs_status_created_at_idx').on('runs').columns(['status', 'created_at desc', 'id desc']).execute();
+    await db.schema.alterTable('workers').dropColumn('tenant').execute();
+    await db.schema.alterTable('runs').dropColumn('tenant').execute();
+  },
+};
+
+/**
  * Every migration, in the order its name sorts. Imported statically rather
  * than read from a folder at run time: services ship as one bundled file, where
  * no migrations folder exists.
@@ -110,6 +139,7 @@ const jsonColumns: Migration = {
 const migrations: Readonly<Record<string, Migration>> = {
   '0001_read_model': readModel,
   '0002_json_columns': jsonColumns,
+  '0003_tenants': tenants,
 };
 
 /** Hands Kysely's `Migrator` the migrations compiled into this package. */

@@ -6,6 +6,7 @@ import { decodeRunState, encodeRunState, InvalidRowError } from './index';
 const id = '6f1c3c1e-9d8a-4a55-9a57-3f4c2b1a0d01';
 const state: RunState = {
   runId: id,
+  tenant: 'acme',
   task: 'echo',
   status: 'FAILED',
   phase: 'ended',

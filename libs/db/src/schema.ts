@@ -20,6 +20,8 @@ export type WorkerStatus = 'ACTIVE' | 'STOPPED' | 'DEAD';
 /** One row per run, projected from the run-events topic. */
 export interface RunsTable {
   id: string;
+  /** Whose run it is: every query of the API is one tenant's. */
+  tenant: Generated<string>;
   task: string;
   status: RunStatus;
   input: JsonValueColumn<Json>;
@@ -41,6 +43,7 @@ export interface RunsTable {
 /** One row per worker process that ever registered. */
 export interface WorkersTable {
   id: string;
+  tenant: Generated<string>;
   name: string;
   /** Names of the tasks the worker serves. */
   tasks: JSONColumnType<string[]>;

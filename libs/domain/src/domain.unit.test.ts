@@ -15,7 +15,7 @@ import {
 
 const runId = '6f1c3c1e-9d8a-4a55-9a57-3f4c2b1a0d01';
 const at = 1_000_000;
-const requested: RunEvent = { v: 1, type: 'RunRequested', runId, at, task: 'echo', input: { x: 1 }, retries: 1, executionTimeoutMs: 5000 };
+const requested: RunEvent = { v: 1, type: 'RunRequested', runId, at, tenant: 'default', task: 'echo', input: { x: 1 }, retries: 1, executionTimeoutMs: 5000 };
 const dispatched = (attempt: number, workerId = 'w1', t = at + attempt): RunEvent => ({
   v: 1,
   type: 'RunDispatched',
@@ -115,7 +115,7 @@ describe('decideRetry', () => {
 
 describe('planScheduling', () => {
   const policy = { heartbeatTimeoutMs: 15_000 };
-  const worker = (workerId: string, slots: number, tasks = ['echo']): WorkerEvent => ({ v: 1, type: 'WorkerRegistered', workerId, at, name: workerId, tasks, slots });
+  const worker = (workerId: string, slots: number, tasks = ['echo']): WorkerEvent => ({ v: 1, type: 'WorkerRegistered', workerId, at, tenant: 'default', name: workerId, tasks, slots });
   const request = (id: string, t = at): RunEvent => ({ ...requested, runId: id, at: t } as RunEvent);
   const ids = (n: number): string[] => Array.from({ length: n }, (_, i) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`);
   const build = (events: Array<RunEvent | WorkerEvent>): SchedulerState => events.reduce(evolveScheduler, emptySchedulerState());

@@ -9,7 +9,7 @@ const runId = '6f1c3c1e-9d8a-4a55-9a57-3f4c2b1a0d01';
 const at = 1_000_000;
 const error: TaskError = { name: 'Error', message: 'boom', nonRetryable: false };
 
-const requested: RunEvent = { v: 1, type: 'RunRequested', runId, at, task: 'echo', input: null, retries: 1, executionTimeoutMs: 5000 };
+const requested: RunEvent = { v: 1, type: 'RunRequested', runId, at, tenant: 'default', task: 'echo', input: null, retries: 1, executionTimeoutMs: 5000 };
 const dispatched: RunEvent = {
   v: 1, type: 'RunDispatched', runId, at: at + 1, task: 'echo', input: null, attempt: 1, workerId: 'w1',
   deadlineAt: at + 5001, retriesLeft: 1, retryDelayMs: 500,

@@ -10,6 +10,7 @@ export type { RunPhase } from '@chute/schemas';
  */
 export interface RunState {
   readonly runId: string;
+  readonly tenant: string;
   readonly task: string;
   readonly status: RunStatus;
   readonly phase: RunPhase;
@@ -53,6 +54,7 @@ export function evolveRun(state: RunState | undefined, event: RunEvent): RunStat
     if (state) return state;
     return {
       runId: event.runId,
+      tenant: event.tenant,
       task: event.task,
       status: 'QUEUED',
       phase: 'pending',

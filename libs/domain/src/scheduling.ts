@@ -4,6 +4,7 @@ import { retryDelayMs } from './retry';
 
 export interface WorkerState {
   readonly workerId: string;
+  readonly tenant: string;
   readonly name: string;
   readonly tasks: readonly string[];
   readonly slots: number;
@@ -37,6 +38,7 @@ export function evolveWorker(worker: WorkerState | undefined, event: WorkerEvent
     case 'WorkerRegistered':
       return {
         workerId: event.workerId,
+        tenant: event.tenant,
         name: event.name,
         tasks: event.tasks,
         slots: event.slots,
@@ -136,7 +138,7 @@ export function planScheduling(state: SchedulerState, now: EpochMs, policy: Sche
 
     let best: WorkerState | undefined;
     for (const w of live) {
-      if (!w.tasks.includes(run.task) || load.get(w.workerId)! >= w.slots) continue;
+      if (w.tenant !== run.tenant || !w.tasks.includes(run.task) || load.get(w.workerId)! >= w.slots) continue;
       if (!best || load.get(w.workerId)! < load.get(best.workerId)!) best = w;
     }
     if (!best) continue;

@@ -1,7 +1,18 @@
 import type { Log } from '@chute/log';
-import { BrokerList, createLogger, DEFAULT_PARTITIONS, type Logger } from '@chute/runtime';
 import {
+  BrokerList,
+  brokerConnectionOf,
+  CheckedBrokerConnectionEnv,
+  createLogger,
+  DEFAULT_PARTITIONS,
+  parseEnv,
+  type BrokerConnection,
+  type Logger,
+} from '@chute/runtime';
+import {
+  DEFAULT_TENANT,
   ListRunsResponse,
+  TenantId,
   RunView,
   TriggerRunResponse,
   type RunStatus,
@@ -24,6 +35,15 @@ export interface ChuteOptions {
   token?: string;
   /** Brokers workers talk to. @default process.env.CHUTE_KAFKA_BROKERS ?? '127.0.0.1:9092' */
   brokers?: string | readonly string[];
+  /**
+   * TLS and SASL for workers on the log (PEM contents, not file paths), e.g.
+   * `{ tls: { ca }, sasl: { mechanism: 'scram-sha-256', username, password } }`.
+   * @default read from the same variables as the services: CHUTE_KAFKA_TLS,
+   * CHUTE_KAFKA_TLS_CA_FILE, CHUTE_KAFKA_TLS_CERT_FILE, CHUTE_KAFKA_TLS_KEY_FILE,
+   * CHUTE_KAFKA_TLS_SERVERNAME, CHUTE_KAFKA_SASL_MECHANISM, CHUTE_KAFKA_SASL_USERNAME,
+   * CHUTE_KAFKA_SASL_PASSWORD or CHUTE_KAFKA_SASL_PASSWORD_FILE (none set: plaintext, no login)
+   */
+  brokerConnection?: BrokerConnection;
   /** Must match the platform's services. @default process.env.CHUTE_TOPIC_PREFIX ?? 'chute' */
   topicPrefix?: string;
   /** Where workers log. @default JSON lines on stdout at 'info' */
@@ -32,6 +52,11 @@ export interface ChuteOptions {
   log?: (clientId: string) => Log;
   /** @default 5000 */
   heartbeatIntervalMs?: number;
+  /**
+   * The tenant a worker on the log serves (a worker over the gateway serves
+   * its token's). @default process.env.CHUTE_WORKER_TENANT ?? 'default'
+   */
+  tenant?: string;
 }
 
 /** The settled end of a run: its output, or a RunFailedError. */
@@ -196,22 +221,13 @@ export class Chute {
       return new GatewayWorker(name, options, { gatewayUrls: this.gatewayUrls, token: this.token, logger });
     }
     // Loaded here, not with the client: an app that only triggers and reads runs never loads kafkajs.
-    const [{ KafkaLog }, { Worker }] = await Promise.all([import('@chute/log'), import('./worker')]);
-    const clientId = `chute-worker-${name}`;
+    const { logWorker } = await import('./worker');
     const brokers = this.brokersSetting ?? '127.0.0.1:9092';
-    const log = this.options.log
-      ? this.options.log(clientId)
-      : new KafkaLog({ brokers: BrokerList.parse(typeof brokers === 'string' ? brokers : brokers.join(',')), clientId, logger });
-    return new Worker(name, options, {
-      log,
-      topics: {
-        prefix: this.topicPrefix,
-        // Only used if the worker starts before any service created the topics.
-        runEventsPartitions: DEFAULT_PARTITIONS.runEvents,
-        streamPartitions: DEFAULT_PARTITIONS.stream,
-        workerEventsPartitions: DEFAULT_PARTITIONS.workerEvents,
-        dispatchPartitions: DEFAULT_PARTITIONS.dispatch,
-      },
+    return logWorker(name, options, {
+      brokers: BrokerList.parse(typeof brokers === 'string' ? brokers : brokers.join(',')),
+      ...(this.options.log ? { log: this.options.log } : {}),
+      topicPrefix: this.topicPrefix,
+      tenant: TenantId.parse(this.options.tenant ?? process.env['CHUTE_WORKER_TENANT'] ?? DEFAULT_TENANT),
       logger,
       ...(this.options.heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs: this.options.heartbeatIntervalMs } : {}),
     });

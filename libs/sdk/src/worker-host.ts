@@ -28,6 +28,8 @@ export interface AttemptExecutor {
 
 export interface WorkerHostOptions {
   readonly name: string;
+  /** The one tenant whose runs it takes. */
+  readonly tenant: string;
   /** The tasks served: the scheduler sends nothing else. */
   readonly tasks: readonly string[];
   readonly slots: number;
@@ -151,7 +153,7 @@ export class WorkerHost {
       );
       const at = Date.now();
       await topics.workerEvents.append([
-        { v: 1, type: 'WorkerRegistered', workerId: this.workerId, at, name: this.name, tasks: [...this.options.tasks], slots: this.slots },
+        { v: 1, type: 'WorkerRegistered', workerId: this.workerId, at, tenant: this.options.tenant, name: this.name, tasks: [...this.options.tasks], slots: this.slots },
       ]);
       if (this.options.selfHeartbeat) this.heartbeat = setInterval(() => void this.beat(), heartbeatIntervalMs);
       this.logger.info('worker registered', { tasks: this.options.tasks, slots: this.slots });

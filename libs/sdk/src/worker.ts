@@ -1,6 +1,6 @@
 import type { Log, PlatformTopicsConfig } from '@chute/log';
-import { openPlatformTopics } from '@chute/log';
-import { Metrics, type Logger } from '@chute/runtime';
+import { KafkaLog, openPlatformTopics } from '@chute/log';
+import { DEFAULT_PARTITIONS, Metrics, type Logger } from '@chute/runtime';
 import type { RunDispatched } from '@chute/schemas';
 import { Context } from './context';
 import { NonRetryableError } from './errors';
@@ -10,6 +10,8 @@ import { exitOnSignals, tasksByName, type TaskWorker, type WorkerOptions } from 
 
 export interface WorkerRuntime {
   log: Log;
+  /** The one tenant whose runs this worker takes. */
+  tenant: string;
   topics: PlatformTopicsConfig;
   logger: Logger;
   /** @default 5000 */
@@ -95,6 +97,7 @@ export class Worker implements TaskWorker {
       const topics = await openPlatformTopics(log, this.runtime.topics, { logger, metrics: new Metrics() });
       this.host = new WorkerHost({
         name: this.name,
+        tenant: this.runtime.tenant,
         tasks: [...this.tasks.keys()],
         slots: this.slots,
         executor: new LocalExecutor(this.tasks),
@@ -126,4 +129,34 @@ export class Worker implements TaskWorker {
       this.resolveStopped?.();
     })());
   }
+}
+
+export interface LogWorkerSettings {
+  brokers: readonly string[];
+  /** Supplies the log instead of a Kafka log on `brokers` (the embedded log of the quick start, tests). */
+  log?: (clientId: string) => Log;
+  topicPrefix: string;
+  tenant: string;
+  logger: Logger;
+  heartbeatIntervalMs?: number;
+}
+
+/** A worker on the log, with its own log connection: what `chute.worker()` makes for `transport: 'kafka'`. */
+export function logWorker(name: string, options: WorkerOptions, settings: LogWorkerSettings): Worker {
+  const clientId = `chute-worker-${name}`;
+  const log = settings.log ? settings.log(clientId) : new KafkaLog({ brokers: settings.brokers, clientId, logger: settings.logger });
+  return new Worker(name, options, {
+    log,
+    tenant: settings.tenant,
+    topics: {
+      prefix: settings.topicPrefix,
+      // Only used if the worker starts before any service created the topics.
+      runEventsPartitions: DEFAULT_PARTITIONS.runEvents,
+      streamPartitions: DEFAULT_PARTITIONS.stream,
+      workerEventsPartitions: DEFAULT_PARTITIONS.workerEvents,
+      dispatchPartitions: DEFAULT_PARTITIONS.dispatch,
+    },
+    logger: settings.logger,
+    ...(settings.heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs: settings.heartbeatIntervalMs } : {}),
+  });
 }

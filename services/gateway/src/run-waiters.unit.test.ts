@@ -6,7 +6,7 @@ import type { RunEvent } from '@chute/schemas';
 import { RunWaiters } from './run-waiters';
 
 const runId = '6f1c3c1e-9d8a-4a55-9a57-3f4c2b1a0d01';
-const requested: RunEvent = { v: 1, type: 'RunRequested', runId, at: 1000, task: 'echo', input: { big: 'x' }, retries: 0, executionTimeoutMs: 60_000 };
+const requested: RunEvent = { v: 1, type: 'RunRequested', runId, at: 1000, tenant: 'default', task: 'echo', input: { big: 'x' }, retries: 0, executionTimeoutMs: 60_000 };
 const dispatched: RunEvent = {
   v: 1, type: 'RunDispatched', runId, at: 1001, task: 'echo', input: { big: 'x' }, attempt: 1, workerId: 'w-1',
   deadlineAt: 61_001, retriesLeft: 0, retryDelayMs: 1000,

@@ -12,6 +12,7 @@ import {
   ListRunsResponse,
   ResultQuery,
   RunIdParams,
+  DEFAULT_TENANT,
   RunView,
   TaskNameParams,
   TriggerRunBody,
@@ -104,7 +105,17 @@ export function registerRunsApi(fastify: FastifyInstance, deps: RunsApiDeps): { 
     async (request, reply) => {
       const { input, retries, executionTimeoutMs } = request.body;
       const runId = randomUUID();
-      const requested: RunRequested = { v: 1, type: 'RunRequested', runId, at: Date.now(), task: request.params.name, input, retries, executionTimeoutMs };
+      const requested: RunRequested = {
+        v: 1,
+        type: 'RunRequested',
+        runId,
+        at: Date.now(),
+        tenant: DEFAULT_TENANT,
+        task: request.params.name,
+        input,
+        retries,
+        executionTimeoutMs,
+      };
       await deps.appendRunEvents([requested]);
       // Held from now, not from when the tail brings it back: a /result that
       // follows at once then waits on the fold instead of the read model.

@@ -4,6 +4,7 @@ import { withDeadline, type Logger, type Metrics } from '@chute/runtime';
 import { NonRetryableError } from '@chute/sdk';
 import { WorkerHost, type AttemptExecutor, type AttemptIO } from '@chute/sdk/worker';
 import {
+  DEFAULT_TENANT,
   describeIssue,
   MAX_CHUNK_BYTES,
   WorkerCloseCode,
@@ -168,6 +169,7 @@ class WorkerConnection implements AttemptExecutor {
   private async register(name: string, tasks: readonly string[], slots: number): Promise<void> {
     const host = new WorkerHost({
       name,
+      tenant: DEFAULT_TENANT,
       tasks,
       slots,
       executor: this,

@@ -16,6 +16,7 @@ const iso = (ms: number | null): Date | null => (ms === null ? null : new Date(m
 export function runRow(state: RunState): NewRunRow {
   return {
     id: state.runId,
+    tenant: state.tenant,
     task: state.task,
     status: state.status,
     input: JSON.stringify(state.input),
@@ -140,6 +141,7 @@ export async function applyWorkerEvents(trx: Trx, events: readonly WorkerEvent[]
           .values({
             id: event.workerId,
             name: event.name,
+            tenant: event.tenant,
             tasks: JSON.stringify(event.tasks),
             slots: event.slots,
             status: 'ACTIVE',

@@ -21,6 +21,7 @@ export class WorkerService implements Probed {
         topicPrefix: this.config.CHUTE_TOPIC_PREFIX,
         logger: this.logger,
         heartbeatIntervalMs: this.config.CHUTE_HEARTBEAT_INTERVAL_MS,
+        tenant: this.config.CHUTE_WORKER_TENANT,
       });
       this.worker = await chute.worker(this.config.CHUTE_WORKER_NAME, {
         workflows: exampleTasks(chute),
