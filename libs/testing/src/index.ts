@@ -6,3 +6,4 @@ export * from './service-lifecycle';
 export * from './platform';
 export * from './database';
 export * from './broker';
+export * from './scram-broker';
