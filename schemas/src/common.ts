@@ -34,9 +34,13 @@ function plainText(max: number) {
     .string()
     .min(1)
     .max(max)
-    // The control characters (Unicode category Cc) spelled out as a class: \p{Cc} is not
-    // understood by every language's regex engine that reads the published JSON Schema.
-    .regex(/^[^\x00-\x1F\x7F-\x9F]*$/, { message: 'must not contain control characters (U+0000-U+001F, U+007F-U+009F)' });
+    // The control characters (Unicode category Cc) as a class of the characters
+    // themselves, not escapes: the published JSON Schema carries this pattern to
+    // regex engines that agree on no escape syntax (\p{Cc}, \x9F, \u009F and
+    // \x{9F} each fail in one of JavaScript, Python, Go or Ruby).
+    .regex(new RegExp(`^[^${String.fromCharCode(0)}-${String.fromCharCode(0x1f)}${String.fromCharCode(0x7f)}-${String.fromCharCode(0x9f)}]*$`), {
+      message: 'must not contain control characters (U+0000-U+001F, U+007F-U+009F)',
+    });
 }
 
 /** A worker process's id, `<name>-<random>`. Stored in text columns (`runs.worker_id`, `workers.id`). */
