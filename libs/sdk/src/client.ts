@@ -10,7 +10,9 @@ import {
   type Logger,
 } from '@chute/runtime';
 import {
+  DEFAULT_TENANT,
   ListRunsResponse,
+  TenantId,
   RunView,
   TriggerRunResponse,
   type RunStatus,
@@ -50,6 +52,11 @@ export interface ChuteOptions {
   log?: (clientId: string) => Log;
   /** @default 5000 */
   heartbeatIntervalMs?: number;
+  /**
+   * The tenant a worker on the log serves (a worker over the gateway serves
+   * its token's). @default process.env.CHUTE_WORKER_TENANT ?? 'default'
+   */
+  tenant?: string;
 }
 
 /** The settled end of a run: its output, or a RunFailedError. */
@@ -214,28 +221,15 @@ export class Chute {
       return new GatewayWorker(name, options, { gatewayUrls: this.gatewayUrls, token: this.token, logger });
     }
     // Loaded here, not with the client: an app that only triggers and reads runs never loads kafkajs.
-    const [{ KafkaLog }, { Worker }] = await Promise.all([import('@chute/log'), import('./worker')]);
-    const clientId = `chute-worker-${name}`;
+    const { logWorker } = await import('./worker');
     const brokers = this.brokersSetting ?? '127.0.0.1:9092';
-    const log = this.options.log
-      ? this.options.log(clientId)
-      : new KafkaLog({
-          brokers: BrokerList.parse(typeof brokers === 'string' ? brokers : brokers.join(',')),
-          clientId,
-          logger,
-          // Read here, not in the constructor: a client that only triggers runs needs none of it.
-          ...(this.options.brokerConnection ?? brokerConnectionOf(parseEnv(CheckedBrokerConnectionEnv))),
-        });
-    return new Worker(name, options, {
-      log,
-      topics: {
-        prefix: this.topicPrefix,
-        // Only used if the worker starts before any service created the topics.
-        runEventsPartitions: DEFAULT_PARTITIONS.runEvents,
-        streamPartitions: DEFAULT_PARTITIONS.stream,
-        workerEventsPartitions: DEFAULT_PARTITIONS.workerEvents,
-        dispatchPartitions: DEFAULT_PARTITIONS.dispatch,
-      },
+    return logWorker(name, options, {
+      brokers: BrokerList.parse(typeof brokers === 'string' ? brokers : brokers.join(',')),
+      ...(this.options.log ? { log: this.options.log } : {}),
+      // Read here, not in the constructor: a client that only triggers runs needs none of it.
+      connection: this.options.brokerConnection ?? brokerConnectionOf(parseEnv(CheckedBrokerConnectionEnv)),
+      topicPrefix: this.topicPrefix,
+      tenant: TenantId.parse(this.options.tenant ?? process.env['CHUTE_WORKER_TENANT'] ?? DEFAULT_TENANT),
       logger,
       ...(this.options.heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs: this.options.heartbeatIntervalMs } : {}),
     });

@@ -1,6 +1,6 @@
 import type { Log, PlatformTopicsConfig } from '@chute/log';
 import { KafkaLog, openPlatformTopics } from '@chute/log';
-import { DEFAULT_PARTITIONS, Metrics, type Logger } from '@chute/runtime';
+import { DEFAULT_PARTITIONS, Metrics, type BrokerConnection, type Logger } from '@chute/runtime';
 import type { RunDispatched } from '@chute/schemas';
 import { Context } from './context';
 import { NonRetryableError } from './errors';
@@ -133,6 +133,8 @@ export class Worker implements TaskWorker {
 
 export interface LogWorkerSettings {
   brokers: readonly string[];
+  /** TLS and SASL to the brokers. @default plaintext, no login */
+  connection?: BrokerConnection;
   /** Supplies the log instead of a Kafka log on `brokers` (the embedded log of the quick start, tests). */
   log?: (clientId: string) => Log;
   topicPrefix: string;
@@ -144,7 +146,7 @@ export interface LogWorkerSettings {
 /** A worker on the log, with its own log connection: what `chute.worker()` makes for `transport: 'kafka'`. */
 export function logWorker(name: string, options: WorkerOptions, settings: LogWorkerSettings): Worker {
   const clientId = `chute-worker-${name}`;
-  const log = settings.log ? settings.log(clientId) : new KafkaLog({ brokers: settings.brokers, clientId, logger: settings.logger });
+  const log = settings.log ? settings.log(clientId) : new KafkaLog({ brokers: settings.brokers, clientId, logger: settings.logger, ...settings.connection });
   return new Worker(name, options, {
     log,
     tenant: settings.tenant,
