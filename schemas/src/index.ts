@@ -8,5 +8,6 @@ export * from './dispatch';
 export * from './scheduler-snapshot';
 export * from './codec';
 export * from './api';
+export * from './auth';
 export * from './worker-protocol';
 export * from './stream-wire';
