@@ -73,6 +73,16 @@ export const StreamQuery = z
     after: z.string().max(40).optional(),
     /** `start` replays the run's stream from its first chunk. */
     from: z.literal('start').optional(),
+    /** A stream token (POST /api/v1/runs/:id/stream-token), for clients that cannot send headers. */
+    token: z.string().max(4096).optional(),
   })
   .strict();
 export type StreamQuery = z.infer<typeof StreamQuery>;
+
+export const StreamTokenResponse = z.object({
+  /** Reads this run's stream only: `?token=` on GET /api/v1/runs/:id/stream. */
+  token: z.string(),
+  /** ISO-8601. A stream attached before then runs to its end; a resume must come before it. */
+  expiresAt: z.string(),
+});
+export type StreamTokenResponse = z.infer<typeof StreamTokenResponse>;

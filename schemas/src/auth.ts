@@ -38,6 +38,8 @@ export const TokenClaims = z.object({
       return parsed.data;
     }),
   run: RunId.optional(),
+  /** The token's own id: rate limits count per token. */
+  jti: z.string().max(100).optional(),
   iat: z.number().int(),
   exp: z.number().int(),
 });

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { errors, jwtVerify, SignJWT, type JWTVerifyGetKey } from 'jose';
 import { describeIssue, TOKEN_AUDIENCE, TOKEN_ISSUER, TokenClaims, type Scope } from '@chute/schemas';
 import type { AuthKeys } from './keys';
@@ -24,6 +25,8 @@ export interface Principal {
   readonly run?: string;
   /** Milliseconds since the epoch. */
   readonly expiresAt: number;
+  /** Tells one token from another of the same subject (its `jti`): limits are per token. */
+  readonly tokenId: string;
 }
 
 export interface MintOptions {
@@ -52,6 +55,7 @@ export async function mintToken(keys: AuthKeys, options: MintOptions): Promise<s
     .setIssuer(TOKEN_ISSUER)
     .setAudience(TOKEN_AUDIENCE)
     .setSubject(options.subject ?? options.tenant)
+    .setJti(randomUUID())
     .setIssuedAt(Math.floor(now / 1000))
     .setExpirationTime(Math.floor((now + options.ttlMs) / 1000))
     .sign(keys.signing.secret);
@@ -92,8 +96,8 @@ export async function verifyToken(keys: AuthKeys, token: string, options: Verify
     const { field, detail } = describeIssue(claims.error);
     throw new AuthError('UNAUTHENTICATED', `invalid token claims: ${field}: ${detail}`);
   }
-  const { sub, tenant, scope, run, exp } = claims.data;
-  return { subject: sub, tenant, scopes: new Set(scope), ...(run !== undefined ? { run } : {}), expiresAt: exp * 1000 };
+  const { sub, tenant, scope, run, exp, jti } = claims.data;
+  return { subject: sub, tenant, scopes: new Set(scope), ...(run !== undefined ? { run } : {}), expiresAt: exp * 1000, tokenId: jti ?? `${sub}@${exp}` };
 }
 
 /** Throws FORBIDDEN unless the principal has the scope. */

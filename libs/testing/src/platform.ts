@@ -1,3 +1,6 @@
+import { randomBytes } from 'node:crypto';
+import { AuthKeys, mintToken } from '@chute/auth';
+import type { Scope } from '@chute/schemas';
 import { createTestDatabase } from './database';
 import { requireEnv, uniqueName } from './env';
 import { ServiceProcess } from './service-process';
@@ -7,6 +10,11 @@ export interface PlatformOptions {
   workers?: number;
   /** Extra environment for every service. */
   env?: Record<string, string>;
+  /**
+   * Run the gateway with auth on (a fresh key; `platform.token(...)` mints
+   * tokens); off, every request is the default tenant's. @default false
+   */
+  auth?: boolean;
 }
 
 /**
@@ -32,6 +40,7 @@ export class Platform {
       // Several instances of a service share the machine: probes on free ports.
       CHUTE_PROBE_PORT: '0',
       CHUTE_LOG_LEVEL: 'info',
+      ...(options.auth ? { CHUTE_AUTH_SECRET: `test:${randomBytes(32).toString('base64url')}` } : { CHUTE_AUTH_DISABLED: 'true' }),
       ...options.env,
     };
     const started: ServiceProcess[] = [];
@@ -53,6 +62,13 @@ export class Platform {
       await database.drop();
       throw error;
     }
+  }
+
+  /** A token of this platform's gateway (started with `auth: true`), valid for an hour unless told otherwise. */
+  token(tenant: string, scopes: readonly Scope[], ttlMs = 3_600_000): Promise<string> {
+    const secret = this.env['CHUTE_AUTH_SECRET'];
+    if (!secret) throw new Error('this platform runs without auth: start it with { auth: true } to mint tokens');
+    return mintToken(AuthKeys.parse(secret), { tenant, scopes, ttlMs });
   }
 
   /** Starts one more worker process and waits until it serves. */

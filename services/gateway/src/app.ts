@@ -2,8 +2,11 @@ import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import websocket from '@fastify/websocket';
+import cors from '@fastify/cors';
+import rateLimit from '@fastify/rate-limit';
 import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { ChuteError, type Logger, type Metrics } from '@chute/runtime';
+import { registerAuth, type GatewayAuthOptions } from './auth';
 import { registerRunsApi, type RunsApiDeps } from './runs-api';
 import { registerStreamApi, type StreamApiDeps } from './stream-api';
 import { WORKER_MAX_FRAME_BYTES, type WorkerConnections } from './worker-protocol';
@@ -15,6 +18,9 @@ export interface GatewayDeps extends RunsApiDeps, Omit<StreamApiDeps, 'currentSt
   checkReady(): Promise<void>;
   /** Workers connecting over the worker protocol. */
   workers: WorkerConnections;
+  auth: GatewayAuthOptions;
+  /** Origins a browser may call the gateway from (CORS); none allows no cross-origin call. */
+  corsOrigins: readonly string[];
 }
 
 /** Request bodies past this are refused with 413 before they are parsed. */
@@ -66,6 +72,15 @@ export function buildGateway(deps: GatewayDeps): FastifyInstance {
   void app.register(swaggerUi, { routePrefix: '/docs' });
   // Stream subscribers send nothing; workers send chunks of up to 1 MiB, base64 in JSON.
   void app.register(websocket, { options: { maxPayload: WORKER_MAX_FRAME_BYTES } });
+  if (deps.corsOrigins.length > 0) void app.register(cors, { origin: [...deps.corsOrigins], methods: ['GET', 'POST'], allowedHeaders: ['authorization', 'content-type', 'last-event-id'] });
+  // Limits only where a route asks (triggers), per token: after auth, so the principal is known.
+  void app.register(rateLimit, {
+    global: false,
+    hook: 'preHandler',
+    keyGenerator: (request) => `${request.principal.tenant}/${request.principal.tokenId}`,
+    errorResponseBuilder: (_request, context) => new ChuteError('RATE_LIMITED', `more than ${context.max} requests in ${context.after}; retry after the Retry-After header's seconds`),
+  });
+  registerAuth(app, deps.auth);
   const requests = deps.metrics.counter('chute_gateway_http_requests_total', 'HTTP requests by route and status.');
 
   app.addHook('onResponse', async (request, reply) => {
@@ -87,12 +102,14 @@ export function buildGateway(deps: GatewayDeps): FastifyInstance {
   void app.register(async (instance) => {
     const runs = registerRunsApi(instance, deps);
     registerStreamApi(instance, { ...deps, currentState: runs.currentState });
-    instance.get('/api/v1/workers/connect', { websocket: true, schema: { hide: true } }, (socket) => deps.workers.accept(socket));
+    instance.get('/api/v1/workers/connect', { websocket: true, config: { auth: { scope: 'workers' } }, schema: { hide: true } }, (socket, request) =>
+      deps.workers.accept(socket, request.principal),
+    );
   });
 
-  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/healthz', { config: { auth: { public: true } } }, async () => ({ status: 'ok' }));
 
-  app.get('/readyz', async (_request, reply) => {
+  app.get('/readyz', { config: { auth: { public: true } } }, async (_request, reply) => {
     try {
       await deps.checkReady();
       return { status: 'ready' };

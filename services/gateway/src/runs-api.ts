@@ -12,7 +12,6 @@ import {
   ListRunsResponse,
   ResultQuery,
   RunIdParams,
-  DEFAULT_TENANT,
   RunView,
   TaskNameParams,
   TriggerRunBody,
@@ -27,12 +26,14 @@ export interface RunsApiDeps {
   /** Appends to the run-events topic (validated there too). */
   appendRunEvents(events: RunEvent[]): Promise<void>;
   waiters: RunWaiters;
+  /** Runs one token may trigger per minute; past it, 429 with Retry-After. */
+  triggersPerMinute: number;
 }
 
 /** How long /result waits for a run it has never seen before answering 404 (the projector may lag a little). */
 const UNKNOWN_RUN_GRACE_MS = 3000;
 
-const errors = { 400: ApiError, 404: ApiError, 409: ApiError, 413: ApiError, 503: ApiError };
+const errors = { 400: ApiError, 401: ApiError, 403: ApiError, 404: ApiError, 409: ApiError, 413: ApiError, 429: ApiError, 503: ApiError };
 
 const isoOrNull = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
@@ -70,8 +71,14 @@ function decodeCursor(cursor: string): { createdAt: Date; id: string } {
   return { createdAt, id };
 }
 
+/** The run, if it is this tenant's. */
+const ofTenant = (state: RunState | undefined, tenant: string): RunState | undefined => (state?.tenant === tenant ? state : undefined);
+
 /** The runs API: trigger, read, list, cancel, and wait for a result. Schemas validate input and document it. */
-export function registerRunsApi(fastify: FastifyInstance, deps: RunsApiDeps): { currentState(runId: string): Promise<RunState | undefined> } {
+export function registerRunsApi(
+  fastify: FastifyInstance,
+  deps: RunsApiDeps,
+): { currentState(runId: string, tenant: string): Promise<RunState | undefined> } {
   const app = fastify.withTypeProvider<ZodTypeProvider>();
   const { db } = deps;
   const findRun = (id: string) => db.selectFrom('runs').selectAll().where('id', '=', id).executeTakeFirst();
@@ -81,12 +88,14 @@ export function registerRunsApi(fastify: FastifyInstance, deps: RunsApiDeps): { 
    * saw folded on: the projector may be a moment behind, and a client that was
    * just told its run ended must read it ended - and started, by its worker.
    */
-  const currentState = async (id: string): Promise<RunState | undefined> => {
+  const currentState = async (id: string, tenant: string): Promise<RunState | undefined> => {
     const row = await findRun(id);
     // A row that does not decode throws InvalidRowError: a 500 that names the row in the log.
     const state = row ? decodeRunState(row.id, row.state) : undefined;
     // Not projected yet (the projector lingers to batch): this gateway's own fold, if it saw the request.
-    if (!state) return deps.waiters.recentState(id);
+    if (!state) return ofTenant(deps.waiters.recentState(id), tenant);
+    // Another tenant's run is not there at all: 404, as for a run that never was, so ids do not leak.
+    if (state.tenant !== tenant) return undefined;
     if (isFinal(state.status)) return state;
     return deps.waiters.recentEvents(id).reduce<RunState | undefined>(evolveRun, state);
   };
@@ -94,6 +103,7 @@ export function registerRunsApi(fastify: FastifyInstance, deps: RunsApiDeps): { 
   app.post(
     '/api/v1/tasks/:name/runs',
     {
+      config: { auth: { scope: 'runs:write' }, rateLimit: { max: deps.triggersPerMinute, timeWindow: 60_000 } },
       schema: {
         summary: 'Trigger a run of a task',
         tags: ['runs'],
@@ -110,7 +120,7 @@ export function registerRunsApi(fastify: FastifyInstance, deps: RunsApiDeps): { 
         type: 'RunRequested',
         runId,
         at: Date.now(),
-        tenant: DEFAULT_TENANT,
+        tenant: request.principal.tenant,
         task: request.params.name,
         input,
         retries,
@@ -127,9 +137,9 @@ export function registerRunsApi(fastify: FastifyInstance, deps: RunsApiDeps): { 
 
   app.get(
     '/api/v1/runs/:id',
-    { schema: { summary: 'Get a run', tags: ['runs'], params: RunIdParams, response: { 200: RunView, ...errors } } },
+    { config: { auth: { scope: 'runs:read' } }, schema: { summary: 'Get a run', tags: ['runs'], params: RunIdParams, response: { 200: RunView, ...errors } } },
     async (request) => {
-      const state = await currentState(request.params.id);
+      const state = await currentState(request.params.id, request.principal.tenant);
       if (!state) throw notFound(request.params.id);
       return viewOf(state);
     },
@@ -138,6 +148,7 @@ export function registerRunsApi(fastify: FastifyInstance, deps: RunsApiDeps): { 
   app.get(
     '/api/v1/runs',
     {
+      config: { auth: { scope: 'runs:read' } },
       schema: {
         summary: 'List runs, newest first',
         tags: ['runs'],
@@ -147,7 +158,13 @@ export function registerRunsApi(fastify: FastifyInstance, deps: RunsApiDeps): { 
     },
     async (request) => {
       const query = request.query;
-      let q = db.selectFrom('runs').selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc').limit(query.limit + 1);
+      let q = db
+        .selectFrom('runs')
+        .selectAll()
+        .where('tenant', '=', request.principal.tenant)
+        .orderBy('created_at', 'desc')
+        .orderBy('id', 'desc')
+        .limit(query.limit + 1);
       if (query.task) q = q.where('task', '=', query.task);
       if (query.status) q = q.where('status', '=', query.status);
       if (query.cursor) {
@@ -166,6 +183,7 @@ export function registerRunsApi(fastify: FastifyInstance, deps: RunsApiDeps): { 
   app.post(
     '/api/v1/runs/:id/cancel',
     {
+      config: { auth: { scope: 'runs:write' } },
       schema: {
         summary: 'Cancel a run; its running task sees its abortSignal fire',
         tags: ['runs'],
@@ -175,7 +193,7 @@ export function registerRunsApi(fastify: FastifyInstance, deps: RunsApiDeps): { 
     },
     async (request, reply) => {
       const { id } = request.params;
-      const decision = decideCancel({ runId: id, at: Date.now() }, await currentState(id));
+      const decision = decideCancel({ runId: id, at: Date.now() }, await currentState(id, request.principal.tenant));
       switch (decision.outcome) {
         case 'unknown-run':
           throw notFound(id);
@@ -195,6 +213,7 @@ export function registerRunsApi(fastify: FastifyInstance, deps: RunsApiDeps): { 
   app.get(
     '/api/v1/runs/:id/result',
     {
+      config: { auth: { scope: 'runs:read' } },
       schema: {
         summary: 'Wait for a run to end: 200 once it has, 202 with its current state at the timeout',
         tags: ['runs'],
@@ -205,6 +224,7 @@ export function registerRunsApi(fastify: FastifyInstance, deps: RunsApiDeps): { 
     },
     async (request, reply) => {
       const { id } = request.params;
+      const { tenant } = request.principal;
       const deadline = Date.now() + request.query.timeoutMs;
       // Register before the first read, so an end between the two is not missed.
       const waiter = deps.waiters.wait(id, request.query.timeoutMs);
@@ -217,7 +237,7 @@ export function registerRunsApi(fastify: FastifyInstance, deps: RunsApiDeps): { 
           const timeUp = Date.now() >= deadline || deps.waiters.closed;
           // A run this gateway saw requested (its own trigger at once, another
           // gateway's once the tail brings it) is answered from its fold of the log.
-          const held = deps.waiters.recentState(id);
+          const held = ofTenant(deps.waiters.recentState(id), tenant);
           if (held && isFinal(held.status)) return reply.status(200).send(viewOf(held));
           if (held && !timeUp && !waitedOnFold) {
             // The first wait costs no query; later ones also look at the read model,
@@ -227,7 +247,7 @@ export function registerRunsApi(fastify: FastifyInstance, deps: RunsApiDeps): { 
             continue;
           }
           // The read model, with the events the tail saw folded on (or the fold, while it has no row).
-          const state = await currentState(id);
+          const state = await currentState(id, tenant);
           if (state && isFinal(state.status)) return reply.status(200).send(viewOf(state));
           if (timeUp) {
             if (!state) throw notFound(id);

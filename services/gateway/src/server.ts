@@ -1,11 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import { endStatusOf } from '@chute/domain';
+import { mintToken, type AuthKeys } from '@chute/auth';
 import { createDb, pingDb, type Db } from '@chute/db';
 import { checkConsuming, kafkaLogFromConfig, startPlatformLog, type Log, type PlatformTopics, type Subscription } from '@chute/log';
 import { ChuteError, Lifecycle, Metrics, withDeadline, type Component, type Logger } from '@chute/runtime';
 import { buildGateway } from './app';
-import type { GatewayConfig } from './config';
+import { authKeysOf, type GatewayConfig } from './config';
 import { RunWaiters } from './run-waiters';
+import type { StreamTokens } from './stream-api';
 import { StreamHub } from './stream-hub';
 import { WorkerConnections } from './worker-protocol';
 
@@ -22,6 +24,17 @@ function appendWithin(append: Promise<void>, ms: number): Promise<void> {
   return withDeadline(append, ms, unavailable);
 }
 
+/** Run-scoped stream tokens: `stream:read` for one run of one tenant, signed like every token. */
+function streamTokens(keys: AuthKeys, ttlMs: number): StreamTokens {
+  return {
+    async mint(tenant, runId) {
+      const now = Date.now();
+      const token = await mintToken(keys, { tenant, scopes: ['stream:read'], ttlMs, run: runId, subject: `stream:${runId}`, now });
+      return { token, expiresAt: Math.floor((now + ttlMs) / 1000) * 1000 };
+    },
+  };
+}
+
 /** The gateway process: HTTP in front, the log and the read model behind. */
 export class GatewayServer implements Component {
   private readonly lifecycle = new Lifecycle();
@@ -34,6 +47,7 @@ export class GatewayServer implements Component {
   private tail: Subscription | undefined;
   private hub: StreamHub | undefined;
   private workers: WorkerConnections | undefined;
+  private readonly keys: AuthKeys | undefined;
 
   constructor(
     private readonly config: GatewayConfig,
@@ -41,6 +55,7 @@ export class GatewayServer implements Component {
   ) {
     this.log = kafkaLogFromConfig(config, 'chute-gateway', logger);
     this.db = createDb({ url: config.CHUTE_DATABASE_URL });
+    this.keys = authKeysOf(config);
   }
 
   /** The bound address, once started (port 0 picks a free one). */
@@ -86,6 +101,14 @@ export class GatewayServer implements Component {
         appendRunEvents: (events) => appendWithin(topics.runEvents.append(events), APPEND_DEADLINE_MS),
         hub: this.hub!,
         workers: this.workers,
+        auth: {
+          keys: this.keys,
+          logger: this.logger,
+          publicPrefixes: [...(this.config.CHUTE_METRICS_PUBLIC ? ['/metrics'] : []), ...(this.config.CHUTE_DOCS_PUBLIC ? ['/docs'] : [])],
+        },
+        streamTokens: this.keys ? streamTokens(this.keys, this.config.CHUTE_STREAM_TOKEN_TTL) : undefined,
+        corsOrigins: this.config.CHUTE_CORS_ORIGINS,
+        triggersPerMinute: this.config.CHUTE_RATE_LIMIT_TRIGGERS_PER_MINUTE,
         checkReady: async () => {
           await withDeadline(this.log.endOffsets(runEventsTopic), 2000, 'log did not answer within 2 s');
           await withDeadline(pingDb(this.db), 2000, 'database did not answer within 2 s');

@@ -5,15 +5,22 @@ import type {} from '@fastify/websocket';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { isFinal, type RunState } from '@chute/domain';
 import { ChuteError } from '@chute/runtime';
-import { ApiError, RunIdParams, StreamQuery, type FinalStatus, type StreamChunkMessage, type StreamMessage } from '@chute/schemas';
+import { ApiError, RunIdParams, StreamQuery, StreamTokenResponse, type FinalStatus, type StreamChunkMessage, type StreamMessage } from '@chute/schemas';
 import { formatPosition, parsePosition, type CloseReason, type Sink, type StreamFrom, type StreamHub, type StreamItem, type StreamSubscriber } from './stream-hub';
 
 export interface StreamApiDeps {
   hub: StreamHub;
-  /** The run's state: the read model with what the gateway's tail saw folded on, or its own fold of a fresh trigger. */
-  currentState(runId: string): Promise<RunState | undefined>;
+  /** The tenant's run: the read model with what the gateway's tail saw folded on, or its own fold of a fresh trigger. */
+  currentState(runId: string, tenant: string): Promise<RunState | undefined>;
+  /** Mints run-scoped stream tokens; undefined while auth is off (streams then need no token). */
+  streamTokens: StreamTokens | undefined;
   /** How long a stream request waits for a run it does not know yet before answering 404. @default 3000 */
   unknownRunGraceMs?: number;
+}
+
+/** Mints a token that reads one run's stream, for a web backend to hand its page. */
+export interface StreamTokens {
+  mint(tenant: string, runId: string): Promise<{ token: string; expiresAt: number }>;
 }
 
 const SSE_KEEPALIVE_MS = 15_000;
@@ -126,10 +133,10 @@ export function registerStreamApi(fastify: FastifyInstance, deps: StreamApiDeps)
   const grace = deps.unknownRunGraceMs ?? 3000;
 
   /** The run's creation time and final status; waits a moment for a run triggered a moment ago. */
-  async function lookup(runId: string): Promise<{ createdAt: number; finalStatus: FinalStatus | undefined } | undefined> {
+  async function lookup(runId: string, tenant: string): Promise<{ createdAt: number; finalStatus: FinalStatus | undefined } | undefined> {
     const deadline = Date.now() + grace;
     for (;;) {
-      const state = await deps.currentState(runId);
+      const state = await deps.currentState(runId, tenant);
       if (state) return { createdAt: state.createdAt, finalStatus: isFinal(state.status) ? state.status : undefined };
       if (Date.now() > deadline) return undefined;
       await sleep(25);
@@ -142,15 +149,36 @@ export function registerStreamApi(fastify: FastifyInstance, deps: StreamApiDeps)
     deps.hub.begin(ctx.subscriber, ctx.finalStatus, ctx.createdAt).catch(() => ctx.subscriber.close('shutdown'));
   };
 
+  app.post(
+    '/api/v1/runs/:id/stream-token',
+    {
+      config: { auth: { scope: 'runs:read' } },
+      schema: {
+        summary: "A short-lived token that reads this run's stream only, as ?token= (for a browser's EventSource or WebSocket)",
+        tags: ['streams'],
+        params: RunIdParams,
+        response: { 201: StreamTokenResponse, 401: ApiError, 403: ApiError, 404: ApiError, 409: ApiError },
+      },
+    },
+    async (request, reply) => {
+      const { id } = request.params;
+      if (!deps.streamTokens) throw new ChuteError('CONFLICT', 'auth is off on this gateway: streams need no token');
+      if (!(await lookup(id, request.principal.tenant))) throw new ChuteError('RUN_NOT_FOUND', `no run ${id}`);
+      const { token, expiresAt } = await deps.streamTokens.mint(request.principal.tenant, id);
+      return reply.status(201).send({ token, expiresAt: new Date(expiresAt).toISOString() });
+    },
+  );
+
   app.route({
     method: 'GET',
     url: '/api/v1/runs/:id/stream',
+    config: { auth: { scope: 'stream:read', streamToken: true } },
     schema: {
       summary: "Stream a run's chunks as they are produced: text/plain, SSE (Accept: text/event-stream) or WebSocket",
       tags: ['streams'],
       params: RunIdParams,
       querystring: StreamQuery,
-      response: { 400: ApiError, 404: ApiError },
+      response: { 400: ApiError, 401: ApiError, 403: ApiError, 404: ApiError },
     },
     // Subscribe before anything else, so nothing appended from the request on is missed;
     // answer 404 here, while the request can still be refused with a status.
@@ -158,7 +186,7 @@ export function registerStreamApi(fastify: FastifyInstance, deps: StreamApiDeps)
       const { id } = request.params as { id: string };
       const from = resolveFrom(request.query as StreamQuery, request.headers['last-event-id']);
       const subscriber = await deps.hub.subscribe(id, from);
-      const run = await lookup(id).catch((error: unknown) => {
+      const run = await lookup(id, request.principal.tenant).catch((error: unknown) => {
         subscriber.close('shutdown');
         throw error;
       });

@@ -3,8 +3,8 @@ import type { Log, PlatformTopics } from '@chute/log';
 import { withDeadline, type Logger, type Metrics } from '@chute/runtime';
 import { NonRetryableError } from '@chute/sdk';
 import { WorkerHost, type AttemptExecutor, type AttemptIO } from '@chute/sdk/worker';
+import type { Principal } from '@chute/auth';
 import {
-  DEFAULT_TENANT,
   describeIssue,
   MAX_CHUNK_BYTES,
   WorkerCloseCode,
@@ -78,6 +78,7 @@ class WorkerConnection implements AttemptExecutor {
 
   constructor(
     private readonly socket: WebSocket,
+    private readonly tenant: string,
     private readonly deps: WorkerProtocolDeps,
     private readonly onGone: (connection: WorkerConnection) => void,
   ) {
@@ -169,7 +170,7 @@ class WorkerConnection implements AttemptExecutor {
   private async register(name: string, tasks: readonly string[], slots: number): Promise<void> {
     const host = new WorkerHost({
       name,
-      tenant: DEFAULT_TENANT,
+      tenant: this.tenant,
       tasks,
       slots,
       executor: this,
@@ -256,8 +257,9 @@ export class WorkerConnections {
     this.connected = deps.metrics.gauge('chute_gateway_workers_connected', 'Workers connected over the worker protocol.');
   }
 
-  accept(socket: WebSocket): void {
-    const connection = new WorkerConnection(socket, this.deps, (gone) => {
+  /** Takes a connection authenticated as this principal (scope `workers`): its worker serves the principal's tenant. */
+  accept(socket: WebSocket, principal: Principal): void {
+    const connection = new WorkerConnection(socket, principal.tenant, this.deps, (gone) => {
       this.connections.delete(gone);
       this.connected.set(this.connections.size);
     });
