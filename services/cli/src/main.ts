@@ -1,0 +1,25 @@
+import { Command } from 'commander';
+import { createToken, UsageError } from './tokens';
+
+const program = new Command()
+  .name('chute')
+  .description('Chute: tasks that stream their output')
+  .showHelpAfterError();
+
+const tokens = program.command('tokens').description('API tokens for the gateway');
+tokens
+  .command('create')
+  .description("mint a token signed with the gateway's secret (CHUTE_AUTH_SECRET) and print it")
+  .requiredOption('--tenant <tenant>', 'the tenant the token acts for')
+  .option('--scope <scope>', 'runs:write, runs:read, stream:read or workers (repeat for several)', (value: string, all: string[]) => [...all, value], [] as string[])
+  .option('--ttl <duration>', 'how long it is valid: 90s, 15m, 12h, 30d', '30d')
+  .option('--subject <name>', 'who it is for, for logs and limits (default: the tenant)')
+  .action(async (options: { tenant: string; scope: string[]; ttl: string; subject?: string }) => {
+    process.stdout.write(`${await createToken(options, process.env)}\n`);
+  });
+
+program.parseAsync(process.argv).catch((error: unknown) => {
+  // A usage mistake is one line; anything else is a bug, with its stack.
+  process.stderr.write(error instanceof UsageError ? `chute: ${error.message}\n` : `chute: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exitCode = 1;
+});
