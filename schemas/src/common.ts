@@ -65,8 +65,18 @@ export type EpochMs = z.infer<typeof EpochMs>;
 export const Attempt = z.number().int().min(1);
 export type Attempt = z.infer<typeof Attempt>;
 
-export const Json = z.json();
-export type Json = z.infer<typeof Json>;
+/** A JSON value: what a run's input and output may be. */
+export type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
+
+/**
+ * Any JSON value. Spelled out (not `z.json()`) so that it recurses through
+ * itself, registered by id: the OpenAPI document and the published JSON
+ * Schemas then refer to it by name, rather than to an unnamed inner
+ * definition that their generators leave dangling.
+ */
+export const Json: z.ZodType<Json> = z
+  .lazy(() => z.union([z.string(), z.number(), z.boolean(), z.null(), z.array(Json), z.record(z.string(), Json)]))
+  .meta({ id: 'Json' });
 
 /** Terminal statuses, shared by the run lifecycle and the end-of-stream record. */
 export const FinalStatus = z.enum(['COMPLETED', 'FAILED', 'CANCELLED', 'TIMED_OUT']);

@@ -4,7 +4,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import websocket from '@fastify/websocket';
 import cors from '@fastify/cors';
 import rateLimit from '@fastify/rate-limit';
-import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { ChuteError, type Logger, type Metrics } from '@chute/runtime';
 import { registerAuth, type GatewayAuthOptions } from './auth';
 import { registerRunsApi, type RunsApiDeps } from './runs-api';
@@ -68,6 +68,8 @@ export function buildGateway(deps: GatewayDeps): FastifyInstance {
       info: { title: 'Chute gateway', version: '1.0.0', description: 'Trigger runs, read them, wait for their results.' },
     },
     transform: jsonSchemaTransform,
+    // Schemas registered by id (JSON values, which are recursive) go to components, where the routes' $refs point.
+    transformObject: jsonSchemaTransformObject,
   });
   void app.register(swaggerUi, { routePrefix: '/docs' });
   // Stream subscribers send nothing; workers send chunks of up to 1 MiB, base64 in JSON.
