@@ -70,7 +70,10 @@ export type ApiError = z.infer<typeof ApiError>;
 export const StreamQuery = z
   .object({
     /** Resume after this chunk: `N`, or `A:N` for a chunk of attempt A (an SSE id as sent). */
-    after: z.string().max(40).optional(),
+    after: z
+      .string()
+      .regex(/^([1-9][0-9]{0,8}:)?[0-9]{1,12}$/, { message: 'must be a chunk position such as 12, or 2:12 for attempt 2' })
+      .optional(),
     /** `start` replays the run's stream from its first chunk. */
     from: z.literal('start').optional(),
     /** A stream token (POST /api/v1/runs/:id/stream-token), for clients that cannot send headers. */

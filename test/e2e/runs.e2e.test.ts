@@ -174,6 +174,12 @@ describe('runs end to end', () => {
       await expectError(await http('/api/v1/nothing-here'), 404, 'NOT_FOUND', /GET \/api\/v1\/nothing-here/);
     });
 
+    test('a known route with a method it does not take is 405, naming the methods it does (Allow)', async () => {
+      const response = await http('/api/v1/runs', { method: 'DELETE' });
+      assert.equal(response.headers.get('allow'), 'GET');
+      await expectError(response, 405, 'METHOD_NOT_ALLOWED', /DELETE is not allowed on \/api\/v1\/runs; allowed: GET/);
+    });
+
     test('invalid fields are named: retries, unknown keys, task names, list queries', async () => {
       await expectError(await postJson('/api/v1/tasks/echo/runs', { retries: -1 }), 400, 'BAD_REQUEST', /retries/);
       await expectError(await postJson('/api/v1/tasks/echo/runs', { inptu: 1 }), 400, 'BAD_REQUEST', /inptu/);

@@ -100,6 +100,12 @@ export function buildGateway(deps: GatewayDeps): FastifyInstance {
     return reply.status(404).send(error.toJSON());
   });
 
+  // Every method each path answers, to tell "no such route" (404) from "not with this method" (405).
+  const methodsOf = new Map<string, Set<string>>();
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) (methodsOf.get(route.url) ?? methodsOf.set(route.url, new Set()).get(route.url)!).add(method);
+  });
+
   // Routes go in a plugin registered after swagger, so its route hook sees them.
   void app.register(async (instance) => {
     const runs = registerRunsApi(instance, deps);
@@ -107,6 +113,26 @@ export function buildGateway(deps: GatewayDeps): FastifyInstance {
     instance.get('/api/v1/workers/connect', { websocket: true, config: { auth: { scope: 'workers' } }, schema: { hide: true } }, (socket, request) =>
       deps.workers.accept(socket, request.principal),
     );
+  });
+
+  // After the API's routes: each of their paths answers the methods it lacks with 405 and Allow.
+  void app.register(async (instance) => {
+    for (const [url, methods] of [...methodsOf]) {
+      if (!url.startsWith('/api/')) continue;
+      const allow = [...methods].filter((m) => m !== 'HEAD').sort().join(', ');
+      const missing = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'].filter((m) => !methods.has(m));
+      if (missing.length === 0) continue;
+      instance.route({
+        method: missing,
+        url,
+        config: { auth: { public: true } },
+        schema: { hide: true },
+        handler: async (request, reply) => {
+          reply.header('allow', allow);
+          throw new ChuteError('METHOD_NOT_ALLOWED', `${request.method} is not allowed on ${url}; allowed: ${allow}`);
+        },
+      });
+    }
   });
 
   app.get('/healthz', { config: { auth: { public: true } } }, async () => ({ status: 'ok' }));

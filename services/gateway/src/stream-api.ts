@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
@@ -178,7 +179,13 @@ export function registerStreamApi(fastify: FastifyInstance, deps: StreamApiDeps)
       tags: ['streams'],
       params: RunIdParams,
       querystring: StreamQuery,
-      response: { 400: ApiError, 401: ApiError, 403: ApiError, 404: ApiError },
+      response: {
+        200: z.string().describe('The chunks as they come: text/plain, text/event-stream (events chunk, attempt, end) or WebSocket messages (schemas/json/stream.schema.json)'),
+        400: ApiError,
+        401: ApiError,
+        403: ApiError,
+        404: ApiError,
+      },
     },
     // Subscribe before anything else, so nothing appended from the request on is missed;
     // answer 404 here, while the request can still be refused with a status.
