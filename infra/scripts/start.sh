@@ -34,6 +34,9 @@ trap 'exit 143' TERM
 infra_up_for_session
 # Until the quick start mints a dev token, npm start runs the gateway without auth (it says so at start).
 if [ -z "${CHUTE_AUTH_SECRET:-}" ]; then export CHUTE_AUTH_DISABLED="${CHUTE_AUTH_DISABLED:-true}"; fi
+# The demo page reads its run's stream from the gateway itself: let the demo's origin call it.
+demo_port="${CHUTE_DEMO_PORT:-8000}"
+export CHUTE_CORS_ORIGINS="${CHUTE_CORS_ORIGINS:-http://127.0.0.1:$demo_port,http://localhost:$demo_port}"
 echo "chute: broker $CHUTE_KAFKA_BROKERS, database $CHUTE_DATABASE_URL ($INFRA_SOURCE)" >&2
 export CHUTE_KAFKA_BROKERS CHUTE_DATABASE_URL
 

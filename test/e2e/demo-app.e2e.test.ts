@@ -1,22 +1,35 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import net from 'node:net';
 import { chromium, type Browser } from 'playwright-core';
 import { Platform } from '@chute/testing';
 import { annaKarenina } from '../seed/task';
 
 const CHROMIUM = process.env['CHUTE_CHROMIUM'] ?? '/usr/bin/chromium';
 
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
 // The seed's "Streaming to a Web Application": the demo app proxies a run's
-// stream to curl and to a page in a real browser.
+// stream to curl, and its page in a real browser reads a run's stream from the
+// gateway itself with a run-scoped token (auth on, CORS for the demo's origin).
 describe('demo web app', () => {
   let platform: Platform;
   let demoUrl: string;
+  let demoToken: string;
 
   before(async () => {
-    platform = await Platform.start({ workers: 1 });
-    const demo = await platform.startService('demo-app', { CHUTE_GATEWAY_URL: platform.gatewayUrl, CHUTE_DEMO_PORT: '0' });
-    demoUrl = Platform.addressOf(demo);
+    const port = await freePort();
+    demoUrl = `http://127.0.0.1:${port}`;
+    platform = await Platform.start({ workers: 1, auth: true, env: { CHUTE_CORS_ORIGINS: demoUrl } });
+    demoToken = await platform.token('default', ['runs:write', 'runs:read', 'stream:read']);
+    await platform.startService('demo-app', { CHUTE_GATEWAY_URL: platform.gatewayUrl, CHUTE_DEMO_PORT: String(port), CHUTE_TOKEN: demoToken });
   });
   after(async () => {
     await platform?.stop();
@@ -49,8 +62,12 @@ describe('demo web app', () => {
       await browser?.close();
     });
 
-    test('the button starts a run; the text grows as it arrives; the final status shows', async () => {
+    test('the button starts a run; the text grows as it arrives, read from the gateway with a stream token; the final status shows', async () => {
       const page = await browser.newPage();
+      const streamRequests: string[] = [];
+      page.on('request', (request) => {
+        if (request.url().includes('/stream')) streamRequests.push(request.url());
+      });
       await page.goto(demoUrl);
       await page.click('#start');
       const states = new Set<string>();
@@ -69,6 +86,11 @@ describe('demo web app', () => {
       const intermediate = [...states].filter((s) => s.length > 0 && s.length < annaKarenina.length);
       assert.ok(intermediate.length >= 3, `saw the text grow through ${intermediate.length} intermediate states`);
       assert.ok(intermediate.every((s) => annaKarenina.startsWith(s)), 'each state a prefix of the text');
+      assert.equal(streamRequests.length, 1, streamRequests.join(', '));
+      const streamUrl = new URL(streamRequests[0]!);
+      assert.equal(streamUrl.origin, new URL(platform.gatewayUrl).origin, 'the page reads the stream from the gateway itself');
+      assert.ok(streamUrl.searchParams.get('token'), 'with a stream token');
+      assert.notEqual(streamUrl.searchParams.get('token'), demoToken, "never the demo's own token");
     });
   });
 });

@@ -10,8 +10,10 @@ import {
   type Logger,
 } from '@chute/runtime';
 import {
+  ApiError,
   DEFAULT_TENANT,
   ListRunsResponse,
+  StreamTokenResponse,
   TenantId,
   RunView,
   TriggerRunResponse,
@@ -155,6 +157,17 @@ export class Runs {
 
   async get(runId: string): Promise<RunView> {
     return (await this.http.request('GET', `/api/v1/runs/${encodeURIComponent(runId)}`, RunView)).data;
+  }
+
+  /**
+   * A short-lived token that reads this run's stream only, for a browser to
+   * pass as `?token=` (EventSource and WebSocket cannot send headers).
+   * Undefined when the gateway runs without auth: its streams need no token.
+   */
+  async streamToken(runId: string): Promise<{ token: string; expiresAt: string } | undefined> {
+    const { status, data } = await this.http.request('POST', `/api/v1/runs/${encodeURIComponent(runId)}/stream-token`, StreamTokenResponse.or(ApiError), undefined, [201, 409]);
+    if (status === 409) return undefined;
+    return data as StreamTokenResponse;
   }
 
   /** Asks for the run to be cancelled; the running task's abortSignal fires. */

@@ -3,11 +3,17 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { Chute } from '@chute/sdk';
 import { page } from './page';
 
+export interface DemoOptions {
+  /** Where browsers reach the gateway. */
+  publicGatewayUrl: string;
+}
+
 /**
  * The seed's "Streaming to a Web Application": a web backend that triggers
- * `stream-example` and proxies its stream to browsers and curl.
+ * `stream-example` and proxies its stream to curl, and hands its page a
+ * run-scoped stream token so the browser reads the stream from the gateway.
  */
-export function buildDemoApp(chute: Chute): FastifyInstance {
+export function buildDemoApp(chute: Chute, options: DemoOptions): FastifyInstance {
   const app = Fastify({ logger: false });
   const streamingTask = chute.task({ name: 'stream-example', fn: () => undefined });
 
@@ -22,24 +28,15 @@ export function buildDemoApp(chute: Chute): FastifyInstance {
       .send(stream);
   });
 
+  // The page's run: triggered here, with the demo's own token, which never reaches the browser;
+  // the page gets a token that reads this one run's stream, and reads it from the gateway itself.
   app.post('/api/runs', async (_request, reply) => {
     const ref = await streamingTask.runNoWait({});
-    return reply.status(201).send({ runId: ref.runId });
-  });
-
-  // The page's EventSource: each chunk as an SSE event, then the run's final status.
-  app.get<{ Params: { id: string } }>('/api/runs/:id/events', async (request, reply) => {
-    const { id } = request.params;
-    async function* events(): AsyncGenerator<string> {
-      for await (const chunk of chute.runs.subscribeToStream(id, { from: 'start' })) {
-        yield `event: chunk\ndata: ${JSON.stringify(chunk)}\n\n`;
-      }
-      const run = await chute.runs.waitForEnd(id);
-      yield `event: end\ndata: ${JSON.stringify({ status: run.status })}\n\n`;
-    }
-    return reply
-      .headers({ 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' })
-      .send(Readable.from(events()));
+    const granted = await chute.runs.streamToken(ref.runId);
+    const url = new URL(`/api/v1/runs/${ref.runId}/stream`, options.publicGatewayUrl);
+    url.searchParams.set('from', 'start');
+    if (granted) url.searchParams.set('token', granted.token);
+    return reply.status(201).send({ runId: ref.runId, streamUrl: url.toString() });
   });
 
   app.get('/healthz', async () => ({ status: 'ok' }));

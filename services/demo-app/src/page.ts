@@ -1,7 +1,8 @@
 /**
  * The demo's one page: a button that starts `stream-example` and shows its text
- * as it arrives (Server-Sent Events from this app, which proxies the run's
- * stream), then the run's final status.
+ * as it arrives, then the run's final status. The backend starts the run and
+ * hands back a stream URL with a token for that run alone; the page reads it
+ * from the gateway as Server-Sent Events (chunk, attempt and end events).
  */
 export const page = `<!doctype html>
 <html lang="en">
@@ -38,11 +39,19 @@ button.addEventListener('click', async () => {
     button.disabled = false;
     return;
   }
-  const { runId } = await response.json();
+  const { runId, streamUrl } = await response.json();
   runLabel.textContent = runId;
   status.textContent = 'RUNNING';
-  const events = new EventSource('/api/runs/' + runId + '/events');
-  events.addEventListener('chunk', (e) => { output.textContent += JSON.parse(e.data); });
+  const events = new EventSource(streamUrl);
+  const decoder = new TextDecoder();
+  events.addEventListener('chunk', (e) => {
+    const chunk = JSON.parse(e.data);
+    output.textContent += chunk.encoding === 'base64'
+      ? decoder.decode(Uint8Array.from(atob(chunk.data), (c) => c.charCodeAt(0)), { stream: true })
+      : chunk.data;
+  });
+  // A retry starts its text over: show the new attempt's text alone.
+  events.addEventListener('attempt', () => { output.textContent = ''; });
   events.addEventListener('end', (e) => {
     status.textContent = JSON.parse(e.data).status;
     events.close();

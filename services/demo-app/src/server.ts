@@ -12,7 +12,9 @@ export class DemoServer implements Component {
     private readonly config: DemoConfig,
     private readonly logger: Logger,
   ) {
-    this.app = buildDemoApp(Chute.init({ gatewayUrl: config.CHUTE_GATEWAY_URL, ...(config.CHUTE_TOKEN ? { token: config.CHUTE_TOKEN } : {}) }));
+    this.app = buildDemoApp(Chute.init({ gatewayUrl: config.CHUTE_GATEWAY_URL, ...(config.CHUTE_TOKEN ? { token: config.CHUTE_TOKEN } : {}) }), {
+      publicGatewayUrl: config.CHUTE_DEMO_PUBLIC_GATEWAY_URL ?? config.CHUTE_GATEWAY_URL,
+    });
   }
 
   start(): Promise<void> {

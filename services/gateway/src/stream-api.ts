@@ -209,6 +209,8 @@ export function registerStreamApi(fastify: FastifyInstance, deps: StreamApiDeps)
       reply.hijack();
       const res = reply.raw;
       res.writeHead(200, {
+        // Headers hooks set (CORS) go out too: a hijacked reply writes its own.
+        ...(reply.getHeaders() as Record<string, string>),
         'content-type': sse ? 'text/event-stream; charset=utf-8' : 'text/plain; charset=utf-8',
         'cache-control': 'no-cache',
         'x-content-type-options': 'nosniff',
