@@ -18,9 +18,10 @@ const runId = randomUUID();
 const at = 1_700_000_000_000;
 
 const validRunEvents: RunEvent[] = [
-  { v: 1, type: 'RunRequested', runId, at, tenant: 'default', task: 'stream-example', input: { n: 1 }, retries: 2, executionTimeoutMs: 30_000 },
+  { v: 1, tenant: 'default', type: 'RunRequested', runId, at, task: 'stream-example', input: { n: 1 }, retries: 2, executionTimeoutMs: 30_000 },
   {
     v: 1,
+    tenant: 'default',
     type: 'RunDispatched',
     runId,
     at,
@@ -32,10 +33,11 @@ const validRunEvents: RunEvent[] = [
     retriesLeft: 2,
     retryDelayMs: 500,
   },
-  { v: 1, type: 'RunStarted', runId, at, attempt: 1, workerId: 'w-1' },
-  { v: 1, type: 'RunCompleted', runId, at, attempt: 1, output: ['ok', null, 3] },
+  { v: 1, tenant: 'default', type: 'RunStarted', runId, at, attempt: 1, workerId: 'w-1' },
+  { v: 1, tenant: 'default', type: 'RunCompleted', runId, at, attempt: 1, output: ['ok', null, 3] },
   {
     v: 1,
+    tenant: 'default',
     type: 'RunFailed',
     runId,
     at,
@@ -43,9 +45,9 @@ const validRunEvents: RunEvent[] = [
     error: { name: 'Error', message: 'boom', nonRetryable: false },
     retry: { willRetry: true, nextAttempt: 2, retryAt: at + 1000 },
   },
-  { v: 1, type: 'RunCancelRequested', runId, at },
-  { v: 1, type: 'RunCancelled', runId, at, attempt: 1 },
-  { v: 1, type: 'RunTimedOut', runId, at, attempt: 1, timeoutMs: 30_000 },
+  { v: 1, tenant: 'default', type: 'RunCancelRequested', runId, at },
+  { v: 1, tenant: 'default', type: 'RunCancelled', runId, at, attempt: 1 },
+  { v: 1, tenant: 'default', type: 'RunTimedOut', runId, at, attempt: 1, timeoutMs: 30_000 },
 ];
 
 function decodeError(fn: () => unknown): RecordDecodeError {
@@ -67,8 +69,8 @@ describe('record codec', () => {
 
   test('stream chunks and ends round-trip', () => {
     const records: StreamRecord[] = [
-      { v: 1, type: 'StreamChunk', runId, attempt: 1, at, seq: 0, encoding: 'utf8', data: 'Happy families 🙂' },
-      { v: 1, type: 'StreamEnd', runId, attempt: 1, at, status: 'COMPLETED', lastSeq: 0 },
+      { v: 1, tenant: 'default', type: 'StreamChunk', runId, attempt: 1, at, seq: 0, encoding: 'utf8', data: 'Happy families 🙂' },
+      { v: 1, tenant: 'default', type: 'StreamEnd', runId, attempt: 1, at, status: 'COMPLETED', lastSeq: 0 },
     ];
     for (const record of records) assert.deepEqual(decodeRecord(StreamRecords, JSON.parse(JSON.stringify(record))), record);
   });
@@ -76,6 +78,7 @@ describe('record codec', () => {
   test('a missing task error flag defaults to retryable', () => {
     const failed = decodeRecord(RunEvents, {
       v: 1,
+      tenant: 'default',
       type: 'RunFailed',
       runId,
       at,
@@ -100,7 +103,7 @@ describe('record codec', () => {
   });
 
   test('an unknown record type is rejected naming the type field', () => {
-    const err = decodeError(() => decodeRecord(RunEvents, { v: 1, type: 'RunExploded', runId, at }));
+    const err = decodeError(() => decodeRecord(RunEvents, { v: 1, tenant: 'default', type: 'RunExploded', runId, at }));
     assert.equal(err.field, 'type');
   });
 
@@ -128,7 +131,7 @@ describe('record codec', () => {
       assert.equal(err.field, 'workerId');
       assert.match(err.message, /control characters/);
     }
-    const started = { v: 1, type: 'RunStarted', runId, at, attempt: 1, workerId: 'w\u0000' };
+    const started = { v: 1, tenant: 'default', type: 'RunStarted', runId, at, attempt: 1, workerId: 'w\u0000' };
     assert.equal(decodeError(() => decodeRecord(RunEvents, started)).field, 'workerId');
     const registered = { v: 1, type: 'WorkerRegistered', workerId: 'w-1', at, name: 'a\u0000b', tasks: ['echo'], slots: 1 };
     assert.equal(decodeError(() => decodeRecord(WorkerEvents, registered)).field, 'name');

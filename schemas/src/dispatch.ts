@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Attempt, EpochMs, RunId, WorkerId } from './common';
+import { Attempt, DEFAULT_TENANT, EpochMs, RunId, TenantId, WorkerId } from './common';
 import { RunDispatched } from './run-events';
 
 /**
@@ -19,6 +19,7 @@ export const AttemptRevoked = z.object({
   v: z.literal(1),
   type: z.literal('AttemptRevoked'),
   runId: RunId,
+  tenant: TenantId.default(DEFAULT_TENANT),
   at: EpochMs,
   attempt: Attempt,
   workerId: WorkerId,

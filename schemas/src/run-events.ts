@@ -9,14 +9,14 @@ import { Attempt, DEFAULT_TENANT, EpochMs, Json, RunId, TaskError, TaskName, Ten
 const envelope = {
   v: z.literal(1),
   runId: RunId,
+  /** Whose run it is, on every record of it (records written before tenants existed read as the default tenant). */
+  tenant: TenantId.default(DEFAULT_TENANT),
   at: EpochMs,
 };
 
 export const RunRequested = z.object({
   ...envelope,
   type: z.literal('RunRequested'),
-  /** Whose run it is: only that tenant's workers run it, only its tokens see it. */
-  tenant: TenantId.default(DEFAULT_TENANT),
   task: TaskName,
   input: Json,
   /** How many times a failed attempt is retried (0 = run once). */

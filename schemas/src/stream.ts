@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Attempt, EpochMs, FinalStatus, RunId } from './common';
+import { Attempt, DEFAULT_TENANT, EpochMs, FinalStatus, RunId, TenantId } from './common';
 
 /** A chunk is at most 1 MiB of payload; larger ones are refused at the producer. */
 export const MAX_CHUNK_BYTES = 1024 * 1024;
@@ -7,6 +7,8 @@ export const MAX_CHUNK_BYTES = 1024 * 1024;
 const envelope = {
   v: z.literal(1),
   runId: RunId,
+  /** The run's tenant (records written before tenants existed read as the default tenant). */
+  tenant: TenantId.default(DEFAULT_TENANT),
   attempt: Attempt,
   at: EpochMs,
 };

@@ -17,9 +17,9 @@ const BATCH_RUNS = 2500;
 /** Four events of one run that completed, as the services write them. */
 function finishedRun(at: number): RunEvent[] {
   const runId = randomUUID();
-  const base = { v: 1 as const, runId };
+  const base = { v: 1 as const, runId, tenant: 'default' };
   return [
-    { ...base, type: 'RunRequested', at, tenant: 'default', task: 'noop', input: null, retries: 0, executionTimeoutMs: 300_000 },
+    { ...base, type: 'RunRequested', at, task: 'noop', input: null, retries: 0, executionTimeoutMs: 300_000 },
     { ...base, type: 'RunDispatched', at, task: 'noop', input: null, attempt: 1, workerId: 'bench-worker-00000000', deadlineAt: at + 300_000, retriesLeft: 0, retryDelayMs: 1000 },
     { ...base, type: 'RunStarted', at, attempt: 1, workerId: 'bench-worker-00000000' },
     { ...base, type: 'RunCompleted', at, attempt: 1, output: null },
@@ -57,7 +57,7 @@ export async function takeoverBench(): Promise<void> {
       await log.append(topics.runEvents.name, events.map((e) => ({ key: e.runId, value: JSON.stringify(e) })));
     }
     await topics.runEvents.append(
-      Array.from({ length: LIVE }, (): RunEvent => ({ v: 1, type: 'RunRequested', runId: randomUUID(), at, tenant: 'default', task: 'nobody-serves-this', input: null, retries: 0, executionTimeoutMs: 300_000 })),
+      Array.from({ length: LIVE }, (): RunEvent => ({ v: 1, tenant: 'default', type: 'RunRequested', runId: randomUUID(), at, task: 'nobody-serves-this', input: null, retries: 0, executionTimeoutMs: 300_000 })),
     );
     const records = (await log.endOffsets(topics.runEvents.name)).reduce((n, p) => n + p.offset, 0);
     report('takeover: history written', `${FINISHED.toLocaleString('en')} finished runs + ${LIVE} waiting, ${records.toLocaleString('en')} records in ${((performance.now() - writing) / 1000).toFixed(1)} s`);

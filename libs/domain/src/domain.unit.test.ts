@@ -15,9 +15,10 @@ import {
 
 const runId = '6f1c3c1e-9d8a-4a55-9a57-3f4c2b1a0d01';
 const at = 1_000_000;
-const requested: RunEvent = { v: 1, type: 'RunRequested', runId, at, tenant: 'default', task: 'echo', input: { x: 1 }, retries: 1, executionTimeoutMs: 5000 };
+const requested: RunEvent = { v: 1, tenant: 'default', type: 'RunRequested', runId, at, task: 'echo', input: { x: 1 }, retries: 1, executionTimeoutMs: 5000 };
 const dispatched = (attempt: number, workerId = 'w1', t = at + attempt): RunEvent => ({
   v: 1,
+  tenant: 'default',
   type: 'RunDispatched',
   runId,
   at: t,
@@ -36,8 +37,8 @@ describe('evolveRun', () => {
     const run = fold([
       requested,
       dispatched(1),
-      { v: 1, type: 'RunStarted', runId, at: at + 10, attempt: 1, workerId: 'w1' },
-      { v: 1, type: 'RunCompleted', runId, at: at + 20, attempt: 1, output: 'ok' },
+      { v: 1, tenant: 'default', type: 'RunStarted', runId, at: at + 10, attempt: 1, workerId: 'w1' },
+      { v: 1, tenant: 'default', type: 'RunCompleted', runId, at: at + 20, attempt: 1, output: 'ok' },
     ])!;
     assert.equal(run.status, 'COMPLETED');
     assert.equal(run.output, 'ok');
@@ -47,7 +48,7 @@ describe('evolveRun', () => {
   });
 
   test('replaying with duplicates gives the same state', () => {
-    const events: RunEvent[] = [requested, dispatched(1), { v: 1, type: 'RunStarted', runId, at: at + 10, attempt: 1, workerId: 'w1' }];
+    const events: RunEvent[] = [requested, dispatched(1), { v: 1, tenant: 'default', type: 'RunStarted', runId, at: at + 10, attempt: 1, workerId: 'w1' }];
     const once = fold(events);
     const twice = fold(events.flatMap((e) => [e, e]));
     assert.deepEqual(twice, once);
@@ -55,11 +56,11 @@ describe('evolveRun', () => {
 
   test('a failure with a retry decision re-queues the run; without one it ends FAILED', () => {
     const error = { name: 'Error', message: 'boom', nonRetryable: false };
-    const retrying = fold([requested, dispatched(1), { v: 1, type: 'RunFailed', runId, at: at + 5, attempt: 1, error, retry: { willRetry: true, nextAttempt: 2, retryAt: at + 505 } }])!;
+    const retrying = fold([requested, dispatched(1), { v: 1, tenant: 'default', type: 'RunFailed', runId, at: at + 5, attempt: 1, error, retry: { willRetry: true, nextAttempt: 2, retryAt: at + 505 } }])!;
     assert.equal(retrying.status, 'QUEUED');
     assert.equal(retrying.phase, 'retrying');
     assert.equal(retrying.nextRetryAt, at + 505);
-    const failed = [dispatched(2), { v: 1, type: 'RunFailed', runId, at: at + 600, attempt: 2, error, retry: { willRetry: false } } as RunEvent].reduce(evolveRun, retrying)!;
+    const failed = [dispatched(2), { v: 1, tenant: 'default', type: 'RunFailed', runId, at: at + 600, attempt: 2, error, retry: { willRetry: false } } as RunEvent].reduce(evolveRun, retrying)!;
     assert.equal(failed.status, 'FAILED');
     assert.equal(failed.failures, 2);
     assert.deepEqual(failed.error, error);
@@ -69,8 +70,8 @@ describe('evolveRun', () => {
     const run = fold([
       requested,
       dispatched(1),
-      { v: 1, type: 'RunTimedOut', runId, at: at + 5000, attempt: 1, timeoutMs: 5000 },
-      { v: 1, type: 'RunCompleted', runId, at: at + 5001, attempt: 1, output: 'late' },
+      { v: 1, tenant: 'default', type: 'RunTimedOut', runId, at: at + 5000, attempt: 1, timeoutMs: 5000 },
+      { v: 1, tenant: 'default', type: 'RunCompleted', runId, at: at + 5001, attempt: 1, output: 'late' },
     ])!;
     assert.equal(run.status, 'TIMED_OUT');
     assert.equal(run.output, null);
@@ -78,7 +79,7 @@ describe('evolveRun', () => {
   });
 
   test('a rejected dispatch puts the run back in the queue with its attempt unspent; only the rejecting worker can reject', () => {
-    const rejected: RunEvent = { v: 1, type: 'RunRejected', runId, at: at + 5, attempt: 1, workerId: 'w1', reason: 'all 2 slots are busy' };
+    const rejected: RunEvent = { v: 1, tenant: 'default', type: 'RunRejected', runId, at: at + 5, attempt: 1, workerId: 'w1', reason: 'all 2 slots are busy' };
     const back = fold([requested, dispatched(1), rejected])!;
     assert.deepEqual([back.status, back.phase, back.attempt, back.workerId, back.deadlineAt], ['QUEUED', 'pending', 0, null, null]);
     const redispatched = evolveRun(back, dispatched(1, 'w2', at + 6))!;
@@ -87,7 +88,7 @@ describe('evolveRun', () => {
   });
 
   test("a stale attempt's events do not touch the current attempt", () => {
-    const run = fold([requested, dispatched(1), dispatched(2, 'w2'), { v: 1, type: 'RunCompleted', runId, at: at + 50, attempt: 1, output: 'stale' }])!;
+    const run = fold([requested, dispatched(1), dispatched(2, 'w2'), { v: 1, tenant: 'default', type: 'RunCompleted', runId, at: at + 50, attempt: 1, output: 'stale' }])!;
     assert.equal(run.status, 'QUEUED');
     assert.equal(run.attempt, 2);
     assert.equal(run.workerId, 'w2');
@@ -147,7 +148,7 @@ describe('planScheduling', () => {
     assert.equal(first.length, 1);
     state = first.reduce(evolveScheduler, state);
     // Another scheduler filled the slot: the worker refuses this one.
-    state = evolveScheduler(state, { v: 1, type: 'RunRejected', runId: a, at: at + 3, attempt: 1, workerId: 'w1', reason: 'busy' });
+    state = evolveScheduler(state, { v: 1, tenant: 'default', type: 'RunRejected', runId: a, at: at + 3, attempt: 1, workerId: 'w1', reason: 'busy' });
     assert.deepEqual(planScheduling(state, at + 4, policy), [], 'the saturated worker is left alone');
     state = evolveScheduler(state, { v: 1, type: 'WorkerHeartbeat', workerId: 'w1', at: at + 5, activeRuns: 1 });
     assert.deepEqual(planScheduling(state, at + 6, policy), [], 'still full by its own count');
@@ -184,7 +185,7 @@ describe('planScheduling', () => {
   });
 
   test('a cancel request ends the run, whatever its phase', () => {
-    const state = build([request(runId), { v: 1, type: 'RunCancelRequested', runId, at: at + 1 }]);
+    const state = build([request(runId), { v: 1, tenant: 'default', type: 'RunCancelRequested', runId, at: at + 1 }]);
     assert.deepEqual(planScheduling(state, at + 2, policy).map((e) => e.type), ['RunCancelled']);
   });
 
@@ -207,10 +208,10 @@ describe('planScheduling', () => {
     state = planScheduling(state, at, policy).reduce(evolveScheduler, state);
     const timedOut = routeToWorkers(state, planScheduling(state, at + 5000, policy));
     assert.deepEqual(timedOut.revocations.map((r) => [r.workerId, r.attempt, r.finalStatus]), [['w1', 1, 'TIMED_OUT']]);
-    const cancelling = evolveScheduler(state, { v: 1, type: 'RunCancelRequested', runId, at: at + 1 });
+    const cancelling = evolveScheduler(state, { v: 1, tenant: 'default', type: 'RunCancelRequested', runId, at: at + 1 });
     const cancelled = routeToWorkers(cancelling, planScheduling(cancelling, at + 2, policy));
     assert.deepEqual(cancelled.revocations.map((r) => [r.workerId, r.finalStatus]), [['w1', 'CANCELLED']]);
-    const queued = build([request(runId), { v: 1, type: 'RunCancelRequested', runId, at: at + 1 }]);
+    const queued = build([request(runId), { v: 1, tenant: 'default', type: 'RunCancelRequested', runId, at: at + 1 }]);
     assert.deepEqual(routeToWorkers(queued, planScheduling(queued, at + 2, policy)), { assignments: [], revocations: [] });
   });
 
@@ -219,7 +220,7 @@ describe('planScheduling', () => {
     let state = build([worker('w1', 2), request(a), request(b, at + 1)]);
     const made = planScheduling(state, at + 2, policy);
     state = made.reduce(evolveScheduler, state);
-    state = evolveScheduler(state, { v: 1, type: 'RunStarted', runId: a, at: at + 3, attempt: 1, workerId: 'w1' });
+    state = evolveScheduler(state, { v: 1, tenant: 'default', type: 'RunStarted', runId: a, at: at + 3, attempt: 1, workerId: 'w1' });
     const again = unconfirmedDispatches(state, at + 9);
     assert.deepEqual(again, [{ ...made.find((d) => d.runId === b)!, at: at + 9 }]);
   });
@@ -229,6 +230,7 @@ describe('planScheduling', () => {
     state = planScheduling(state, at, policy).reduce(evolveScheduler, state);
     state = evolveScheduler(state, {
       v: 1,
+      tenant: 'default',
       type: 'RunFailed',
       runId,
       at: at + 10,
@@ -250,7 +252,7 @@ describe('planScheduling', () => {
       request(b, at + 1),
       { ...dispatched(1), runId: a } as RunEvent,
       { ...dispatched(1), runId: b } as RunEvent,
-      { v: 1, type: 'RunCompleted', runId: b, at: at + 5, attempt: 1, output: 'done' },
+      { v: 1, tenant: 'default', type: 'RunCompleted', runId: b, at: at + 5, attempt: 1, output: 'done' },
     ];
     const state = emptySchedulerState();
     const ended = events.map((e) => foldIntoScheduler(state, e).runEnded);

@@ -9,18 +9,18 @@ const runId = '6f1c3c1e-9d8a-4a55-9a57-3f4c2b1a0d01';
 const at = 1_000_000;
 const error: TaskError = { name: 'Error', message: 'boom', nonRetryable: false };
 
-const requested: RunEvent = { v: 1, type: 'RunRequested', runId, at, tenant: 'default', task: 'echo', input: null, retries: 1, executionTimeoutMs: 5000 };
+const requested: RunEvent = { v: 1, tenant: 'default', type: 'RunRequested', runId, at, task: 'echo', input: null, retries: 1, executionTimeoutMs: 5000 };
 const dispatched: RunEvent = {
-  v: 1, type: 'RunDispatched', runId, at: at + 1, task: 'echo', input: null, attempt: 1, workerId: 'w1',
+  v: 1, tenant: 'default', type: 'RunDispatched', runId, at: at + 1, task: 'echo', input: null, attempt: 1, workerId: 'w1',
   deadlineAt: at + 5001, retriesLeft: 1, retryDelayMs: 500,
 };
-const started: RunEvent = { v: 1, type: 'RunStarted', runId, at: at + 2, attempt: 1, workerId: 'w1' };
-const completed: RunEvent = { v: 1, type: 'RunCompleted', runId, at: at + 3, attempt: 1, output: 'ok' };
-const failedForGood: RunEvent = { v: 1, type: 'RunFailed', runId, at: at + 3, attempt: 1, error, retry: { willRetry: false } };
-const failedWillRetry: RunEvent = { v: 1, type: 'RunFailed', runId, at: at + 3, attempt: 1, error, retry: { willRetry: true, nextAttempt: 2, retryAt: at + 503 } };
-const cancelRequested: RunEvent = { v: 1, type: 'RunCancelRequested', runId, at: at + 3 };
-const cancelled: RunEvent = { v: 1, type: 'RunCancelled', runId, at: at + 4, attempt: 1 };
-const timedOut: RunEvent = { v: 1, type: 'RunTimedOut', runId, at: at + 5001, attempt: 1, timeoutMs: 5000 };
+const started: RunEvent = { v: 1, tenant: 'default', type: 'RunStarted', runId, at: at + 2, attempt: 1, workerId: 'w1' };
+const completed: RunEvent = { v: 1, tenant: 'default', type: 'RunCompleted', runId, at: at + 3, attempt: 1, output: 'ok' };
+const failedForGood: RunEvent = { v: 1, tenant: 'default', type: 'RunFailed', runId, at: at + 3, attempt: 1, error, retry: { willRetry: false } };
+const failedWillRetry: RunEvent = { v: 1, tenant: 'default', type: 'RunFailed', runId, at: at + 3, attempt: 1, error, retry: { willRetry: true, nextAttempt: 2, retryAt: at + 503 } };
+const cancelRequested: RunEvent = { v: 1, tenant: 'default', type: 'RunCancelRequested', runId, at: at + 3 };
+const cancelled: RunEvent = { v: 1, tenant: 'default', type: 'RunCancelled', runId, at: at + 4, attempt: 1 };
+const timedOut: RunEvent = { v: 1, tenant: 'default', type: 'RunTimedOut', runId, at: at + 5001, attempt: 1, timeoutMs: 5000 };
 
 /** The run as its events leave it. */
 const given = (...events: RunEvent[]): RunState | undefined => events.reduce<RunState | undefined>(evolveRun, undefined);
@@ -36,7 +36,7 @@ describe('decideCancel', () => {
     assert.deepEqual(decideCancel(command, given(requested)), {
       outcome: 'accepted',
       status: 'QUEUED',
-      events: [{ v: 1, type: 'RunCancelRequested', runId, at: at + 100 }],
+      events: [{ v: 1, tenant: 'default', type: 'RunCancelRequested', runId, at: at + 100 }],
     });
   });
 
@@ -45,7 +45,7 @@ describe('decideCancel', () => {
     assert.equal(decision.outcome, 'accepted');
     assert.equal(decision.outcome === 'accepted' && decision.status, 'RUNNING');
     assert.deepEqual(decision.outcome === 'accepted' && decision.events, [
-      { v: 1, type: 'RunCancelRequested', runId, at: at + 100, reason: 'no longer needed' },
+      { v: 1, tenant: 'default', type: 'RunCancelRequested', runId, at: at + 100, reason: 'no longer needed' },
     ]);
   });
 

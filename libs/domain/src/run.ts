@@ -203,7 +203,7 @@ export type CancelDecision =
 export function decideCancel(command: CancelRun, state: RunState | undefined): CancelDecision {
   if (!state) return { outcome: 'unknown-run' };
   if (isFinal(state.status)) return { outcome: 'already-ended', status: state.status };
-  const requested: RunCancelRequested = { v: 1, type: 'RunCancelRequested', runId: command.runId, at: command.at };
+  const requested: RunCancelRequested = { v: 1, type: 'RunCancelRequested', runId: command.runId, tenant: state.tenant, at: command.at };
   return {
     outcome: 'accepted',
     status: state.status,

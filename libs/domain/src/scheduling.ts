@@ -126,7 +126,7 @@ export function planScheduling(state: SchedulerState, now: EpochMs, policy: Sche
   for (const run of state.runs.values()) if (needsAction(run, now, load)) needy.push(run);
   needy.sort((a, b) => a.createdAt - b.createdAt || (a.runId < b.runId ? -1 : 1));
   for (const run of needy) {
-    const base = { v: 1 as const, runId: run.runId, at: now };
+    const base = { v: 1 as const, runId: run.runId, tenant: run.tenant, at: now };
     if (run.cancelRequested) {
       events.push({ ...base, type: 'RunCancelled', ...(run.attempt > 0 ? { attempt: run.attempt } : {}) });
       continue;
@@ -158,6 +158,7 @@ export function dispatchOf(run: RunState & { workerId: string; deadlineAt: Epoch
     v: 1,
     type: 'RunDispatched',
     runId: run.runId,
+    tenant: run.tenant,
     at,
     task: run.task,
     input: run.input,
@@ -188,7 +189,7 @@ export function routeToWorkers(state: SchedulerState, events: readonly RunEvent[
     const holder = run && isInFlight(run) && run.workerId !== null ? { workerId: run.workerId, attempt: run.attempt } : undefined;
     const revoke = (finalStatus: AttemptRevoked['finalStatus'], reason: string): void => {
       if (!holder) return;
-      revocations.push({ v: 1, type: 'AttemptRevoked', runId: event.runId, at: event.at, ...holder, reason, ...(finalStatus ? { finalStatus } : {}) });
+      revocations.push({ v: 1, type: 'AttemptRevoked', runId: event.runId, tenant: event.tenant, at: event.at, ...holder, reason, ...(finalStatus ? { finalStatus } : {}) });
     };
     if (event.type === 'RunDispatched') {
       assignments.push(event);

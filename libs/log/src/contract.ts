@@ -342,7 +342,7 @@ export function logContract(name: string, target: ContractTarget): void {
 
     describe('typed topics', () => {
       const runId = randomUUID();
-      const started: RunEvent = { v: 1, type: 'RunStarted', runId, at: 1, attempt: 1, workerId: 'w' };
+      const started: RunEvent = { v: 1, tenant: 'default', type: 'RunStarted', runId, at: 1, attempt: 1, workerId: 'w' };
 
       test('an invalid record is refused naming the field, and nothing is written', async () => {
         const name = await freshTopic(1);

@@ -230,7 +230,7 @@ export class WorkerHost {
     const reason = this.draining ? 'the worker is stopping' : `all ${this.slots} slots are busy`;
     this.options.topics.runEvents
       .append([
-        { v: 1, type: 'RunRejected', runId: dispatch.runId, at: Date.now(), attempt: dispatch.attempt, workerId: this.workerId, reason },
+        { v: 1, type: 'RunRejected', runId: dispatch.runId, tenant: dispatch.tenant, at: Date.now(), attempt: dispatch.attempt, workerId: this.workerId, reason },
       ])
       .catch((error: unknown) => this.logger.error('could not reject a dispatch; it waits for its deadline', { runId: dispatch.runId, err: error }));
   }
@@ -261,8 +261,8 @@ export class WorkerHost {
   private async runAttempt(dispatch: RunDispatched, controller: AbortController): Promise<void> {
     const topics = this.options.topics;
     const { runId, attempt } = dispatch;
-    const base = { v: 1 as const, runId, attempt };
-    const stream = new StreamWriter(topics.stream, runId, attempt);
+    const base = { v: 1 as const, runId, tenant: dispatch.tenant, attempt };
+    const stream = new StreamWriter(topics.stream, runId, dispatch.tenant, attempt);
     // The task starts without waiting for the log to take its start (one round
     // trip less before it runs); its end is appended only once the start's
     // append has settled, so the log keeps them in order. A start the log
@@ -296,7 +296,7 @@ export class WorkerHost {
     if (controller.signal.aborted) {
       // The scheduler already wrote the end (cancel, timeout or re-dispatch); close the stream with it.
       const reason: unknown = controller.signal.reason;
-      if (reason instanceof AttemptAborted && reason.finalStatus) await this.endStream(runId, attempt, reason.finalStatus, stream.lastSeq);
+      if (reason instanceof AttemptAborted && reason.finalStatus) await this.endStream(base, reason.finalStatus, stream.lastSeq);
       return;
     }
     const now = Date.now();
@@ -304,16 +304,16 @@ export class WorkerHost {
     // COMPLETED can rely on the run reading COMPLETED.
     if (outcome.ok) {
       await topics.runEvents.append([{ ...base, type: 'RunCompleted', at: now, output: outcome.output }]);
-      await this.endStream(runId, attempt, 'COMPLETED', stream.lastSeq);
+      await this.endStream(base, 'COMPLETED', stream.lastSeq);
       return;
     }
     const error = toTaskError(outcome.error);
     const retry = decideRetry(dispatch, error, now);
     await topics.runEvents.append([{ ...base, type: 'RunFailed', at: now, error, retry }]);
-    if (!retry.willRetry) await this.endStream(runId, attempt, 'FAILED', stream.lastSeq);
+    if (!retry.willRetry) await this.endStream(base, 'FAILED', stream.lastSeq);
   }
 
-  private endStream(runId: string, attempt: number, status: FinalStatus, lastSeq: number): Promise<void> {
-    return this.options.topics.stream.append([{ v: 1, type: 'StreamEnd', runId, attempt, at: Date.now(), status, lastSeq }]);
+  private endStream(attempt: { runId: string; tenant: string; attempt: number }, status: FinalStatus, lastSeq: number): Promise<void> {
+    return this.options.topics.stream.append([{ v: 1, type: 'StreamEnd', ...attempt, at: Date.now(), status, lastSeq }]);
   }
 }

@@ -99,6 +99,7 @@ describe('worker runtime', () => {
     const runId = extra.runId ?? randomUUID();
     const dispatched: RunDispatched = {
       v: 1,
+      tenant: 'default',
       type: 'RunDispatched',
       runId,
       at: Date.now(),
@@ -118,6 +119,7 @@ describe('worker runtime', () => {
   }
   const revoke = (runId: string, extra: Partial<AttemptRevoked> = {}): AttemptRevoked => ({
     v: 1,
+    tenant: 'default',
     type: 'AttemptRevoked',
     runId,
     at: Date.now(),

@@ -9,7 +9,6 @@ export const GatewayEnv = LogEnv.extend(DatabaseEnv.shape).extend({
   CHUTE_GATEWAY_HOST: z.string().min(1).default('127.0.0.1'),
   /** @default 8080 */
   CHUTE_GATEWAY_PORT: Port.default(8080),
-  /** Bytes held for one stream subscriber that does not read before it is closed. @default 4 MiB */
   /** How often workers connected over the worker protocol heartbeat; keep it well under the schedulers' CHUTE_HEARTBEAT_TIMEOUT_MS. @default 5000 */
   CHUTE_WORKER_HEARTBEAT_INTERVAL_MS: z.coerce.number().int().min(100).max(60_000).default(5000),
   /**
@@ -55,6 +54,7 @@ export const GatewayEnv = LogEnv.extend(DatabaseEnv.shape).extend({
     .transform((text) => text.split(',').map((o) => o.trim()).filter((o) => o.length > 0)),
   /** Runs one token may trigger per minute. @default 6000 */
   CHUTE_RATE_LIMIT_TRIGGERS_PER_MINUTE: z.coerce.number().int().min(1).default(6000),
+  /** Bytes held for one stream subscriber that does not read before it is closed. @default 4 MiB */
   CHUTE_STREAM_BUFFER_BYTES: z.coerce.number().int().min(64 * 1024).default(4 * 1024 * 1024),
 }).superRefine((config, ctx) => {
   // Auth is on unless turned off: a gateway with neither setting does not start.

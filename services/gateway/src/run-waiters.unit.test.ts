@@ -6,13 +6,13 @@ import type { RunEvent } from '@chute/schemas';
 import { RunWaiters } from './run-waiters';
 
 const runId = '6f1c3c1e-9d8a-4a55-9a57-3f4c2b1a0d01';
-const requested: RunEvent = { v: 1, type: 'RunRequested', runId, at: 1000, tenant: 'default', task: 'echo', input: { big: 'x' }, retries: 0, executionTimeoutMs: 60_000 };
+const requested: RunEvent = { v: 1, tenant: 'default', type: 'RunRequested', runId, at: 1000, task: 'echo', input: { big: 'x' }, retries: 0, executionTimeoutMs: 60_000 };
 const dispatched: RunEvent = {
-  v: 1, type: 'RunDispatched', runId, at: 1001, task: 'echo', input: { big: 'x' }, attempt: 1, workerId: 'w-1',
+  v: 1, tenant: 'default', type: 'RunDispatched', runId, at: 1001, task: 'echo', input: { big: 'x' }, attempt: 1, workerId: 'w-1',
   deadlineAt: 61_001, retriesLeft: 0, retryDelayMs: 1000,
 };
-const started: RunEvent = { v: 1, type: 'RunStarted', runId, at: 1002, attempt: 1, workerId: 'w-1' };
-const completed: RunEvent = { v: 1, type: 'RunCompleted', runId, at: 1003, attempt: 1, output: 'pong' };
+const started: RunEvent = { v: 1, tenant: 'default', type: 'RunStarted', runId, at: 1002, attempt: 1, workerId: 'w-1' };
+const completed: RunEvent = { v: 1, tenant: 'default', type: 'RunCompleted', runId, at: 1003, attempt: 1, output: 'pong' };
 
 /** Events as the gateway's tail hands them over: decoded, with their records. */
 const seen = (...events: RunEvent[]): Decoded<RunEvent>[] =>
@@ -58,9 +58,9 @@ describe('RunWaiters', () => {
     const ends: RunEvent[] = [];
     waiters.onEnd = (e) => ends.push(e);
     const error = { name: 'Error', message: 'boom', nonRetryable: false };
-    waiters.observe(seen({ v: 1, type: 'RunFailed', runId, at: 1, attempt: 1, error, retry: { willRetry: true, nextAttempt: 2, retryAt: 5 } }));
+    waiters.observe(seen({ v: 1, tenant: 'default', type: 'RunFailed', runId, at: 1, attempt: 1, error, retry: { willRetry: true, nextAttempt: 2, retryAt: 5 } }));
     assert.equal(waiters.recentEnd(runId), undefined);
-    waiters.observe(seen({ v: 1, type: 'RunFailed', runId, at: 2, attempt: 2, error, retry: { willRetry: false } }));
+    waiters.observe(seen({ v: 1, tenant: 'default', type: 'RunFailed', runId, at: 2, attempt: 2, error, retry: { willRetry: false } }));
     assert.equal(waiters.recentEnd(runId)?.type, 'RunFailed');
     assert.equal(ends.length, 1);
   });

@@ -62,7 +62,7 @@ export function describeRunProjection(engine: string, open: () => Promise<EmptyD
       const runId = randomUUID();
       const [requested, dispatched] = runLife(runId, 'in\u0000put', null);
       const error = { name: 'Error\u0000', message: 'bad \u0000 byte', nonRetryable: true };
-      const failed: RunEvent = { v: 1, type: 'RunFailed', runId, at: at + 9, attempt: 1, error, retry: { willRetry: false } };
+      const failed: RunEvent = { v: 1, tenant: 'default', type: 'RunFailed', runId, at: at + 9, attempt: 1, error, retry: { willRetry: false } };
       assert.equal(await project([requested!, dispatched!, failed]), 3);
       const row = await db.selectFrom('runs').select(['status', 'error', 'input']).where('id', '=', runId).executeTakeFirstOrThrow();
       assert.deepEqual(row, { status: 'FAILED', error, input: 'in\u0000put' });

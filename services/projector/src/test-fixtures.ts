@@ -27,10 +27,10 @@ export function decodedRecords<T extends { runId: string } | { workerId: string 
 /** A run's whole life: requested with `input`, dispatched, started, completed with `output`. */
 export function runLife(runId: string, input: Json, output: Json): RunEvent[] {
   return [
-    { v: 1, type: 'RunRequested', runId, at, tenant: 'default', task: 'echo', input, retries: 0, executionTimeoutMs: 5000 },
-    { v: 1, type: 'RunDispatched', runId, at: at + 1, task: 'echo', input, attempt: 1, workerId: 'w-1', deadlineAt: at + 5001, retriesLeft: 0, retryDelayMs: 500 },
-    { v: 1, type: 'RunStarted', runId, at: at + 2, attempt: 1, workerId: 'w-1' },
-    { v: 1, type: 'RunCompleted', runId, at: at + 3, attempt: 1, output },
+    { v: 1, tenant: 'default', type: 'RunRequested', runId, at, task: 'echo', input, retries: 0, executionTimeoutMs: 5000 },
+    { v: 1, tenant: 'default', type: 'RunDispatched', runId, at: at + 1, task: 'echo', input, attempt: 1, workerId: 'w-1', deadlineAt: at + 5001, retriesLeft: 0, retryDelayMs: 500 },
+    { v: 1, tenant: 'default', type: 'RunStarted', runId, at: at + 2, attempt: 1, workerId: 'w-1' },
+    { v: 1, tenant: 'default', type: 'RunCompleted', runId, at: at + 3, attempt: 1, output },
   ];
 }
 
