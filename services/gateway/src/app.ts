@@ -26,6 +26,24 @@ export interface GatewayDeps extends RunsApiDeps, Omit<StreamApiDeps, 'currentSt
 /** Request bodies past this are refused with 413 before they are parsed. */
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 
+/**
+ * Guards against slow clients (slowloris): a request's headers must arrive
+ * within this long of its first byte, or the client gets 408 and its socket is
+ * closed. Node's default is 60 s, checked only every 30 s.
+ */
+export const HEADERS_TIMEOUT_MS = 10_000;
+
+/**
+ * The whole request, body included (at most {@link BODY_LIMIT_BYTES}), must
+ * arrive within this long, or 408. Fastify turns Node's limit off by default,
+ * so a body trickled in byte by byte could hold its socket indefinitely. It bounds the
+ * request only: a stream's response lasts as long as its run.
+ */
+export const REQUEST_TIMEOUT_MS = 30_000;
+
+/** How often Node looks for requests past those timeouts (its default, 30 s, would let one overrun by that much). */
+const TIMEOUT_CHECK_INTERVAL_MS = 1000;
+
 /** How a path parameter is named in error messages. */
 const PARAM_LABELS: Record<string, string> = { id: 'run id', name: 'task name' };
 
@@ -59,7 +77,13 @@ function toChuteError(error: FastifyError): ChuteError {
 
 /** The gateway's HTTP app, not yet listening: tests use `inject` or a real socket alike. */
 export function buildGateway(deps: GatewayDeps): FastifyInstance {
-  const app = Fastify({ logger: false, bodyLimit: BODY_LIMIT_BYTES });
+  // No idle-socket timeout (fastify's connectionTimeout): a stream may stay quiet for as long as its task does.
+  const app = Fastify({
+    logger: false,
+    bodyLimit: BODY_LIMIT_BYTES,
+    requestTimeout: REQUEST_TIMEOUT_MS,
+    http: { headersTimeout: HEADERS_TIMEOUT_MS, connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS },
+  });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   // The OpenAPI document is generated from the routes' zod schemas: /docs/json, UI at /docs.
@@ -73,7 +97,17 @@ export function buildGateway(deps: GatewayDeps): FastifyInstance {
   });
   void app.register(swaggerUi, { routePrefix: '/docs' });
   // Stream subscribers send nothing; workers send chunks of up to 1 MiB, base64 in JSON.
-  void app.register(websocket, { options: { maxPayload: WORKER_MAX_FRAME_BYTES } });
+  void app.register(websocket, {
+    options: { maxPayload: WORKER_MAX_FRAME_BYTES },
+    errorHandler: (error, socket, request) => {
+      // On a frame it refuses (too big 1009, bad UTF-8 1007, not a frame 1002) ws has already sent
+      // its close frame and waits for the client's; it drops the socket itself after 30 s. The
+      // plugin's default, terminating here, destroyed the socket under the frame: the client saw 1006.
+      if (socket.readyState !== socket.OPEN) return;
+      deps.logger.error('websocket handler failed', { url: request.url.split('?')[0], err: error });
+      socket.terminate();
+    },
+  });
   if (deps.corsOrigins.length > 0) void app.register(cors, { origin: [...deps.corsOrigins], methods: ['GET', 'POST'], allowedHeaders: ['authorization', 'content-type', 'last-event-id'] });
   // Limits only where a route asks (triggers), per token: after auth, so the principal is known.
   void app.register(rateLimit, {

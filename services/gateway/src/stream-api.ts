@@ -33,6 +33,9 @@ const WS_CLOSE: Record<Exclude<CloseReason, 'client'>, [number, string]> = {
   slow: [1013, 'subscriber too slow: its buffer is full'],
 };
 
+/** 1003: the endpoint cannot accept the data it received; a stream subscriber is sent messages but sends none. */
+const WS_CLOSE_UNSUPPORTED: [number, string] = [1003, 'a stream subscriber sends no messages'];
+
 function resolveFrom(query: StreamQuery, lastEventId: string | string[] | undefined): StreamFrom {
   if (query.from === 'start') {
     if (query.after !== undefined) throw new ChuteError('BAD_REQUEST', 'from and after: give one or the other');
@@ -243,6 +246,11 @@ export function registerStreamApi(fastify: FastifyInstance, deps: StreamApiDeps)
     wsHandler: (socket: WebSocket, request) => {
       const { subscriber } = request.chuteStream!;
       socket.on('close', () => subscriber.close('client'));
+      // The stream goes one way: a subscriber that sends a message (text or binary) is not one of ours.
+      socket.on('message', () => {
+        subscriber.close('client');
+        socket.close(...WS_CLOSE_UNSUPPORTED);
+      });
       subscriber.attach({
         // binary: false - the frame is JSON text, sent from the shared encoded bytes.
         write: (item) => socket.send(wsMessage(item), { binary: false }),
