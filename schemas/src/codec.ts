@@ -60,12 +60,23 @@ export function decodeRecord<S extends z.ZodType>(family: RecordFamily<S>, value
   if (v > family.version) {
     throw new RecordDecodeError(family.topic, 'v', `unsupported version ${v}; this reader knows up to ${family.version}`);
   }
-  for (let from = v; from < family.version; from++) {
-    const up = family.upcasters[from];
-    if (!up) throw new RecordDecodeError(family.topic, 'v', `no upcaster from version ${from}`);
-    record = up(record);
+  let parsed;
+  try {
+    for (let from = v; from < family.version; from++) {
+      const up = family.upcasters[from];
+      if (!up) throw new RecordDecodeError(family.topic, 'v', `no upcaster from version ${from}`);
+      record = up(record);
+    }
+    parsed = family.schema.safeParse(record);
+  } catch (error) {
+    if (error instanceof RecordDecodeError) throw error;
+    // Checking the value itself failed, not the value the check: JSON nested a few
+    // thousand levels deep overflows the stack of zod's recursive `Json` check.
+    // That is the record's fault, so it is reported like any other bad record
+    // (a consumer skips it) rather than thrown on, which would have the log
+    // deliver the same batch again forever.
+    throw new RecordDecodeError(family.topic, '(root)', `could not be checked: ${error instanceof Error ? error.message : String(error)}`);
   }
-  const parsed = family.schema.safeParse(record);
   if (!parsed.success) {
     const { field, detail } = describeIssue(parsed.error);
     throw new RecordDecodeError(family.topic, field, detail);

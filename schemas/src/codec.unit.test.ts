@@ -118,6 +118,15 @@ describe('record codec', () => {
     assert.match(err.message, /not valid JSON/);
   });
 
+  test('JSON nested too deeply for the schema check is rejected as a bad record, not thrown as a stack overflow', () => {
+    // 20 KB of brackets: well under the log's record limit, far past what a recursive check can descend.
+    const deep = '['.repeat(10_000) + ']'.repeat(10_000);
+    const bytes = Buffer.from(JSON.stringify({ ...validRunEvents[0], input: null }).replace('"input":null', `"input":${deep}`));
+    const err = decodeError(() => decodeRecordBytes(RunEvents, bytes));
+    assert.equal(err.field, '(root)');
+    assert.match(err.message, /could not be checked/);
+  });
+
   test('a worker must serve at least one task', () => {
     const err = decodeError(() =>
       decodeRecord(WorkerEvents, { v: 1, type: 'WorkerRegistered', workerId: 'w', at, name: 'w', tasks: [], slots: 1 }),

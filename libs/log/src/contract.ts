@@ -374,6 +374,31 @@ export function logContract(name: string, target: ContractTarget): void {
           await sub.stop();
         }
       });
+
+      test('a reader asking for every batch sees how far it read, even where nothing decoded', async () => {
+        const name = await freshTopic(1);
+        const topic = new Topic(log, RunEvents, name, { logger: silentLogger, metrics: new Metrics() });
+        await log.append(name, [
+          { key: runId, value: 'not json' },
+          { key: runId, value: JSON.stringify({ ...started, v: 99 }) },
+        ]);
+        const reached: number[] = [];
+        const decoded: RunEvent[] = [];
+        const sub = await topic.read(
+          [{ partition: 0, offset: 0 }],
+          (ds, batch) => {
+            decoded.push(...ds.map((d) => d.value));
+            reached.push(batch.at(-1)!.offset);
+          },
+          { everyBatch: true },
+        );
+        try {
+          await wait(() => reached.includes(1), 'a call for the batch that ends at offset 1');
+          assert.deepEqual(decoded, []);
+        } finally {
+          await sub.stop();
+        }
+      });
     });
 
     test('stop is idempotent and ends deliveries', async () => {

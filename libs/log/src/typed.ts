@@ -24,10 +24,26 @@ export interface Decoded<T> {
   readonly record: LogRecord;
 }
 
-export type DecodedHandler<T> = (records: readonly Decoded<T>[]) => Promise<void> | void;
+/**
+ * Receives the records of a batch that decoded. `batch` is every record the
+ * log delivered (one partition, in offset order), decoded, skipped or not
+ * accepted alike: how far the batch reached, for a reader that tracks it.
+ */
+export type DecodedHandler<T> = (records: readonly Decoded<T>[], batch: readonly LogRecord[]) => Promise<void> | void;
+
+/** Whether a handler is called for a batch of which nothing decoded. */
+export interface DeliveryOptions {
+  /**
+   * Call the handler for such a batch too, with no records: for a reader that
+   * waits to have read up to an offset, which a record that did not decode
+   * (a foreign producer's) must not hold back. Otherwise such a batch is
+   * skipped without a call. @default false
+   */
+  everyBatch?: boolean;
+}
 
 /** Reading a topic: the log's options, plus a cheap look at each raw record before it is decoded. */
-export interface TopicReadOptions extends ReadOptions {
+export interface TopicReadOptions extends ReadOptions, DeliveryOptions {
   /**
    * Records this refuses are skipped without decoding: a consumer that wants a
    * few records of a busy topic need not parse the rest. May accept records it
@@ -100,16 +116,17 @@ export class Topic<S extends z.ZodType> {
     return out;
   }
 
-  consume(options: Omit<ConsumeOptions, 'topics' | 'handler'> & { handler: DecodedHandler<z.infer<S>> }): Promise<GroupSubscription> {
-    return this.log.consume({ ...options, topics: [this.name], handler: this.wrap(options.handler) });
+  consume(options: Omit<ConsumeOptions, 'topics' | 'handler'> & DeliveryOptions & { handler: DecodedHandler<z.infer<S>> }): Promise<GroupSubscription> {
+    const { everyBatch, handler, ...rest } = options;
+    return this.log.consume({ ...rest, topics: [this.name], handler: this.wrap(handler, { everyBatch }) });
   }
 
   tail(handler: DecodedHandler<z.infer<S>>, options: TopicReadOptions = {}): Promise<Subscription> {
-    return this.log.tail(this.name, this.wrap(handler, options.accept), options);
+    return this.log.tail(this.name, this.wrap(handler, options), options);
   }
 
   read(from: readonly PartitionOffset[], handler: DecodedHandler<z.infer<S>>, options: TopicReadOptions = {}): Promise<Subscription> {
-    return this.log.read(this.name, from, this.wrap(handler, options.accept), options);
+    return this.log.read(this.name, from, this.wrap(handler, options), options);
   }
 
   /**
@@ -149,10 +166,10 @@ export class Topic<S extends z.ZodType> {
     return this.decode(read);
   }
 
-  private wrap(handler: DecodedHandler<z.infer<S>>, accept?: (record: LogRecord) => boolean): BatchHandler {
+  private wrap(handler: DecodedHandler<z.infer<S>>, { accept, everyBatch }: Pick<TopicReadOptions, 'accept' | 'everyBatch'>): BatchHandler {
     return async (records) => {
       const decoded = this.decode(accept ? records.filter(accept) : records);
-      if (decoded.length > 0) await handler(decoded);
+      if (decoded.length > 0 || everyBatch) await handler(decoded, records);
     };
   }
 }

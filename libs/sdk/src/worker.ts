@@ -94,7 +94,8 @@ export class Worker implements TaskWorker {
     const { log, logger } = this.runtime;
     await log.start();
     try {
-      const topics = await openPlatformTopics(log, this.runtime.topics, { logger, metrics: new Metrics() });
+      // Its own registry, so what the topics count (records that did not decode) is on the worker's /metrics.
+      const topics = await openPlatformTopics(log, this.runtime.topics, { logger, metrics: this.metrics });
       this.host = new WorkerHost({
         name: this.name,
         tenant: this.runtime.tenant,

@@ -77,6 +77,11 @@ export class ServiceProcess {
     return this.child.pid!;
   }
 
+  /** Whether the process is still running (it has not exited, by itself or when stopped). */
+  get running(): boolean {
+    return this.exitCode === undefined;
+  }
+
   hasLogged(msg: string): boolean {
     return this.lines.some((l) => l.msg === msg);
   }

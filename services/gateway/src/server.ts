@@ -72,7 +72,7 @@ export class GatewayServer implements Component {
       const topics = this.topics;
       this.hub = new StreamHub({
         log: this.log,
-        topic: topics.stream.name,
+        records: topics.stream,
         logger: this.logger,
         metrics: this.metrics,
         maxBufferBytes: this.config.CHUTE_STREAM_BUFFER_BYTES,

@@ -1,5 +1,5 @@
-import { decodeRecordBytes, RecordDecodeError, StreamRecords, type FinalStatus, type StreamRecord } from '@chute/schemas';
-import type { Log, LogRecord, Subscription } from '@chute/log';
+import type { FinalStatus, StreamRecord, StreamRecords } from '@chute/schemas';
+import type { Log, LogRecord, Subscription, Topic } from '@chute/log';
 import type { Logger, Metrics } from '@chute/runtime';
 
 /** Where a chunk stands in its run's stream: attempts in order, chunks in order within one. */
@@ -195,7 +195,11 @@ export class StreamSubscriber {
 
 export interface StreamHubOptions {
   log: Log;
-  topic: string;
+  /**
+   * The stream topic: records are decoded through it, so one that does not
+   * decode is logged, counted in `chute_log_invalid_records_total` and skipped.
+   */
+  records: Topic<typeof StreamRecords.schema>;
   logger: Logger;
   metrics: Metrics;
   /** Per subscriber: bytes held for a client that does not read. @default 4 MiB */
@@ -227,7 +231,7 @@ export class StreamHub {
   }
 
   async start(): Promise<void> {
-    this.tail = await this.options.log.tail(this.options.topic, (records) => this.fanOut(records));
+    this.tail = await this.options.log.tail(this.options.records.name, (records) => this.fanOut(records));
   }
 
   async stop(): Promise<void> {
@@ -254,7 +258,8 @@ export class StreamHub {
     set.add(subscriber);
     this.gauge.set(this.size);
     try {
-      const { log, topic } = this.options;
+      const { log } = this.options;
+      const topic = this.options.records.name;
       const partition = await log.partitionOf(topic, runId);
       subscriber.setBoundary((await log.endOffsets(topic)).find((p) => p.partition === partition)!.offset, partition);
     } catch (error) {
@@ -276,7 +281,7 @@ export class StreamHub {
     const { partition, boundary } = subscriber.position();
     if (subscriber.from.kind !== 'now') {
       // Clocks of other machines may run behind ours: start a little before the request.
-      const start = await this.options.log.offsetForTime(this.options.topic, partition, Math.max(0, createdAt - 5000));
+      const start = await this.options.log.offsetForTime(this.options.records.name, partition, Math.max(0, createdAt - 5000));
       await this.replay(subscriber, partition, start, boundary);
       subscriber.replayDone();
     }
@@ -290,7 +295,8 @@ export class StreamHub {
 
   private async replay(subscriber: StreamSubscriber, partition: number, start: number, boundary: number): Promise<void> {
     if (start >= boundary) return;
-    const { log, topic } = this.options;
+    const { log } = this.options;
+    const topic = this.options.records.name;
     let reached!: () => void;
     const done = new Promise<void>((resolve) => (reached = resolve));
     const reader = await log.read(topic, [{ partition, offset: start }], (records) => {
@@ -322,14 +328,9 @@ export class StreamHub {
     }
   }
 
+  /** Decoded one at a time: only the records of followed runs are decoded at all. */
   private decode(record: LogRecord): StreamRecord | undefined {
-    try {
-      return decodeRecordBytes(StreamRecords, record.value);
-    } catch (error) {
-      if (!(error instanceof RecordDecodeError)) throw error;
-      this.options.logger.warn('skipped undecodable stream record', { partition: record.partition, offset: record.offset, error: error.message });
-      return undefined;
-    }
+    return this.options.records.decode([record])[0]?.value;
   }
 
   private remove(subscriber: StreamSubscriber, reason: CloseReason): void {

@@ -6,6 +6,7 @@ import {
   type Decoded,
   type GroupSubscription,
   type Log,
+  type LogRecord,
   type PlatformTopics,
   type Subscription,
   type TopicPartitionOffset,
@@ -104,15 +105,17 @@ export class Scheduler implements Probed {
       this.subscriptions.push(
         await topics.workerEvents.read(
           workerEnds.map(({ partition }) => ({ partition, offset: 0 })),
-          (batch) => {
-            for (const { value, record } of batch) {
-              this.fold(value);
-              const target = pendingWorkers.get(record.partition);
-              if (target !== undefined && record.offset + 1 >= target) pendingWorkers.delete(record.partition);
-            }
+          (decoded, batch) => {
+            for (const { value } of decoded) this.fold(value);
+            // Caught up by the last record read, decoded or not: one that did not decode
+            // (a foreign producer's, at the end of a partition) must not keep it waiting.
+            const last = batch.at(-1);
+            const target = last && pendingWorkers.get(last.partition);
+            if (last && target !== undefined && last.offset + 1 >= target) pendingWorkers.delete(last.partition);
             if (this.workersCaughtUpAt === undefined && pendingWorkers.size === 0) this.workersCaughtUpAt = Date.now();
             this.requestTick();
           },
+          { everyBatch: true },
         ),
       );
       const runEvents = (this.runEventsSubscription = await topics.runEvents.consume({
@@ -120,7 +123,8 @@ export class Scheduler implements Probed {
         commit: false,
         onRevoked: () => this.revoke(),
         onAssigned: (assigned) => this.assign(assigned.flatMap((a) => [...a.partitions])),
-        handler: (batch) => this.apply(batch),
+        everyBatch: true,
+        handler: (decoded, batch) => this.apply(decoded, batch),
       }));
       this.subscriptions.push(runEvents);
       this.timer = setInterval(() => this.requestTick(), this.config.CHUTE_SCHEDULER_TICK_MS);
@@ -204,23 +208,30 @@ export class Scheduler implements Probed {
     return partitions.map((partition) => ({ topic, partition, offset: from[partition]! }));
   }
 
-  private apply(batch: readonly Decoded<RunEvent>[]): void {
+  /**
+   * Folds a batch of one partition. `batch` is every record read, `decoded`
+   * those that decoded: how far the partition is read counts them all, so a
+   * record that did not decode (skipped, and counted, by the topic) neither
+   * holds back catching up nor is read again after a checkpoint.
+   */
+  private apply(decoded: readonly Decoded<RunEvent>[], batch: readonly LogRecord[]): void {
     const owned = this.owned;
-    for (const { value, record } of batch) {
-      // A batch fetched before a rebalance may still arrive: only what is owned counts.
-      if (!owned?.has(record.partition)) continue;
-      const progress = this.progress.get(record.partition)!;
-      // A checkpoint may be ahead of what is read (it holds the scheduler's own appends): never go back.
-      progress.position = Math.max(progress.position, record.offset + 1);
+    const last = batch.at(-1);
+    // A batch fetched before a rebalance may still arrive: only what is owned counts.
+    if (!last || !owned?.has(last.partition)) return;
+    for (const { value, record } of decoded) {
       if (!(value.type === 'RunRequested' && this.ended.has(value.runId))) {
         if (value.type === 'RunRequested' && !this.state.runs.has(value.runId)) this.runPartition.set(value.runId, record.partition);
         this.fold(value);
       }
-      const target = owned.get(record.partition)!;
-      if (target > 0 && record.offset + 1 >= target) {
-        owned.set(record.partition, 0);
-        if ([...owned.values()].every((t) => t === 0)) this.caughtUpWithOwned();
-      }
+    }
+    const progress = this.progress.get(last.partition)!;
+    // A checkpoint may be ahead of what is read (it holds the scheduler's own appends): never go back.
+    progress.position = Math.max(progress.position, last.offset + 1);
+    const target = owned.get(last.partition)!;
+    if (target > 0 && last.offset + 1 >= target) {
+      owned.set(last.partition, 0);
+      if ([...owned.values()].every((t) => t === 0)) this.caughtUpWithOwned();
     }
     this.requestTick();
   }
