@@ -65,6 +65,26 @@ export type EpochMs = z.infer<typeof EpochMs>;
 export const Attempt = z.number().int().min(1);
 export type Attempt = z.infer<typeof Attempt>;
 
+/**
+ * How deep a JSON value may nest. Checking a value walks it recursively, so a
+ * small document nested thousands of levels deep would exhaust the stack;
+ * refusing it first (with {@link exceedsJsonDepth}, which does not recurse)
+ * keeps that a 400, not a crash. Real task inputs nest a few levels.
+ */
+export const MAX_JSON_DEPTH = 128;
+
+/** Whether a parsed JSON value nests deeper than `max` arrays or objects. Iterative: any depth is safe to ask about. */
+export function exceedsJsonDepth(value: unknown, max: number = MAX_JSON_DEPTH): boolean {
+  const stack: Array<[unknown, number]> = [[value, 0]];
+  while (stack.length > 0) {
+    const [item, depth] = stack.pop()!;
+    if (typeof item !== 'object' || item === null) continue;
+    if (depth + 1 > max) return true;
+    for (const child of Array.isArray(item) ? item : Object.values(item)) stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
 /** A JSON value: what a run's input and output may be. */
 export type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
 

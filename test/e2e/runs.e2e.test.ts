@@ -174,6 +174,17 @@ describe('runs end to end', () => {
       await expectError(await http('/api/v1/nothing-here'), 404, 'NOT_FOUND', /GET \/api\/v1\/nothing-here/);
     });
 
+    test('a body nested deeper than 128 levels is 400, however deep (it used to exhaust the stack: 500)', async () => {
+      for (const depth of [129, 5000, 200_000]) {
+        const body = `{"input":${'['.repeat(depth)}${']'.repeat(depth)}}`;
+        const response = await http('/api/v1/tasks/echo/runs', { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+        await expectError(response, 400, 'BAD_REQUEST', /nests deeper than 128 levels/);
+      }
+      // The body's own object is the first level.
+      const fine = `{"input":${'['.repeat(127)}${']'.repeat(127)}}`;
+      assert.equal((await http('/api/v1/tasks/echo/runs', { method: 'POST', headers: { 'content-type': 'application/json' }, body: fine })).status, 201);
+    });
+
     test('a known route with a method it does not take is 405, naming the methods it does (Allow)', async () => {
       const response = await http('/api/v1/runs', { method: 'DELETE' });
       assert.equal(response.headers.get('allow'), 'GET');

@@ -214,6 +214,12 @@ describe('worker protocol (/api/v1/workers/connect)', () => {
     assert.equal((await early.closed).code, 1008);
     assert.equal((await early.next('error')).code, 'NOT_REGISTERED');
 
+    const deep = new ProtocolWorker(platform.gatewayUrl);
+    await new Promise((resolve) => deep.socket.once('open', resolve));
+    deep.socket.send(`{"type":"register","name":${'['.repeat(50_000)}${']'.repeat(50_000)}}`);
+    assert.equal((await deep.closed).code, 1008);
+    assert.match((await deep.next('error')).message, /nests deeper than 128 levels/);
+
     assert.equal((await fetch(`${platform.gatewayUrl}/readyz`)).status, 200);
   });
 

@@ -6,6 +6,7 @@ import cors from '@fastify/cors';
 import rateLimit from '@fastify/rate-limit';
 import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { ChuteError, type Logger, type Metrics } from '@chute/runtime';
+import { exceedsJsonDepth, MAX_JSON_DEPTH } from '@chute/schemas';
 import { registerAuth, type GatewayAuthOptions } from './auth';
 import { registerRunsApi, type RunsApiDeps } from './runs-api';
 import { registerStreamApi, type StreamApiDeps } from './stream-api';
@@ -83,6 +84,20 @@ export function buildGateway(deps: GatewayDeps): FastifyInstance {
     bodyLimit: BODY_LIMIT_BYTES,
     requestTimeout: REQUEST_TIMEOUT_MS,
     http: { headersTimeout: HEADERS_TIMEOUT_MS, connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS },
+  });
+  // JSON bodies are parsed here, not by fastify's parser, to refuse a body nested
+  // too deep to validate before anything walks it recursively.
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    const text = body as string;
+    if (text.trim() === '') return done(new ChuteError('INVALID_JSON', 'request body is empty; send a JSON object, or no content-type'), undefined);
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (error) {
+      return done(new ChuteError('INVALID_JSON', `request body is not valid JSON: ${error instanceof Error ? error.message : String(error)}`), undefined);
+    }
+    if (exceedsJsonDepth(value)) return done(new ChuteError('BAD_REQUEST', `request body nests deeper than ${MAX_JSON_DEPTH} levels`), undefined);
+    done(null, value);
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);

@@ -5,6 +5,8 @@ import { NonRetryableError } from '@chute/sdk';
 import { WorkerHost, type AttemptExecutor, type AttemptIO } from '@chute/sdk/worker';
 import type { Principal } from '@chute/auth';
 import {
+  exceedsJsonDepth,
+  MAX_JSON_DEPTH,
   describeIssue,
   MAX_CHUNK_BYTES,
   WorkerCloseCode,
@@ -120,6 +122,8 @@ class WorkerConnection implements AttemptExecutor {
       } catch {
         throw new ProtocolError('INVALID_JSON', WorkerCloseCode.invalidJson, 'the message is not valid JSON');
       }
+      // Checked before the schema walks it: a message nested thousands deep would exhaust the stack.
+      if (exceedsJsonDepth(value)) throw new ProtocolError('INVALID_MESSAGE', WorkerCloseCode.protocolViolation, `the message nests deeper than ${MAX_JSON_DEPTH} levels`);
       const parsed = WorkerMessage.safeParse(value);
       if (!parsed.success) {
         const { field, detail } = describeIssue(parsed.error);
@@ -127,8 +131,10 @@ class WorkerConnection implements AttemptExecutor {
       }
       this.handle(parsed.data);
     } catch (error) {
-      if (!(error instanceof ProtocolError)) throw error;
-      this.refuse(error);
+      if (error instanceof ProtocolError) return this.refuse(error);
+      // A bug here must not take the gateway down with it (a throw from a socket listener would): this socket goes.
+      this.deps.logger.error('worker message handling failed; closing the socket', { err: error });
+      this.socket.close(1011, 'internal error');
     }
   }
 
