@@ -162,6 +162,7 @@ describe('hostile clients on the stream route', () => {
     const big = 'a'.repeat(MAX_HEADER_BYTES + 1024);
     const plain = await rawHttp(gateway, (socket) => socket.write(`GET ${path} HTTP/1.1\r\nHost: gateway\r\nX-Big: ${big}\r\n\r\n`));
     assert.equal(statusLine(plain.response), 'HTTP/1.1 431 Request Header Fields Too Large');
+    assert.match(plain.response, /\r\n\r\n\{"code":"HEADERS_TOO_LARGE","message":"request headers exceed 16 KiB"\}$/, 'the platform\'s JSON error');
     // Many small headers count the same as one big one.
     const many = Array.from({ length: 400 }, (_, i) => `X-H${i}: ${'b'.repeat(40)}\r\n`).join('');
     const manyPlain = await rawHttp(gateway, (socket) => socket.write(`GET ${path} HTTP/1.1\r\nHost: gateway\r\n${many}\r\n`));
@@ -223,6 +224,7 @@ describe('hostile clients on the stream route', () => {
     const [silent, slow, slowUpgrade] = await dropped;
     for (const [what, result] of [['silent', silent], ['slowloris', slow], ['slowloris upgrade', slowUpgrade]] as const) {
       assert.equal(statusLine(result.response), 'HTTP/1.1 408 Request Timeout', what);
+      assert.match(result.response, /"code":"REQUEST_TIMEOUT"/, what);
       assert.ok(result.closedAfterMs <= HEADERS_DROP_MS + 1500, `${what}: dropped after ${result.closedAfterMs} ms`);
     }
 

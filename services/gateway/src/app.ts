@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -76,6 +77,18 @@ function toChuteError(error: FastifyError): ChuteError {
   }
 }
 
+/** What Node's HTTP parser refused, as the platform's error (the codes are Node's and llhttp's). */
+function clientErrorOf(error: NodeJS.ErrnoException): ChuteError {
+  switch (error.code) {
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return new ChuteError('REQUEST_TIMEOUT', `the request did not arrive in time (headers within ${HEADERS_TIMEOUT_MS / 1000} s, the whole request within ${REQUEST_TIMEOUT_MS / 1000} s)`);
+    case 'HPE_HEADER_OVERFLOW':
+      return new ChuteError('HEADERS_TOO_LARGE', 'request headers exceed 16 KiB');
+    default:
+      return new ChuteError('BAD_REQUEST', 'not a valid HTTP request');
+  }
+}
+
 /** The gateway's HTTP app, not yet listening: tests use `inject` or a real socket alike. */
 export function buildGateway(deps: GatewayDeps): FastifyInstance {
   // No idle-socket timeout (fastify's connectionTimeout): a stream may stay quiet for as long as its task does.
@@ -84,6 +97,15 @@ export function buildGateway(deps: GatewayDeps): FastifyInstance {
     bodyLimit: BODY_LIMIT_BYTES,
     requestTimeout: REQUEST_TIMEOUT_MS,
     http: { headersTimeout: HEADERS_TIMEOUT_MS, connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS },
+    // Requests Node refuses before any route sees them (too slow, headers too large, not HTTP) get the platform's JSON errors too.
+    clientErrorHandler: (error, socket) => {
+      if (!socket.writable) return socket.destroy();
+      const chute = clientErrorOf(error as NodeJS.ErrnoException);
+      const body = JSON.stringify(chute.toJSON());
+      socket.end(
+        `HTTP/1.1 ${chute.status} ${STATUS_CODES[chute.status] ?? ''}\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      );
+    },
   });
   // JSON bodies are parsed here, not by fastify's parser, to refuse a body nested
   // too deep to validate before anything walks it recursively.
