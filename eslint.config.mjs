@@ -31,6 +31,8 @@ export default tseslint.config(
             { sourceTag: 'type:lib', onlyDependOnLibsWithTags: ['type:lib', 'type:schemas'] },
             { sourceTag: 'type:service', onlyDependOnLibsWithTags: ['type:lib', 'type:schemas'] },
             { sourceTag: 'type:test', onlyDependOnLibsWithTags: ['type:lib', 'type:schemas'] },
+            // The CLI's quick start composes the services in one process; nothing else imports a service.
+            { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:lib', 'type:schemas', 'type:service'] },
           ],
         },
       ],

@@ -199,10 +199,24 @@ function hashKey(key: string): number {
  */
 export class EmbeddedLog implements Log {
   readonly kind = 'embedded' as const;
-  private readonly topics = new Map<string, Partition[]>();
-  private readonly groups = new Map<string, Group>();
+  private readonly topics: Map<string, Partition[]>;
+  private readonly groups: Map<string, Group>;
   private readonly open = new Set<Subscription>();
   private stopping: Promise<void> | undefined;
+
+  constructor(shared?: EmbeddedLog) {
+    this.topics = shared ? shared.topics : new Map();
+    this.groups = shared ? shared.groups : new Map();
+  }
+
+  /**
+   * Another client of the same log, as each service of a one-process platform
+   * gets its own connection to a broker: the records and groups are shared,
+   * and stopping it stops only its own subscriptions.
+   */
+  connect(): EmbeddedLog {
+    return new EmbeddedLog(this);
+  }
 
   async start(): Promise<void> {}
 

@@ -1,4 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { groupAlive } from './service-process';
+import { waitFor } from './wait';
 
 /**
  * Any program run as its own process group (an SDK's example in another
@@ -47,12 +49,18 @@ export class ProgramProcess {
     return this.stdout;
   }
 
-  /** Signals the whole group, then kills it if it is still there after `timeoutMs`; resolves once it exited. */
+  /**
+   * Signals the whole group, then kills it if it is still there after
+   * `timeoutMs`; resolves with the exit code once the program exited and no
+   * process of its group is left.
+   */
   async stop(signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 10_000): Promise<number | null> {
     if (this.running) this.signal(signal);
     const timer = setTimeout(() => this.signal('SIGKILL'), timeoutMs);
     try {
-      return await this.exited;
+      const code = await this.exited;
+      await waitFor(() => !groupAlive(this.child.pid!), { timeoutMs: 10_000, message: `the process group of ${this.label} to be gone` });
+      return code;
     } finally {
       clearTimeout(timer);
     }

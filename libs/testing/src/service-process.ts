@@ -4,7 +4,7 @@ import path from 'node:path';
 import { waitFor } from './wait';
 
 /** Whether any process of the group led by `pgid` is still alive. */
-function groupAlive(pgid: number): boolean {
+export function groupAlive(pgid: number): boolean {
   try {
     process.kill(-pgid, 0);
     return true;

@@ -17,11 +17,17 @@ export class DemoServer implements Component {
     });
   }
 
+  /** The bound address, once started (port 0 picks a free one). */
+  address(): string {
+    const address = this.app.server.address();
+    if (!address || typeof address === 'string') throw new Error('demo app is not listening');
+    return `http://${address.address}:${address.port}`;
+  }
+
   start(): Promise<void> {
     return this.lifecycle.start(async () => {
       await this.app.listen({ host: this.config.CHUTE_DEMO_HOST, port: this.config.CHUTE_DEMO_PORT });
-      const address = this.app.server.address();
-      this.logger.info('listening', { address: typeof address === 'object' && address ? `http://${address.address}:${address.port}` : String(address) });
+      this.logger.info('listening', { address: this.address() });
     });
   }
 

@@ -49,12 +49,18 @@ export class GatewayServer implements Component {
   private workers: WorkerConnections | undefined;
   private readonly keys: AuthKeys | undefined;
 
+  /** Whether it made its database pool (and so closes it), or was handed one to share. */
+  private readonly ownsDb: boolean;
+
+  /** `deps` runs it on a given log client and database (the one-process quick start); by default, Kafka and PostgreSQL from `config`. */
   constructor(
     private readonly config: GatewayConfig,
     private readonly logger: Logger,
+    deps: { log?: Log; db?: Db } = {},
   ) {
-    this.log = kafkaLogFromConfig(config, 'chute-gateway', logger);
-    this.db = createDb({ url: config.CHUTE_DATABASE_URL });
+    this.log = deps.log ?? kafkaLogFromConfig(config, 'chute-gateway', logger);
+    this.ownsDb = deps.db === undefined;
+    this.db = deps.db ?? createDb({ url: config.CHUTE_DATABASE_URL });
     this.keys = authKeysOf(config);
   }
 
@@ -130,7 +136,7 @@ export class GatewayServer implements Component {
       await this.app?.close();
       await this.tail?.stop();
       await this.log.stop();
-      await this.db.destroy();
+      if (this.ownsDb) await this.db.destroy();
     });
   }
 }

@@ -21,12 +21,18 @@ export class ProjectorService implements Probed {
   private subscriptions: Subscription[] = [];
   private readonly applied;
 
+  /** Whether it made its database pool (and so closes it), or was handed one to share. */
+  private readonly ownsDb: boolean;
+
+  /** `deps` runs it on a given log client and database (the one-process quick start); by default, Kafka and PostgreSQL from `config`. */
   constructor(
     private readonly config: ProjectorConfig,
     private readonly logger: Logger,
+    deps: { log?: Log; db?: Db } = {},
   ) {
-    this.log = kafkaLogFromConfig(config, 'chute-projector', logger);
-    this.db = createDb({ url: config.CHUTE_DATABASE_URL });
+    this.log = deps.log ?? kafkaLogFromConfig(config, 'chute-projector', logger);
+    this.ownsDb = deps.db === undefined;
+    this.db = deps.db ?? createDb({ url: config.CHUTE_DATABASE_URL });
     this.applied = this.metrics.counter('chute_projector_events_total', 'Events applied to the read model, by topic.');
   }
 
@@ -94,7 +100,7 @@ export class ProjectorService implements Probed {
     return this.lifecycle.stop(async () => {
       await Promise.all(this.subscriptions.map((s) => s.stop()));
       await this.log.stop();
-      await this.db.destroy();
+      if (this.ownsDb) await this.db.destroy();
     });
   }
 }

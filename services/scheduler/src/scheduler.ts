@@ -84,11 +84,13 @@ export class Scheduler implements Probed {
   private readonly ownedGauge;
   private readonly checkpointsWritten;
 
+  /** `deps.log` runs it on a given log client (the one-process quick start); by default, Kafka from `config`. */
   constructor(
     private readonly config: SchedulerConfig,
     private readonly logger: Logger,
+    deps: { log?: Log } = {},
   ) {
-    this.log = kafkaLogFromConfig(config, 'chute-scheduler', logger);
+    this.log = deps.log ?? kafkaLogFromConfig(config, 'chute-scheduler', logger);
     this.dispatched = this.metrics.counter('chute_scheduler_events_total', 'Events the scheduler appended, by type.');
     this.ownedGauge = this.metrics.gauge('chute_scheduler_owned_partitions', 'Run-events partitions this scheduler owns.');
     this.checkpointsWritten = this.metrics.counter('chute_scheduler_checkpoints_total', 'Checkpoints of run-events partitions written.');

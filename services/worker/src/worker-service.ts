@@ -1,4 +1,5 @@
 import { Lifecycle, Metrics, type Logger, type Probed } from '@chute/runtime';
+import type { Log } from '@chute/log';
 import { Chute, type TaskWorker } from '@chute/sdk';
 import type { WorkerConfig } from './config';
 import { exampleTasks } from './tasks';
@@ -9,9 +10,11 @@ export class WorkerService implements Probed {
   private readonly ownMetrics = new Metrics();
   private worker: TaskWorker | undefined;
 
+  /** `deps.log` runs it on a given log (the one-process quick start); by default, Kafka from `config`. */
   constructor(
     private readonly config: WorkerConfig,
     private readonly logger: Logger,
+    private readonly deps: { log?: (clientId: string) => Log } = {},
   ) {}
 
   start(): Promise<void> {
@@ -22,6 +25,7 @@ export class WorkerService implements Probed {
         logger: this.logger,
         heartbeatIntervalMs: this.config.CHUTE_HEARTBEAT_INTERVAL_MS,
         tenant: this.config.CHUTE_WORKER_TENANT,
+        ...(this.deps.log ? { log: this.deps.log } : {}),
       });
       this.worker = await chute.worker(this.config.CHUTE_WORKER_NAME, {
         workflows: exampleTasks(chute),

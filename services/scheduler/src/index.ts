@@ -1,0 +1,4 @@
+// The service's component and configuration, for the one-process quick start (`chute dev`) that
+// runs every service in one process; deployed, each runs alone from its main.ts.
+export { Scheduler } from './scheduler';
+export { SchedulerEnv, type SchedulerConfig } from './config';
