@@ -143,6 +143,24 @@ describe('runs end to end', () => {
     assert.ok(first.runs[0]!.createdAt >= first.runs[1]!.createdAt, 'newest first');
   });
 
+  test('any cursor of the documented shape pages; one of another shape is 400, never a 500', async () => {
+    // The document's pattern is the contract: a cursor it admits is served (here: before the epoch, nothing).
+    const page = await http(`/api/v1/runs?cursor=0.${randomUUID()}`);
+    assert.equal(page.status, 200);
+    assert.deepEqual(await page.json(), { runs: [], nextCursor: null });
+    // These decoded to a cursor the old format accepted and PostgreSQL refused (an id of dashes, a year before 4713 BC): 500s.
+    for (const cursor of [
+      Buffer.from(`2026-01-01T00:00:00.000Z|${'-'.repeat(36)}`).toString('base64url'),
+      Buffer.from(`-200000-01-01T00:00:00.000Z|${randomUUID()}`).toString('base64url'),
+      `-1.${randomUUID()}`,
+      `1.${'-'.repeat(36)}`,
+    ]) {
+      const response = await http(`/api/v1/runs?cursor=${encodeURIComponent(cursor)}`);
+      assert.equal(response.status, 400, cursor);
+      assert.match(((await response.json()) as { message: string }).message, /^cursor: not a cursor this API returned/);
+    }
+  });
+
   describe('bad input gets a 4xx naming the problem', () => {
     const expectError = async (response: Response, status: number, code: string, message: RegExp) => {
       assert.equal(response.status, status);
