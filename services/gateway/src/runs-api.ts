@@ -34,7 +34,8 @@ export interface RunsApiDeps {
 /** How long /result waits for a run it has never seen before answering 404 (the projector may lag a little). */
 const UNKNOWN_RUN_GRACE_MS = 3000;
 
-const errors = { 400: ApiError, 401: ApiError, 403: ApiError, 404: ApiError, 409: ApiError, 413: ApiError, 429: ApiError, 503: ApiError };
+/** The errors every runs route documents (413 and 415 come from a POST's body, before the route runs). */
+const errors = { 400: ApiError, 401: ApiError, 403: ApiError, 404: ApiError, 409: ApiError, 413: ApiError, 415: ApiError, 429: ApiError, 503: ApiError };
 
 const isoOrNull = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
