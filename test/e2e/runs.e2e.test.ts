@@ -227,6 +227,10 @@ describe('runs end to end', () => {
       await expectError(await postJson('/api/v1/tasks/bad%20name/runs', {}), 400, 'BAD_REQUEST', /task name/);
       await expectError(await http('/api/v1/runs?limit=100000'), 400, 'BAD_REQUEST', /limit/);
       await expectError(await http('/api/v1/runs?cursor=garbage'), 400, 'BAD_REQUEST', /cursor/);
+      // The fuzzer holds timeoutMs at 250 ms (test/fuzz/schemathesis.toml): its bounds are checked here.
+      for (const timeoutMs of ['-1', '120001', '1.5', 'soon']) {
+        await expectError(await http(`/api/v1/runs/${randomUUID()}/result?timeoutMs=${timeoutMs}`), 400, 'BAD_REQUEST', /timeoutMs/);
+      }
     });
 
     test('the OpenAPI document describes the API, and /docs serves its UI', async () => {
