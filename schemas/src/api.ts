@@ -44,12 +44,25 @@ export const RunView = z.object({
 });
 export type RunView = z.infer<typeof RunView>;
 
+/**
+ * Where a page of runs ends: the last run's creation time (ms since the epoch)
+ * and id, `<ms>.<uuid>`. The pattern admits only what the query can use (no
+ * negative or out-of-range times, ids of hex digits only), so a cursor that
+ * passes validation never fails the query.
+ */
+export const ListCursor = z
+  .string()
+  .regex(/^(0|[1-9][0-9]{0,14})\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, {
+    message: 'not a cursor this API returned; pass nextCursor from the previous page',
+  });
+export type ListCursor = z.infer<typeof ListCursor>;
+
 export const ListRunsQuery = z.object({
   task: TaskName.optional(),
   status: RunStatus.optional(),
   limit: z.coerce.number().int().min(1).max(500).default(50),
-  /** Opaque: the `nextCursor` of the previous page. */
-  cursor: z.string().max(200).optional(),
+  /** The `nextCursor` of the previous page; its pattern is all a client may rely on. */
+  cursor: ListCursor.optional(),
 });
 export type ListRunsQuery = z.infer<typeof ListRunsQuery>;
 

@@ -143,6 +143,24 @@ describe('runs end to end', () => {
     assert.ok(first.runs[0]!.createdAt >= first.runs[1]!.createdAt, 'newest first');
   });
 
+  test('any cursor of the documented shape pages; one of another shape is 400, never a 500', async () => {
+    // The document's pattern is the contract: a cursor it admits is served (here: before the epoch, nothing).
+    const page = await http(`/api/v1/runs?cursor=0.${randomUUID()}`);
+    assert.equal(page.status, 200);
+    assert.deepEqual(await page.json(), { runs: [], nextCursor: null });
+    // These decoded to a cursor the old format accepted and PostgreSQL refused (an id of dashes, a year before 4713 BC): 500s.
+    for (const cursor of [
+      Buffer.from(`2026-01-01T00:00:00.000Z|${'-'.repeat(36)}`).toString('base64url'),
+      Buffer.from(`-200000-01-01T00:00:00.000Z|${randomUUID()}`).toString('base64url'),
+      `-1.${randomUUID()}`,
+      `1.${'-'.repeat(36)}`,
+    ]) {
+      const response = await http(`/api/v1/runs?cursor=${encodeURIComponent(cursor)}`);
+      assert.equal(response.status, 400, cursor);
+      assert.match(((await response.json()) as { message: string }).message, /^cursor: not a cursor this API returned/);
+    }
+  });
+
   describe('bad input gets a 4xx naming the problem', () => {
     const expectError = async (response: Response, status: number, code: string, message: RegExp) => {
       assert.equal(response.status, status);
@@ -160,6 +178,13 @@ describe('runs end to end', () => {
       );
     });
 
+    test('a body that is not JSON is 415, on every POST', async () => {
+      for (const path of ['/api/v1/tasks/echo/runs', `/api/v1/runs/${randomUUID()}/cancel`, `/api/v1/runs/${randomUUID()}/stream-token`]) {
+        const response = await http(path, { method: 'POST', headers: { 'content-type': 'multipart/form-data' }, body: 'x' });
+        await expectError(response, 415, 'UNSUPPORTED_MEDIA_TYPE', /send application\/json/);
+      }
+    });
+
     test('a body over 1 MiB is 413', async () => {
       await expectError(await postJson('/api/v1/tasks/echo/runs', { input: 'x'.repeat(1024 * 1024) }), 413, 'PAYLOAD_TOO_LARGE', /1048576 bytes/);
     });
@@ -168,6 +193,7 @@ describe('runs end to end', () => {
       await expectError(await http(`/api/v1/runs/${randomUUID()}`), 404, 'RUN_NOT_FOUND', /no run/);
       await expectError(await http('/api/v1/runs/not-an-id'), 400, 'INVALID_RUN_ID', /run id: must be a UUID/);
       await expectError(await postJson('/api/v1/runs/not-an-id/cancel', {}), 400, 'INVALID_RUN_ID', /must be a UUID/);
+      await expectError(await http('/api/v1/runs/not-an-id/stream-token', { method: 'POST' }), 400, 'INVALID_RUN_ID', /must be a UUID/);
     });
 
     test('an unknown route is 404', async () => {
@@ -191,20 +217,62 @@ describe('runs end to end', () => {
       await expectError(response, 405, 'METHOD_NOT_ALLOWED', /DELETE is not allowed on \/api\/v1\/runs; allowed: GET/);
     });
 
+    test('every other method fastify knows is 405 too, on the probes as well: QUERY without a body, OPTIONS, PUT', async () => {
+      // QUERY without a Content-Type was 400 (fastify refused the missing body type before any route ran).
+      for (const [method, path, allow] of [
+        ['QUERY', `/api/v1/runs/${randomUUID()}`, 'GET'],
+        ['OPTIONS', '/api/v1/tasks/echo/runs', 'POST'],
+        ['PUT', '/healthz', 'GET'],
+        ['POST', '/readyz', 'GET'],
+        ['DELETE', '/metrics', 'GET'],
+      ] as const) {
+        const response = await http(path, { method });
+        assert.equal(response.headers.get('allow'), allow, `${method} ${path}`);
+        await expectError(response, 405, 'METHOD_NOT_ALLOWED', new RegExp(`^${method} is not allowed`));
+      }
+    });
+
     test('invalid fields are named: retries, unknown keys, task names, list queries', async () => {
       await expectError(await postJson('/api/v1/tasks/echo/runs', { retries: -1 }), 400, 'BAD_REQUEST', /retries/);
       await expectError(await postJson('/api/v1/tasks/echo/runs', { inptu: 1 }), 400, 'BAD_REQUEST', /inptu/);
       await expectError(await postJson('/api/v1/tasks/bad%20name/runs', {}), 400, 'BAD_REQUEST', /task name/);
       await expectError(await http('/api/v1/runs?limit=100000'), 400, 'BAD_REQUEST', /limit/);
       await expectError(await http('/api/v1/runs?cursor=garbage'), 400, 'BAD_REQUEST', /cursor/);
+      // The fuzzer holds timeoutMs at 250 ms (test/fuzz/schemathesis.toml): its bounds are checked here.
+      for (const timeoutMs of ['-1', '120001', '1.5', 'soon']) {
+        await expectError(await http(`/api/v1/runs/${randomUUID()}/result?timeoutMs=${timeoutMs}`), 400, 'BAD_REQUEST', /timeoutMs/);
+      }
     });
 
     test('the OpenAPI document describes the API, and /docs serves its UI', async () => {
-      const doc = (await (await http('/docs/json')).json()) as { openapi: string; paths: Record<string, unknown> };
+      type Operation = { parameters?: { name: string; in: string }[]; responses: Record<string, { content?: Record<string, unknown> }> };
+      const doc = (await (await http('/docs/json')).json()) as { openapi: string; paths: Record<string, Record<string, Operation>> };
       assert.match(doc.openapi, /^3\./);
-      for (const path of ['/api/v1/tasks/{name}/runs', '/api/v1/runs/{id}', '/api/v1/runs', '/api/v1/runs/{id}/cancel', '/api/v1/runs/{id}/result']) {
+      for (const path of [
+        '/api/v1/tasks/{name}/runs',
+        '/api/v1/runs/{id}',
+        '/api/v1/runs',
+        '/api/v1/runs/{id}/cancel',
+        '/api/v1/runs/{id}/result',
+        '/api/v1/runs/{id}/stream-token',
+        '/api/v1/runs/{id}/stream',
+        '/healthz',
+        '/readyz',
+        '/metrics',
+      ]) {
         assert.ok(doc.paths[path], `documents ${path}`);
       }
+      for (const [path, operations] of Object.entries(doc.paths)) {
+        for (const [method, operation] of Object.entries(operations)) {
+          // A run id that is not a UUID is 400 on every route that takes one (stream-token did not say so).
+          if (operation.parameters?.some((p) => p.in === 'path' && p.name === 'id')) assert.ok(operation.responses['400'], `${method} ${path} documents 400`);
+          // A POST's body is refused before its route runs: too large, or not JSON.
+          if (method === 'post') for (const status of ['413', '415']) assert.ok(operation.responses[status], `${method} ${path} documents ${status}`);
+        }
+      }
+      // The stream's 200 is text, not JSON; /metrics is Prometheus text.
+      assert.deepEqual(Object.keys(doc.paths['/api/v1/runs/{id}/stream']!['get']!.responses['200']!.content ?? {}), ['text/plain', 'text/event-stream']);
+      assert.deepEqual(Object.keys(doc.paths['/metrics']!['get']!.responses['200']!.content ?? {}), ['text/plain']);
       const ui = await http('/docs');
       assert.equal(ui.status, 200);
       assert.match(ui.headers.get('content-type') ?? '', /text\/html/);

@@ -1,13 +1,21 @@
 import { STATUS_CODES } from 'node:http';
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { z } from 'zod';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import websocket from '@fastify/websocket';
 import cors from '@fastify/cors';
 import rateLimit from '@fastify/rate-limit';
-import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import {
+  hasZodFastifySchemaValidationErrors,
+  jsonSchemaTransform,
+  jsonSchemaTransformObject,
+  serializerCompiler,
+  validatorCompiler,
+  type ZodTypeProvider,
+} from 'fastify-type-provider-zod';
 import { ChuteError, type Logger, type Metrics } from '@chute/runtime';
-import { exceedsJsonDepth, MAX_JSON_DEPTH } from '@chute/schemas';
+import { ApiError, exceedsJsonDepth, MAX_JSON_DEPTH } from '@chute/schemas';
 import { registerAuth, type GatewayAuthOptions } from './auth';
 import { registerRunsApi, type RunsApiDeps } from './runs-api';
 import { registerStreamApi, type StreamApiDeps } from './stream-api';
@@ -127,6 +135,9 @@ export function buildGateway(deps: GatewayDeps): FastifyInstance {
   void app.register(swagger, {
     openapi: {
       info: { title: 'Chute gateway', version: '1.0.0', description: 'Trigger runs, read them, wait for their results.' },
+      // Every operation needs a bearer token unless its route says `security: []` (the probes).
+      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+      security: [{ bearerAuth: [] }],
     },
     transform: jsonSchemaTransform,
     // Schemas registered by id (JSON values, which are recursive) go to components, where the routes' $refs point.
@@ -184,43 +195,84 @@ export function buildGateway(deps: GatewayDeps): FastifyInstance {
     instance.get('/api/v1/workers/connect', { websocket: true, config: { auth: { scope: 'workers' } }, schema: { hide: true } }, (socket, request) =>
       deps.workers.accept(socket, request.principal),
     );
+    registerProbes(instance, deps, deps.auth.publicPrefixes.includes('/metrics'));
   });
 
-  // After the API's routes: each of their paths answers the methods it lacks with 405 and Allow.
+  // After the API's routes: each of their paths answers every other method fastify knows with 405 and Allow.
   void app.register(async (instance) => {
     for (const [url, methods] of [...methodsOf]) {
-      if (!url.startsWith('/api/')) continue;
+      if (!url.startsWith('/api/') && !PROBE_PATHS.includes(url)) continue;
       const allow = [...methods].filter((m) => m !== 'HEAD').sort().join(', ');
-      const missing = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'].filter((m) => !methods.has(m));
+      // HEAD stays with fastify (it answers HEAD where there is a GET); OPTIONS stays with CORS when it is on.
+      const missing = app.supportedMethods.filter((m) => !methods.has(m) && m !== 'HEAD' && !(m === 'OPTIONS' && deps.corsOrigins.length > 0));
       if (missing.length === 0) continue;
+      const refuse = async (request: FastifyRequest, reply: FastifyReply): Promise<never> => {
+        reply.header('allow', allow);
+        throw new ChuteError('METHOD_NOT_ALLOWED', `${request.method} is not allowed on ${url}; allowed: ${allow}`);
+      };
       instance.route({
         method: missing,
         url,
         config: { auth: { public: true } },
         schema: { hide: true },
-        handler: async (request, reply) => {
-          reply.header('allow', allow);
-          throw new ChuteError('METHOD_NOT_ALLOWED', `${request.method} is not allowed on ${url}; allowed: ${allow}`);
-        },
+        // Refused on arrival, before fastify looks at a body: it would answer QUERY without a Content-Type with 400.
+        onRequest: refuse,
+        handler: refuse,
       });
     }
   });
 
-  app.get('/healthz', { config: { auth: { public: true } } }, async () => ({ status: 'ok' }));
-
-  app.get('/readyz', { config: { auth: { public: true } } }, async (_request, reply) => {
-    try {
-      await deps.checkReady();
-      return { status: 'ready' };
-    } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      return reply.status(503).send(new ChuteError('UNAVAILABLE', `not ready: ${message}`).toJSON());
-    }
-  });
-
-  app.get('/metrics', async (_request, reply) => {
-    return reply.type('text/plain; version=0.0.4').send(deps.metrics.render());
-  });
-
   return app;
+}
+
+/** Paths outside /api/ that the document describes, so they too answer a method they lack with 405. */
+const PROBE_PATHS = ['/healthz', '/readyz', '/metrics'];
+
+/** /healthz and /readyz (no token), and /metrics (a token unless CHUTE_METRICS_PUBLIC). */
+function registerProbes(instance: FastifyInstance, deps: Pick<GatewayDeps, 'checkReady' | 'metrics'>, metricsPublic: boolean): void {
+  const app = instance.withTypeProvider<ZodTypeProvider>();
+  app.get(
+    '/healthz',
+    { config: { auth: { public: true } }, schema: { summary: 'Liveness: the process serves HTTP', tags: ['probes'], security: [], response: { 200: z.object({ status: z.literal('ok') }) } } },
+    async () => ({ status: 'ok' as const }),
+  );
+
+  app.get(
+    '/readyz',
+    {
+      config: { auth: { public: true } },
+      schema: {
+        summary: 'Readiness: the log and the database both answer',
+        tags: ['probes'],
+        security: [],
+        response: { 200: z.object({ status: z.literal('ready') }), 503: ApiError },
+      },
+    },
+    async (_request, reply) => {
+      try {
+        await deps.checkReady();
+        return { status: 'ready' as const };
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        return reply.status(503).send(new ChuteError('UNAVAILABLE', `not ready: ${message}`).toJSON());
+      }
+    },
+  );
+
+  app.get(
+    '/metrics',
+    {
+      schema: {
+        summary: 'Prometheus metrics (text exposition format)',
+        tags: ['probes'],
+        ...(metricsPublic ? { security: [] } : {}),
+        response: {
+          200: { description: 'The metrics', content: { 'text/plain': { schema: z.string() } } },
+          401: ApiError,
+          403: ApiError,
+        },
+      },
+    },
+    async (_request, reply) => reply.type('text/plain; version=0.0.4').send(deps.metrics.render()),
+  );
 }

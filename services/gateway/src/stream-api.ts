@@ -161,7 +161,7 @@ export function registerStreamApi(fastify: FastifyInstance, deps: StreamApiDeps)
         summary: "A short-lived token that reads this run's stream only, as ?token= (for a browser's EventSource or WebSocket)",
         tags: ['streams'],
         params: RunIdParams,
-        response: { 201: StreamTokenResponse, 401: ApiError, 403: ApiError, 404: ApiError, 409: ApiError },
+        response: { 201: StreamTokenResponse, 400: ApiError, 401: ApiError, 403: ApiError, 404: ApiError, 409: ApiError, 413: ApiError, 415: ApiError },
       },
     },
     async (request, reply) => {
@@ -183,7 +183,10 @@ export function registerStreamApi(fastify: FastifyInstance, deps: StreamApiDeps)
       params: RunIdParams,
       querystring: StreamQuery,
       response: {
-        200: z.string().describe('The chunks as they come: text/plain, text/event-stream (events chunk, attempt, end) or WebSocket messages (schemas/json/stream.schema.json)'),
+        200: {
+          description: 'The chunks as they come: text/plain, text/event-stream (events chunk, attempt, end) or WebSocket messages (schemas/json/stream.schema.json)',
+          content: { 'text/plain': { schema: z.string() }, 'text/event-stream': { schema: z.string() } },
+        },
         400: ApiError,
         401: ApiError,
         403: ApiError,
