@@ -12,6 +12,17 @@ export class ChuteApiError extends Error {
   }
 }
 
+/** No answer from the gateway at all (refused, reset, unresolvable): nothing was done, and trying later may work. */
+export class GatewayUnreachableError extends Error {
+  override readonly name = 'GatewayUnreachableError';
+  constructor(
+    readonly gatewayUrl: string,
+    cause: unknown,
+  ) {
+    super(`the Chute gateway at ${gatewayUrl} did not answer`, { cause });
+  }
+}
+
 /** A run ended without completing; `error` is the task's failure as recorded. */
 export class RunFailedError extends Error {
   override readonly name = 'RunFailedError';

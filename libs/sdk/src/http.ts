@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import { ApiError } from '@chute/schemas';
-import { ChuteApiError } from './errors';
+import { ChuteApiError, GatewayUnreachableError } from './errors';
 
 export interface HttpOptions {
   baseUrl: string;
@@ -21,11 +21,17 @@ export class GatewayHttp {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (this.options.token) headers['authorization'] = `Bearer ${this.options.token}`;
-    const response = await fetch(new URL(path, this.options.baseUrl), {
-      method,
-      headers,
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
+    let response: Response;
+    try {
+      response = await fetch(new URL(path, this.options.baseUrl), {
+        method,
+        headers,
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      });
+    } catch (error) {
+      // fetch rejects only when no response came at all (its TypeError "fetch failed").
+      throw new GatewayUnreachableError(this.options.baseUrl, error);
+    }
     const text = await response.text();
     let json: unknown;
     try {

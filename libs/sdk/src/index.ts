@@ -1,6 +1,6 @@
 export { Chute, Runs, Task, WorkflowRunRef, type ChuteOptions, type ListRunsOptions } from './client';
 export { Context, ChunkTooLargeError } from './context';
-export { ChuteApiError, NonRetryableError, RunFailedError } from './errors';
+export { ChuteApiError, GatewayUnreachableError, NonRetryableError, RunFailedError } from './errors';
 export type { TaskWorker, WorkerOptions, WorkerTransport } from './worker-types';
 export type { Worker } from './worker';
 export { GatewayWorker, WorkerRefusedError } from './gateway-worker';

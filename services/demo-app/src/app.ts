@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import Fastify, { type FastifyInstance } from 'fastify';
-import type { Chute } from '@chute/sdk';
+import { GatewayUnreachableError, type Chute } from '@chute/sdk';
 import { page } from './page';
 
 export interface DemoOptions {
@@ -16,6 +16,14 @@ export interface DemoOptions {
 export function buildDemoApp(chute: Chute, options: DemoOptions): FastifyInstance {
   const app = Fastify({ logger: false });
   const streamingTask = chute.task({ name: 'stream-example', fn: () => undefined });
+
+  // A gateway that does not answer is the demo's outage, not its bug: 503 saying so.
+  app.setErrorHandler(async (error, _request, reply) => {
+    if (error instanceof GatewayUnreachableError) {
+      return reply.status(503).send({ code: 'UNAVAILABLE', message: `${error.message}: is it running? (CHUTE_GATEWAY_URL)` });
+    }
+    return reply.status(500).send({ code: 'INTERNAL', message: 'internal error' });
+  });
 
   app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(page));
 
