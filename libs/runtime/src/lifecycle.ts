@@ -1,5 +1,5 @@
 import { ConfigError } from './config';
-import { createLogger, type Logger, type LogLevel } from './logger';
+import { createLogger, logFormatFor, type Logger, type LogLevel } from './logger';
 
 /** Anything long-running: started once, stopped idempotently. */
 export interface Component {
@@ -82,7 +82,12 @@ export interface MainOptions {
  */
 export function runMain(options: MainOptions): void {
   const level = (process.env['CHUTE_LOG_LEVEL'] as LogLevel | undefined) ?? options.logLevel ?? 'info';
-  const logger = createLogger({ service: options.name }, ['debug', 'info', 'warn', 'error'].includes(level) ? level : 'info');
+  const logger = createLogger(
+    { service: options.name },
+    ['debug', 'info', 'warn', 'error'].includes(level) ? level : 'info',
+    (line) => process.stdout.write(line + '\n'),
+    logFormatFor(),
+  );
   const deadlineMs = options.drainDeadlineMs ?? 20_000;
   let component: Component | undefined;
 

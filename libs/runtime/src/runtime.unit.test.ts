@@ -6,6 +6,7 @@ import path from 'node:path';
 import { brokerConnectionOf, CheckedBrokerConnectionEnv, ConfigError, DatabaseEnv, LogEnv, parseEnv } from './config';
 import { Lifecycle } from './lifecycle';
 import { Metrics } from './metrics';
+import { createLogger, logFormatFor } from './logger';
 
 describe('parseEnv', () => {
   test('applies defaults when variables are unset or empty', () => {
@@ -180,5 +181,25 @@ describe('Metrics', () => {
     const metrics = new Metrics();
     assert.equal(metrics.counter('x', 'x'), metrics.counter('x', 'x'));
     assert.throws(() => metrics.gauge('x', 'x'), /already registered/);
+  });
+});
+
+describe('log format', () => {
+  test('pretty in a terminal, JSON elsewhere, and CHUTE_LOG_FORMAT decides when set', () => {
+    assert.equal(logFormatFor({}, { isTTY: true }), 'pretty');
+    assert.equal(logFormatFor({}, { isTTY: false }), 'json');
+    assert.equal(logFormatFor({ CHUTE_LOG_FORMAT: 'json' }, { isTTY: true }), 'json');
+    assert.equal(logFormatFor({ CHUTE_LOG_FORMAT: 'pretty' }, {}), 'pretty');
+  });
+
+  test('a pretty line is one line per event: time, level, service, message, then the fields', () => {
+    const lines: string[] = [];
+    const logger = createLogger({ service: 'gateway' }, 'info', (line) => lines.push(line), 'pretty');
+    logger.child({ run: 'r1' }).warn('slow subscriber closed', { bytes: 42, err: new Error('boom') });
+    logger.debug('dropped below the level');
+    assert.equal(lines.length, 1);
+    // Without its colours, as a terminal shows it.
+    const plain = lines[0]!.replace(/\x1b\[[0-9;]*m/g, '');
+    assert.match(plain, /^\d\d:\d\d:\d\d WARN  gateway slow subscriber closed run="r1" bytes=42 err="boom"$/);
   });
 });
