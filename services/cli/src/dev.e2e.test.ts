@@ -16,7 +16,10 @@ Happy families are all alike; every unhappy family is unhappy in its own way.
 Everything was in confusion in the Oblonskys' house. The wife had discovered that the husband was carrying on an intrigue with a French girl, who had been a governess in their family, and she had announced to her husband that she could not go on living in the same house with him.
 `;
 /** Nothing of a real deployment (npm test exports its broker's address): the quick start must not need any of it. */
-const quickStartEnv = (extra: Record<string, string>) => ({ CHUTE_KAFKA_BROKERS: '', CHUTE_DATABASE_URL: '', ...extra });
+const quickStartEnv = (extra: Record<string, string> = {}) => ({ CHUTE_KAFKA_BROKERS: '', CHUTE_DATABASE_URL: '', CHUTE_GATEWAY_URL: '', CHUTE_TOKEN: '', ...extra });
+
+/** Runs a chute command to its end, as a user at the checkout with nothing set. */
+const chute = (args: string[]) => ProgramProcess.start(process.execPath, [bin, ...args], { cwd: repoRoot, env: quickStartEnv(), label: `chute ${args.join(' ')}` });
 
 describe('chute dev: the one-process quick start', () => {
   let dev: ProgramProcess;
@@ -53,6 +56,43 @@ describe('chute dev: the one-process quick start', () => {
     const list = await fetch(`${banner.gateway}/api/v1/runs`, { headers: { authorization: `Bearer ${banner.token}` } });
     assert.equal(list.status, 200);
     assert.equal(((await list.json()) as { runs: Array<{ task: string }> }).runs[0]?.task, 'stream-example');
+  });
+
+  test('with no flags and no environment, the CLI finds the quick start: run --follow prints the seed text, runs list / get / cancel work', async () => {
+    const run = chute(['run', 'stream-example', '--follow']);
+    assert.equal(await run.exited, 0, run.stderr);
+    assert.equal(run.stdout, SEED_TEXT);
+    const runId = /run (\S+) of stream-example/.exec(run.stderr)![1]!;
+    assert.match(run.stderr, /COMPLETED/);
+
+    const list = chute(['runs', 'list', '--task', 'stream-example', '--json']);
+    assert.equal(await list.exited, 0, list.stderr);
+    assert.ok((JSON.parse(list.stdout) as Array<{ runId: string }>).some((r) => r.runId === runId));
+    const table = chute(['runs', 'list']);
+    assert.equal(await table.exited, 0, table.stderr);
+    assert.match(table.stdout.split('\n')[0]!, /^RUN\s+TASK\s+STATUS\s+ATTEMPT\s+WORKER\s+CREATED$/);
+
+    const get = chute(['runs', 'get', runId, '--json']);
+    assert.equal(await get.exited, 0, get.stderr);
+    assert.equal((JSON.parse(get.stdout) as { status: string }).status, 'COMPLETED');
+
+    const sleeper = chute(['run', 'sleep', '--input', '{"ms":60000}']);
+    await waitFor(() => /run (\S+) of sleep/.test(sleeper.stderr), { message: 'the sleep run to be triggered' });
+    const sleepId = /run (\S+) of sleep/.exec(sleeper.stderr)![1]!;
+    const cancel = chute(['runs', 'cancel', sleepId]);
+    assert.equal(await cancel.exited, 0, cancel.stderr);
+    assert.equal(await sleeper.exited, 1, 'a run that did not complete exits 1');
+    assert.match(sleeper.stderr, /CANCELLED/);
+  });
+
+  test('an unknown run, or an unreachable gateway, is one clear line and exit code 1', async () => {
+    const unknown = chute(['runs', 'get', '6f1c3c1e-9d8a-4a55-9a57-3f4c2b1a0d01']);
+    assert.equal(await unknown.exited, 1);
+    assert.equal(unknown.stderr.trim().split('\n').length, 1, unknown.stderr);
+    assert.match(unknown.stderr, /^chute: the gateway answered 404 RUN_NOT_FOUND/);
+    const away = chute(['runs', 'list', '--gateway', 'http://127.0.0.1:9']);
+    assert.equal(await away.exited, 1);
+    assert.equal(away.stderr.trim(), 'chute: the Chute gateway at http://127.0.0.1:9 did not answer: is it running? (npm start, or set CHUTE_GATEWAY_URL)');
   });
 
   test('Ctrl-C stops it cleanly (exit 0), leaving no process behind', async () => {

@@ -3,7 +3,31 @@ import path from 'node:path';
 import { Command } from 'commander';
 import { runMain } from '@chute/runtime';
 import { DevPlatform, type DevPlatformReady } from './dev-platform';
-import { createToken, UsageError } from './tokens';
+import { Chute } from '@chute/sdk';
+import { connectionOf, removeDevConnection, writeDevConnection } from './connection';
+import { cancelRun, describeFailure, getRun, listRuns, runTask, streamRun, type Io } from './runs-commands';
+import { createToken } from './tokens';
+
+const io: Io = { out: (text) => process.stdout.write(text), err: (text) => process.stderr.write(text) };
+
+/** Options every command that talks to a gateway takes. */
+interface GatewayFlags {
+  gateway?: string;
+  token?: string;
+}
+
+/** A client of the gateway the flags, the environment or the running quick start name. */
+function clientOf(flags: GatewayFlags): Chute {
+  const { gatewayUrl, token } = connectionOf(flags, process.env);
+  return Chute.init({ gatewayUrl, ...(token ? { token } : {}) });
+}
+
+/** Runs a command and exits with its code. */
+function exitWith(command: () => Promise<number>): () => Promise<void> {
+  return async () => {
+    process.exitCode = await command();
+  };
+}
 
 /** What `chute dev` prints once everything answers. */
 function banner({ gatewayUrl, demoUrl, token }: DevPlatformReady): string {
@@ -45,11 +69,49 @@ program
       process.exit(started.status ?? 1);
     }
     // Quiet by default: the banner says what matters; CHUTE_LOG_LEVEL=info shows every service's log.
-    runMain({ name: 'dev', logLevel: 'warn', build: (logger) => new DevPlatform(process.env, logger, (ready) => process.stdout.write(banner(ready))) });
+    process.once('exit', removeDevConnection);
+    runMain({
+      name: 'dev',
+      logLevel: 'warn',
+      build: (logger) =>
+        new DevPlatform(process.env, logger, (ready) => {
+          // The other commands find this quick start by themselves, with no flags and no environment.
+          writeDevConnection({ gatewayUrl: ready.gatewayUrl, token: ready.token });
+          process.stdout.write(banner(ready));
+        }),
+    });
   });
 
+const gatewayFlags = (command: Command): Command =>
+  command.option('--gateway <url>', 'the gateway (default: CHUTE_GATEWAY_URL, else the running quick start)').option('--token <token>', 'a bearer token (default: CHUTE_TOKEN, else the quick start\'s dev token)');
+
+gatewayFlags(program.command('run <task>').description('trigger a run of a task; exit code 0 only if it completed'))
+  .option('--input <json>', 'the run\'s input, as JSON')
+  .option('--follow', 'print the run\'s stream to stdout as it arrives')
+  .action((task: string, options: GatewayFlags & { input?: string; follow?: boolean }) => exitWith(() => runTask(clientOf(options), task, options, io))());
+
+gatewayFlags(program.command('stream <run-id>').description("print a run's stream until it ends (from now, unless told otherwise)"))
+  .option('--after <position>', 'resume after this chunk (N, or A:N for attempt A)')
+  .option('--from-start', 'from the first chunk')
+  .action((runId: string, options: GatewayFlags & { after?: string; fromStart?: boolean }) => exitWith(() => streamRun(clientOf(options), runId, options, io))());
+
+const runs = program.command('runs').description('read and cancel runs');
+gatewayFlags(runs.command('list').description('runs, newest first'))
+  .option('--task <task>')
+  .option('--status <status>', 'QUEUED, RUNNING, COMPLETED, FAILED, CANCELLED or TIMED_OUT')
+  .option('--limit <n>')
+  .option('--json', 'as JSON')
+  .action((options: GatewayFlags & { task?: string; status?: string; limit?: string; json?: boolean }) => exitWith(() => listRuns(clientOf(options), options, io))());
+gatewayFlags(runs.command('get <run-id>').description('one run'))
+  .option('--json', 'as JSON')
+  .action((runId: string, options: GatewayFlags & { json?: boolean }) => exitWith(() => getRun(clientOf(options), runId, options, io))());
+gatewayFlags(runs.command('cancel <run-id>').description('ask for a run to be cancelled'))
+  .option('--json', 'as JSON')
+  .action((runId: string, options: GatewayFlags & { json?: boolean }) => exitWith(() => cancelRun(clientOf(options), runId, options, io))());
+
 program.parseAsync(process.argv).catch((error: unknown) => {
-  // A usage mistake is one line; anything else is a bug, with its stack.
-  process.stderr.write(error instanceof UsageError ? `chute: ${error.message}\n` : `chute: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  // What the user can act on is one line; anything else is a bug, with its stack.
+  const line = describeFailure(error);
+  process.stderr.write(line !== undefined ? `chute: ${line}\n` : `chute: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
   process.exitCode = 1;
 });
