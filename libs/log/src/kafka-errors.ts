@@ -9,6 +9,9 @@ import { ConfigError, type BrokerSasl } from '@chute/runtime';
 /** The Kafka protocol error names kafkajs puts in an error's `type`. */
 export type KafkaErrorType =
   | 'UNKNOWN_TOPIC_OR_PARTITION'
+  | 'TOPIC_AUTHORIZATION_FAILED'
+  | 'GROUP_AUTHORIZATION_FAILED'
+  | 'CLUSTER_AUTHORIZATION_FAILED'
   | 'SASL_AUTHENTICATION_FAILED'
   | 'UNSUPPORTED_SASL_MECHANISM';
 

@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { applyAclsCommand, printAcls } from './acls';
 import { createToken, UsageError } from './tokens';
 
 const program = new Command()
@@ -16,6 +17,28 @@ tokens
   .option('--subject <name>', 'who it is for, for logs and limits (default: the tenant)')
   .action(async (options: { tenant: string; scope: string[]; ttl: string; subject?: string }) => {
     process.stdout.write(`${await createToken(options, process.env)}\n`);
+  });
+
+const collect = (value: string, all: string[]): string[] => [...all, value];
+const acls = program.command('acls').description("per-service ACLs on the broker: each service's principal gets only the topics and groups it uses");
+acls
+  .command('print')
+  .description('print the grants for a deployment (CHUTE_TOPIC_PREFIX) without contacting the broker')
+  .option('--prefix <prefix>', 'the topic prefix (default: CHUTE_TOPIC_PREFIX, else chute)')
+  .option('--user <service=user>', 'the SASL user a service logs in as (default chute-<service>; repeat)', collect, [] as string[])
+  .option('--json', 'one JSON object per grant')
+  .action((options: { prefix?: string; user: string[]; json?: boolean }) => {
+    process.stdout.write(`${printAcls(options, process.env)}\n`);
+  });
+acls
+  .command('apply')
+  .description('as an admin (CHUTE_KAFKA_* as for a service): create the topics and grant every service its ACLs')
+  .option('--prefix <prefix>', 'the topic prefix (default: CHUTE_TOPIC_PREFIX, else chute)')
+  .option('--user <service=user>', 'the SASL user a service logs in as (default chute-<service>; repeat)', collect, [] as string[])
+  .option('--no-create-topics', 'grant only; the topics exist already')
+  .option('--json', 'one JSON object per grant')
+  .action(async (options: { prefix?: string; user: string[]; json?: boolean; createTopics: boolean }) => {
+    process.stdout.write(`${await applyAclsCommand(options, process.env)}\n`);
   });
 
 program.parseAsync(process.argv).catch((error: unknown) => {
