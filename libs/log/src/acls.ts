@@ -24,9 +24,10 @@ import {
   type AclEntry,
 } from 'kafkajs';
 import { DeadLetters, Dispatches, RunEvents, SchedulerSnapshots, StreamRecords, WorkerEvents, type RecordFamily } from '@chute/schemas';
-import { brokerConnectionOf, type LogEnv, type Logger } from '@chute/runtime';
+import { brokerConnectionOf, ConfigError, type LogEnv, type Logger } from '@chute/runtime';
 import type { z } from 'zod';
 import { KafkaLog, kafkaSecurityConfig, noDelaySocketFactory } from './kafka';
+import { hasKafkaErrorType, isKafkaAuthenticationError, KafkaAuthenticationError } from './kafka-errors';
 import { platformTopicSpecs, topicName, type PlatformTopicsConfig } from './topics';
 
 /** The deployables that talk to the log, each as a principal of its own. */
@@ -228,9 +229,18 @@ export async function provisionPlatform(config: z.infer<typeof LogEnv>, topics: 
     ...kafkaSecurityConfig(connection),
   });
   const admin = kafka.admin();
-  await admin.connect();
   try {
+    await admin.connect();
     await applyAcls(admin, bindings);
+  } catch (error) {
+    if (connection.sasl && isKafkaAuthenticationError(error)) throw new KafkaAuthenticationError(connection.sasl, { cause: error });
+    if (hasKafkaErrorType(error, 'CLUSTER_AUTHORIZATION_FAILED')) {
+      throw new ConfigError(
+        `kafka: ${connection.sasl ? `user ${connection.sasl.username}` : 'this login'} may not create ACLs (CLUSTER_AUTHORIZATION_FAILED): apply them as a super user, or one with ALTER on the cluster`,
+        { cause: error },
+      );
+    }
+    throw error;
   } finally {
     await admin.disconnect();
   }

@@ -8,4 +8,4 @@ export { patchKafkajsRequestQueue } from './kafkajs-request-queue';
 export * from './health';
 export * from './dispatch';
 export * from './acls';
-export { hasKafkaErrorType, type KafkaErrorType } from './kafka-errors';
+export { hasKafkaErrorType, KafkaAuthorizationError, type KafkaErrorType } from './kafka-errors';

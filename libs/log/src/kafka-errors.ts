@@ -78,3 +78,27 @@ export class KafkaAuthenticationError extends ConfigError {
     );
   }
 }
+
+/** The broker's refusals of a login that authenticated but lacks an ACL. */
+const AUTHORIZATION_FAILURES = ['TOPIC_AUTHORIZATION_FAILED', 'GROUP_AUTHORIZATION_FAILED', 'CLUSTER_AUTHORIZATION_FAILED'] as const;
+
+/** The authorization failure the error is or wraps, if any. */
+export function kafkaAuthorizationFailure(error: unknown): (typeof AUTHORIZATION_FAILURES)[number] | undefined {
+  return AUTHORIZATION_FAILURES.find((type) => hasKafkaErrorType(error, type));
+}
+
+/**
+ * The broker took the login but refused what the service needs at start (its
+ * topics, its producer): its principal lacks ACLs. A `ConfigError`: the
+ * operator grants them, no retry can. Names the user and the broker's error.
+ */
+export class KafkaAuthorizationError extends ConfigError {
+  override readonly name = 'KafkaAuthorizationError';
+  constructor(username: string | undefined, what: string, failure: string, options?: { cause?: unknown }) {
+    super(
+      `kafka: ${username !== undefined ? `user ${username}` : 'this client'} may not ${what} (${failure}): ` +
+        "grant the service's ACLs (npx chute acls print)",
+      options,
+    );
+  }
+}
