@@ -5,7 +5,7 @@ import { KafkaLog, PLATFORM_SERVICES, provisionPlatform, topicsConfigOf, type Ac
 import { LogEnv, parseEnv, silentLogger } from '@chute/runtime';
 import WebSocket from 'ws';
 import { DEFAULT_TENANT, DISPATCH_WORKER_HEADER, GatewayMessage, type DispatchRecord, type RunEvent, type RunView, type WorkerMessage } from '@chute/schemas';
-import { Platform, ScramBroker, uniqueName, waitFor, type ScramUser } from '@chute/testing';
+import { Platform, ScramBroker, ServiceProcess, uniqueName, waitFor, type ScramUser } from '@chute/testing';
 import { openAudit, readAll, type Audit } from '../support/audit';
 
 // Least privilege on the log: a broker that authorizes every request
@@ -320,5 +320,16 @@ describe('least privilege on the log: per-service principals with topic ACLs', (
         }),
       CLUSTER_AUTHORIZATION_FAILED,
     );
+  });
+
+  test('a service whose user has no ACLs stops at start with one line naming the user and the refusal', async () => {
+    const scheduler = ServiceProcess.start('scheduler', { ...platform.env, ...saslEnv(USERS.foreign), CHUTE_PROBE_PORT: '0' });
+    clients.push({ disconnect: () => scheduler.kill() });
+    const code = await Promise.race([
+      scheduler.waitForExit(),
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`the scheduler still runs: ${scheduler.stderr}`)), 60_000).unref()),
+    ]);
+    assert.equal(code, 1);
+    assert.equal(scheduler.stderr, "chute-scheduler: kafka: user foreign may not produce (CLUSTER_AUTHORIZATION_FAILED): grant the service's ACLs (npx chute acls print)\n");
   });
 });

@@ -48,8 +48,8 @@ export async function applyAclsCommand(options: AclCommandOptions & { createTopi
   const bindings = await provisionPlatform(config, topicsConfigOf(config), {
     users: usersOf(options.user),
     createTopics: options.createTopics,
-    // Progress and warnings to stderr: stdout carries the table.
-    logger: createLogger({ command: 'acls apply' }, 'warn', (line) => process.stderr.write(line + '\n')),
+    // Errors only, to stderr (stdout carries the table): kafkajs warns of every leader not elected yet on new topics.
+    logger: createLogger({ command: 'acls apply' }, 'error', (line) => process.stderr.write(line + '\n')),
   });
   return options.json ? JSON.stringify(bindings, null, 2) : formatAclTable(bindings);
 }

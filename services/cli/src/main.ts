@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { ConfigError } from '@chute/runtime';
 import { applyAclsCommand, printAcls } from './acls';
 import { createToken, UsageError } from './tokens';
 
@@ -43,6 +44,8 @@ acls
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   // A usage mistake is one line; anything else is a bug, with its stack.
-  process.stderr.write(error instanceof UsageError ? `chute: ${error.message}\n` : `chute: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  // A ConfigError (a login the broker refuses, a missing grant) is one line too: the operator fixes settings, not code.
+  const oneLine = error instanceof UsageError || error instanceof ConfigError;
+  process.stderr.write(oneLine ? `chute: ${error.message}\n` : `chute: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
   process.exitCode = 1;
 });
