@@ -1,5 +1,5 @@
 import { KafkaLog, openPlatformTopics, type PlatformTopics } from '@chute/log';
-import { Metrics, silentLogger } from '@chute/runtime';
+import { Metrics, silentLogger, type BrokerConnection } from '@chute/runtime';
 import { uniqueName, waitFor } from '@chute/testing';
 
 /** A reader of a platform's topics, for checking what is on the log after a test. */
@@ -9,9 +9,9 @@ export interface Audit {
   stop(): Promise<void>;
 }
 
-/** Opens the topics of the platform whose environment this is (its broker and topic prefix). */
-export async function openAudit(env: Record<string, string>): Promise<Audit> {
-  const log = new KafkaLog({ brokers: env['CHUTE_KAFKA_BROKERS']!.split(','), clientId: uniqueName('audit'), logger: silentLogger });
+/** Opens the topics of the platform whose environment this is (its broker and topic prefix), logged in as `connection` says. */
+export async function openAudit(env: Record<string, string>, connection: BrokerConnection = {}): Promise<Audit> {
+  const log = new KafkaLog({ brokers: env['CHUTE_KAFKA_BROKERS']!.split(','), clientId: uniqueName('audit'), logger: silentLogger, ...connection });
   await log.start();
   const topics = await openPlatformTopics(
     log,

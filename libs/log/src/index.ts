@@ -7,3 +7,5 @@ export * from './from-env';
 export { patchKafkajsRequestQueue } from './kafkajs-request-queue';
 export * from './health';
 export * from './dispatch';
+export * from './acls';
+export { hasKafkaErrorType, KafkaAuthorizationError, type KafkaErrorType } from './kafka-errors';

@@ -9,6 +9,9 @@ import { ConfigError, type BrokerSasl } from '@chute/runtime';
 /** The Kafka protocol error names kafkajs puts in an error's `type`. */
 export type KafkaErrorType =
   | 'UNKNOWN_TOPIC_OR_PARTITION'
+  | 'TOPIC_AUTHORIZATION_FAILED'
+  | 'GROUP_AUTHORIZATION_FAILED'
+  | 'CLUSTER_AUTHORIZATION_FAILED'
   | 'SASL_AUTHENTICATION_FAILED'
   | 'UNSUPPORTED_SASL_MECHANISM';
 
@@ -71,6 +74,30 @@ export class KafkaAuthenticationError extends ConfigError {
     super(
       `kafka: authentication failed for user ${sasl.username} (SASL ${sasl.mechanism.toUpperCase()}): ` +
         `check ${sasl.settings ?? 'CHUTE_KAFKA_SASL_USERNAME / CHUTE_KAFKA_SASL_PASSWORD'}`,
+      options,
+    );
+  }
+}
+
+/** The broker's refusals of a login that authenticated but lacks an ACL. */
+const AUTHORIZATION_FAILURES = ['TOPIC_AUTHORIZATION_FAILED', 'GROUP_AUTHORIZATION_FAILED', 'CLUSTER_AUTHORIZATION_FAILED'] as const;
+
+/** The authorization failure the error is or wraps, if any. */
+export function kafkaAuthorizationFailure(error: unknown): (typeof AUTHORIZATION_FAILURES)[number] | undefined {
+  return AUTHORIZATION_FAILURES.find((type) => hasKafkaErrorType(error, type));
+}
+
+/**
+ * The broker took the login but refused what the service needs at start (its
+ * topics, its producer): its principal lacks ACLs. A `ConfigError`: the
+ * operator grants them, no retry can. Names the user and the broker's error.
+ */
+export class KafkaAuthorizationError extends ConfigError {
+  override readonly name = 'KafkaAuthorizationError';
+  constructor(username: string | undefined, what: string, failure: string, options?: { cause?: unknown }) {
+    super(
+      `kafka: ${username !== undefined ? `user ${username}` : 'this client'} may not ${what} (${failure}): ` +
+        "grant the service's ACLs (npx chute acls print)",
       options,
     );
   }

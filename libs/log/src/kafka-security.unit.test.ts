@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { ConfigError, LogEnv, parseEnv, silentLogger } from '@chute/runtime';
 import { kafkaLogFromConfig } from './from-env';
 import { kafkaSecurityConfig } from './kafka';
-import { isKafkaAuthenticationError, KafkaAuthenticationError } from './kafka-errors';
+import { isKafkaAuthenticationError, kafkaAuthorizationFailure, KafkaAuthenticationError, KafkaAuthorizationError } from './kafka-errors';
 
 // kafkajs's own error classes, as it throws them (its typings leave the SASL one out).
 const errors = createRequire(__filename)('kafkajs/src/errors') as {
@@ -62,5 +62,21 @@ describe('authentication errors', () => {
     assert.ok(error instanceof ConfigError);
     assert.equal(error.name, 'KafkaAuthenticationError');
     assert.equal(error.message, 'kafka: authentication failed for user chute (SASL SCRAM-SHA-256): check CHUTE_KAFKA_SASL_USERNAME / CHUTE_KAFKA_SASL_PASSWORD');
+  });
+});
+
+describe('authorization errors', () => {
+  test("the broker's ACL refusals, bare or wrapped in retries, are found by type; other errors are not", () => {
+    const topic = new errors.KafkaJSProtocolError({ message: 'Not authorized to access topics', type: 'TOPIC_AUTHORIZATION_FAILED', code: 29, retriable: false });
+    assert.equal(kafkaAuthorizationFailure(topic), 'TOPIC_AUTHORIZATION_FAILED');
+    const cluster = new errors.KafkaJSProtocolError({ message: 'Cluster authorization failed', type: 'CLUSTER_AUTHORIZATION_FAILED', code: 31, retriable: false });
+    assert.equal(kafkaAuthorizationFailure(new errors.KafkaJSNumberOfRetriesExceeded(cluster, { retryCount: 1, retryTime: 1 })), 'CLUSTER_AUTHORIZATION_FAILED');
+    assert.equal(kafkaAuthorizationFailure(new errors.KafkaJSConnectionError('Connection error')), undefined);
+  });
+
+  test('the error is a ConfigError of one line naming the user, what was refused and where the grants are', () => {
+    const error = new KafkaAuthorizationError('foreign', 'produce', 'CLUSTER_AUTHORIZATION_FAILED');
+    assert.ok(error instanceof ConfigError);
+    assert.equal(error.message, "kafka: user foreign may not produce (CLUSTER_AUTHORIZATION_FAILED): grant the service's ACLs (npx chute acls print)");
   });
 });

@@ -17,7 +17,14 @@ import {
 } from 'kafkajs';
 import type { BrokerConnection, Logger } from '@chute/runtime';
 import { SupervisedConsumer } from './kafka-consumer';
-import { hasKafkaErrorType, isKafkaAuthenticationError, isRetriableKafkaError, KafkaAuthenticationError } from './kafka-errors';
+import {
+  hasKafkaErrorType,
+  isKafkaAuthenticationError,
+  isRetriableKafkaError,
+  kafkaAuthorizationFailure,
+  KafkaAuthenticationError,
+  KafkaAuthorizationError,
+} from './kafka-errors';
 import { patchKafkajsRequestQueue } from './kafkajs-request-queue';
 import { deliverWithRetry } from './retry';
 import {
@@ -210,6 +217,8 @@ export class KafkaLog implements Log {
    * Connects to the brokers.
    * @throws KafkaAuthenticationError when the broker refuses the SASL login:
    *   no retry can fix that, so it fails at once with one line saying what to check
+   * @throws KafkaAuthorizationError when the login lacks the ACL the
+   *   idempotent producer needs (WRITE on some topic)
    */
   async start(): Promise<void> {
     try {
@@ -217,6 +226,8 @@ export class KafkaLog implements Log {
       await this.producer.connect();
     } catch (error) {
       if (this.options.sasl && isKafkaAuthenticationError(error)) throw new KafkaAuthenticationError(this.options.sasl, { cause: error });
+      const failure = kafkaAuthorizationFailure(error);
+      if (failure) throw new KafkaAuthorizationError(this.options.sasl?.username, 'produce', failure, { cause: error });
       throw error;
     }
   }
@@ -231,7 +242,21 @@ export class KafkaLog implements Log {
     })());
   }
 
+  /**
+   * Creates the topics that do not exist, and waits until every one has leaders.
+   * @throws KafkaAuthorizationError when the login may neither see nor create one of them
+   */
   async ensureTopics(topics: readonly TopicSpec[]): Promise<void> {
+    try {
+      await this.createMissingTopics(topics);
+    } catch (error) {
+      const failure = kafkaAuthorizationFailure(error);
+      if (failure) throw new KafkaAuthorizationError(this.options.sasl?.username, `see or create the topics ${topics.map((t) => t.name).join(', ')}`, failure, { cause: error });
+      throw error;
+    }
+  }
+
+  private async createMissingTopics(topics: readonly TopicSpec[]): Promise<void> {
     const existing = new Set(await this.admin.listTopics());
     const missing = topics.filter((t) => !existing.has(t.name));
     if (missing.length > 0) {

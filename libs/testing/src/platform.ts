@@ -11,6 +11,11 @@ export interface PlatformOptions {
   /** Extra environment for every service. */
   env?: Record<string, string>;
   /**
+   * Extra environment for one kind of service, over `env`: for instance each
+   * service's own broker login. `worker` applies to `startWorker` too.
+   */
+  serviceEnv?: Partial<Record<'projector' | 'scheduler' | 'gateway' | 'worker', Record<string, string>>>;
+  /**
    * Run the gateway with auth on (a fresh key; `platform.token(...)` mints
    * tokens); off, every request is the default tenant's. @default false
    */
@@ -28,12 +33,13 @@ export class Platform {
     readonly env: Record<string, string>,
     readonly gatewayUrl: string,
     private readonly dropDatabase: () => Promise<void>,
+    private readonly serviceEnv: NonNullable<PlatformOptions['serviceEnv']> = {},
   ) {}
 
   static async start(options: PlatformOptions = {}): Promise<Platform> {
     const database = await createTestDatabase();
     const env: Record<string, string> = {
-      CHUTE_KAFKA_BROKERS: requireEnv('CHUTE_KAFKA_BROKERS'),
+      CHUTE_KAFKA_BROKERS: options.env?.['CHUTE_KAFKA_BROKERS'] ?? requireEnv('CHUTE_KAFKA_BROKERS'),
       CHUTE_DATABASE_URL: database.url,
       CHUTE_TOPIC_PREFIX: uniqueName('e2e'),
       CHUTE_GATEWAY_PORT: '0',
@@ -43,17 +49,18 @@ export class Platform {
       ...(options.auth ? { CHUTE_AUTH_SECRET: `test:${randomBytes(32).toString('base64url')}` } : { CHUTE_AUTH_DISABLED: 'true' }),
       ...options.env,
     };
+    const serviceEnv = options.serviceEnv ?? {};
     const started: ServiceProcess[] = [];
     try {
       // The projector first: it creates the topics and migrates the read model.
-      const projector = ServiceProcess.start('projector', env);
+      const projector = ServiceProcess.start('projector', { ...env, ...serviceEnv.projector });
       started.push(projector);
       await projector.waitForLog('started');
-      const rest = ['scheduler', 'gateway'].map((name) => ServiceProcess.start(name, env));
+      const rest = (['scheduler', 'gateway'] as const).map((name) => ServiceProcess.start(name, { ...env, ...serviceEnv[name] }));
       started.push(...rest);
       await Promise.all(rest.map((p) => p.waitForLog('started')));
       const listening = rest[1]!.lines.find((l) => l.msg === 'listening');
-      const platform = new Platform(env, String(listening?.['address']), database.drop);
+      const platform = new Platform(env, String(listening?.['address']), database.drop, serviceEnv);
       platform.processes.push(...started);
       for (let i = 0; i < (options.workers ?? 1); i++) await platform.startWorker(`worker-${i}`);
       return platform;
@@ -73,7 +80,7 @@ export class Platform {
 
   /** Starts one more worker process and waits until it serves. */
   async startWorker(name: string, env: Record<string, string> = {}): Promise<ServiceProcess> {
-    const worker = ServiceProcess.start('worker', { ...this.env, CHUTE_WORKER_NAME: name, ...env });
+    const worker = ServiceProcess.start('worker', { ...this.env, ...this.serviceEnv.worker, CHUTE_WORKER_NAME: name, ...env });
     this.processes.push(worker);
     await worker.waitForLog('serving');
     return worker;
@@ -84,9 +91,10 @@ export class Platform {
     return Platform.addressOf(await this.startService('gateway'));
   }
 
-  /** Starts another built service with the platform's environment (plus `env`), once it has started. */
+  /** Starts another built service with the platform's environment (plus its `serviceEnv` and `env`), once it has started. */
   async startService(name: string, env: Record<string, string> = {}): Promise<ServiceProcess> {
-    const service = ServiceProcess.start(name, { ...this.env, ...env });
+    const own = this.serviceEnv[name as keyof Platform['serviceEnv']];
+    const service = ServiceProcess.start(name, { ...this.env, ...own, ...env });
     this.processes.push(service);
     await service.waitForLog('started');
     return service;

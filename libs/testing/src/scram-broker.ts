@@ -34,6 +34,15 @@ export interface ScramBrokerOptions {
    * `openssl`. @default false
    */
   tls?: boolean;
+  /**
+   * Authorize every request with KRaft's StandardAuthorizer and deny what no
+   * ACL allows (`allow.everyone.if.no.acl.found=false`). `superUsers` (names
+   * from `users`) may do anything, ACLs included; everyone else only what the
+   * ACLs they are given allow. The controller listener then also takes a login
+   * (SASL/PLAIN, the broker's own user), so no anonymous principal needs to be
+   * a super user. @default undefined: no authorizer, every login may do anything
+   */
+  authorizer?: { superUsers: readonly string[] };
   /** How long the JVM may take to format, start and answer an authenticated request. @default 120_000 */
   startTimeoutMs?: number;
 }
@@ -163,6 +172,9 @@ export class ScramBroker {
         throw new Error(`ScramBroker: user ${user.name}: names and passwords are letters, digits, "-" and "_" only`);
       }
     }
+    for (const name of options.authorizer?.superUsers ?? []) {
+      if (!users.some((u) => u.name === name)) throw new Error(`ScramBroker: super user ${name} is not one of the users`);
+    }
     const jars = kafkaJarsDir();
     const ports = options.tls ? [port, port + 1, port + 2] : [port, port + 1];
     for (const p of ports) {
@@ -181,7 +193,7 @@ export class ScramBroker {
         `listeners=${[...listeners, `CONTROLLER://127.0.0.1:${port + 1}`].join(',')}`,
         `advertised.listeners=${listeners.join(',')}`,
         'controller.listener.names=CONTROLLER',
-        'listener.security.protocol.map=CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL',
+        `listener.security.protocol.map=CONTROLLER:${options.authorizer ? 'SASL_PLAINTEXT' : 'PLAINTEXT'},SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL`,
         // A single node still names a listener for brokers to talk over; it must be one it has.
         'inter.broker.listener.name=SASL_PLAINTEXT',
         'sasl.enabled.mechanisms=SCRAM-SHA-256',
@@ -195,6 +207,21 @@ export class ScramBroker {
               'listener.name.sasl_ssl.ssl.truststore.type=PEM',
               `listener.name.sasl_ssl.ssl.truststore.location=${tls.ca}`,
               'listener.name.sasl_ssl.ssl.client.auth=required',
+            ]
+          : []),
+        ...(options.authorizer
+          ? [
+              'authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer',
+              'allow.everyone.if.no.acl.found=false',
+              // The broker's own user: it talks to itself over the controller and broker listeners.
+              `super.users=${[ADMIN.name, ...options.authorizer.superUsers].map((n) => `User:${n}`).join(';')}`,
+              // SCRAM credentials live in the metadata the controller serves, so the
+              // controller listener cannot use SCRAM itself: PLAIN, with the broker's
+              // user, keeps an anonymous (and, as the controller's peer, all-powerful)
+              // principal off it.
+              'sasl.mechanism.controller.protocol=PLAIN',
+              'listener.name.controller.sasl.enabled.mechanisms=PLAIN',
+              `listener.name.controller.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="${ADMIN.name}" password="${ADMIN.password}" user_${ADMIN.name}="${ADMIN.password}";`,
             ]
           : []),
         `log.dirs=${path.join(dir, 'data')}`,

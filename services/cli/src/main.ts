@@ -1,11 +1,12 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { Command } from 'commander';
-import { runMain } from '@chute/runtime';
+import { ConfigError, runMain } from '@chute/runtime';
 import { DevPlatform, type DevPlatformReady } from './dev-platform';
 import { Chute } from '@chute/sdk';
 import { connectionOf, removeDevConnection, writeDevConnection } from './connection';
 import { cancelRun, describeFailure, getRun, listRuns, runTask, streamRun, type Io } from './runs-commands';
+import { applyAclsCommand, printAcls } from './acls';
 import { createToken } from './tokens';
 
 const io: Io = { out: (text) => process.stdout.write(text), err: (text) => process.stderr.write(text) };
@@ -109,9 +110,32 @@ gatewayFlags(runs.command('cancel <run-id>').description('ask for a run to be ca
   .option('--json', 'as JSON')
   .action((runId: string, options: GatewayFlags & { json?: boolean }) => exitWith(() => cancelRun(clientOf(options), runId, options, io))());
 
+const collect = (value: string, all: string[]): string[] => [...all, value];
+const acls = program.command('acls').description("per-service ACLs on the broker: each service's principal gets only the topics and groups it uses");
+acls
+  .command('print')
+  .description('print the grants for a deployment (CHUTE_TOPIC_PREFIX) without contacting the broker')
+  .option('--prefix <prefix>', 'the topic prefix (default: CHUTE_TOPIC_PREFIX, else chute)')
+  .option('--user <service=user>', 'the SASL user a service logs in as (default chute-<service>; repeat)', collect, [] as string[])
+  .option('--json', 'one JSON object per grant')
+  .action((options: { prefix?: string; user: string[]; json?: boolean }) => {
+    process.stdout.write(`${printAcls(options, process.env)}\n`);
+  });
+acls
+  .command('apply')
+  .description('as an admin (CHUTE_KAFKA_* as for a service): create the topics and grant every service its ACLs')
+  .option('--prefix <prefix>', 'the topic prefix (default: CHUTE_TOPIC_PREFIX, else chute)')
+  .option('--user <service=user>', 'the SASL user a service logs in as (default chute-<service>; repeat)', collect, [] as string[])
+  .option('--no-create-topics', 'grant only; the topics exist already')
+  .option('--json', 'one JSON object per grant')
+  .action(async (options: { prefix?: string; user: string[]; json?: boolean; createTopics: boolean }) => {
+    process.stdout.write(`${await applyAclsCommand(options, process.env)}\n`);
+  });
+
 program.parseAsync(process.argv).catch((error: unknown) => {
-  // What the user can act on is one line; anything else is a bug, with its stack.
-  const line = describeFailure(error);
+  // What the user can act on is one line (a usage mistake, an unreachable gateway, a login the
+  // broker refuses or a missing grant); anything else is a bug, with its stack.
+  const line = error instanceof ConfigError ? error.message : describeFailure(error);
   process.stderr.write(line !== undefined ? `chute: ${line}\n` : `chute: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
   process.exitCode = 1;
 });
