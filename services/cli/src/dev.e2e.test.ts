@@ -1,6 +1,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
 import { ProgramProcess, repoRoot, waitFor } from '@chute/testing';
@@ -9,6 +11,9 @@ import { ProgramProcess, repoRoot, waitFor } from '@chute/testing';
 // with only Node, as a newcomer meets it. No broker, no PostgreSQL, no Java.
 
 const bin = path.join(__dirname, '..', 'bin', 'chute.cjs');
+const NODE_ONLY_PATH = mkdtempSync(path.join(tmpdir(), 'chute-node-only-'));
+symlinkSync(process.execPath, path.join(NODE_ONLY_PATH, 'node'));
+after(() => rmSync(NODE_ONLY_PATH, { recursive: true, force: true }));
 /** The seed's text, as the example worker's stream-example streams it. */
 const SEED_TEXT = `
 Happy families are all alike; every unhappy family is unhappy in its own way.
@@ -16,7 +21,15 @@ Happy families are all alike; every unhappy family is unhappy in its own way.
 Everything was in confusion in the Oblonskys' house. The wife had discovered that the husband was carrying on an intrigue with a French girl, who had been a governess in their family, and she had announced to her husband that she could not go on living in the same house with him.
 `;
 /** Nothing of a real deployment (npm test exports its broker's address): the quick start must not need any of it. */
-const quickStartEnv = (extra: Record<string, string> = {}) => ({ CHUTE_KAFKA_BROKERS: '', CHUTE_DATABASE_URL: '', CHUTE_GATEWAY_URL: '', CHUTE_TOKEN: '', ...extra });
+const quickStartEnv = (extra: Record<string, string> = {}) => ({
+  CHUTE_KAFKA_BROKERS: '',
+  CHUTE_DATABASE_URL: '',
+  CHUTE_GATEWAY_URL: '',
+  CHUTE_TOKEN: '',
+  // A PATH with node and nothing else: no Java, no PostgreSQL, no Docker within reach.
+  PATH: NODE_ONLY_PATH,
+  ...extra,
+});
 
 /** Runs a chute command to its end, as a user at the checkout with nothing set. */
 const chute = (args: string[]) => ProgramProcess.start(process.execPath, [bin, ...args], { cwd: repoRoot, env: quickStartEnv(), label: `chute ${args.join(' ')}` });
