@@ -10,6 +10,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { platformTopicSpecs } from '@chute/log';
 import { repoRoot } from '@chute/testing';
 
 const TOOLS = path.join(repoRoot, '.cache/deploy-tools');
@@ -71,6 +72,10 @@ describe('Compose files (compose-go, as `docker compose config`)', () => {
       assert.equal(after['migrate']?.['condition'], 'service_completed_successfully', `${name} waits for migrate`);
     }
     assert.deepEqual(services['migrate']['command'], ['node', 'dist/services/projector/main.js', 'migrate']);
+    // The topics one-shot creates the topics the services would create themselves.
+    const created = [...(services['topics']['command'] as string[]).join('\n').matchAll(/create "\$CHUTE_TOPIC_PREFIX\.([a-z-]+)"/g)].map((m) => `chute.${m[1]}`);
+    const expected = platformTopicSpecs({ prefix: 'chute', runEventsPartitions: 6, streamPartitions: 6, workerEventsPartitions: 1 }).map((t) => t.name);
+    assert.deepEqual(created.sort(), expected.sort());
     assert.equal(services['gateway']['environment']['CHUTE_AUTH_SECRET'], AUTH_SECRET);
   });
 
