@@ -3,7 +3,8 @@
 // config` is built on; the Kubernetes manifests with kubeconform against the
 // Kubernetes 1.33 JSON schemas; the Dockerfile with hadolint. The validators are
 // installed by infra/deploy/setup.sh (nx target e2e:deploy-tools, which `npm test`
-// runs first); a missing one fails the test, it is never skipped.
+// runs first); a missing one fails the test, it is never skipped. The last suite
+// runs the migrate one-shot against CHUTE_DATABASE_URL.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -169,5 +170,25 @@ describe('Dockerfile (hadolint)', () => {
     assert.match(runtime, /npm ci --omit=dev/);
     assert.match(runtime, /^USER 1000:1000$/m);
     for (const name of SERVICES) assert.match(dockerfile, new RegExp(`CMD \\["node", "dist/services/${name}/main\\.js"\\]`));
+  });
+});
+
+describe('the migrate one-shot (`node dist/services/projector/main.js migrate`)', () => {
+  const migrate = (url: string) => run(process.execPath, [path.join(repoRoot, 'dist/services/projector/main.js'), 'migrate'], { CHUTE_DATABASE_URL: url });
+
+  test('migrates the read model and exits 0, and again with nothing left to apply', async () => {
+    const url = process.env['CHUTE_DATABASE_URL'];
+    assert.ok(url, 'CHUTE_DATABASE_URL must point at PostgreSQL (npm test sets it)');
+    await migrate(url);
+    const { code, stdout, stderr } = await migrate(url);
+    assert.equal(code, 0, stderr);
+    assert.deepEqual(JSON.parse(stdout.trim()), { level: 'info', service: 'projector', msg: 'read model migrated', applied: [] });
+  });
+
+  test('exits 1 with one line naming the variable when the database URL is malformed', async () => {
+    const { code, stderr } = await migrate('mysql://nope');
+    assert.equal(code, 1);
+    assert.match(stderr.trim(), /^chute-projector: migrate failed: .*CHUTE_DATABASE_URL/);
+    assert.equal(stderr.trim().split('\n').length, 1);
   });
 });

@@ -7,14 +7,10 @@ import { ProjectorService } from './projector-service';
 // deployments (compose, a Kubernetes init container). The projector still
 // migrates at start, so the step is an ordering convenience, not a requirement.
 if (process.argv[2] === 'migrate') {
-  const db = createDb({ url: parseEnv(DatabaseEnv).CHUTE_DATABASE_URL });
-  migrateToLatest(db)
-    .then((applied) => console.log(JSON.stringify({ msg: 'read model migrated', applied })))
-    .finally(() => db.destroy())
-    .catch((error: unknown) => {
-      console.error(`chute-projector: migrate failed: ${error instanceof Error ? error.message : String(error)}`);
-      process.exitCode = 1;
-    });
+  migrate().catch((error: unknown) => {
+    console.error(`chute-projector: migrate failed: ${error instanceof Error ? error.message : String(error)}`);
+    process.exitCode = 1;
+  });
 } else {
   runMain({
     name: 'projector',
@@ -23,4 +19,14 @@ if (process.argv[2] === 'migrate') {
       return withProbes(new ProjectorService(config, logger), config, logger);
     },
   });
+}
+
+async function migrate(): Promise<void> {
+  const db = createDb({ url: parseEnv(DatabaseEnv).CHUTE_DATABASE_URL });
+  try {
+    const applied = await migrateToLatest(db);
+    console.log(JSON.stringify({ level: 'info', service: 'projector', msg: 'read model migrated', applied }));
+  } finally {
+    await db.destroy();
+  }
 }
