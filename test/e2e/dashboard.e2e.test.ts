@@ -170,3 +170,40 @@ describe('dashboard', () => {
     });
   });
 });
+
+// With auth off (CHUTE_AUTH_DISABLED=true) stream-token answers 409: the page
+// then reads the stream without a token, and needs none pasted.
+describe('dashboard, auth off', () => {
+  let platform: Platform;
+  let browser: Browser;
+  before(async () => {
+    platform = await Platform.start({ workers: 1 });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'],
+    });
+  });
+  after(async () => {
+    await browser?.close();
+    await platform?.stop();
+  });
+
+  test('no token: the worker is listed, and a run triggered from the page streams to its end', async () => {
+    const page = await browser.newPage();
+    const streamRequests: string[] = [];
+    page.on('request', (request) => {
+      if (request.url().includes('/stream')) streamRequests.push(request.url());
+    });
+    await page.goto(`${platform.gatewayUrl}/`);
+    await page.locator('#workers tr[data-worker="worker-0"][data-status="ACTIVE"]').waitFor({ timeout: 15_000 });
+    await page.fill('#trigger-task', 'stream-example');
+    await page.click('#trigger');
+    await page.waitForURL(/#\/runs\/[0-9a-f-]{36}$/);
+    await page.locator('#stream-state', { hasText: 'ended COMPLETED' }).waitFor({ timeout: 60_000 });
+    assert.equal(await page.locator('#stream').textContent(), annaKarenina);
+    assert.equal(await page.locator('#error').isHidden(), true, (await page.locator('#error').textContent()) ?? '');
+    assert.equal(streamRequests.filter((url) => url.includes('/stream?')).length, 1, streamRequests.join(', '));
+    const url = new URL(streamRequests.find((u) => u.includes('/stream?'))!);
+    assert.equal(url.searchParams.get('token'), null, 'no token on the stream');
+  });
+});
