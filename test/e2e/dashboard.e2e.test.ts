@@ -139,6 +139,33 @@ describe('dashboard', () => {
       assert.notEqual(url.searchParams.get('token'), token, 'never the pasted token in a URL');
     });
 
+    test('a stream cut off midway is resumed after its last chunk, not replayed: the text shows once', async () => {
+      const created = await call('POST', '/api/v1/tasks/stream-example/runs', token, {});
+      const { runId } = (await created.json()) as { runId: string };
+      assert.equal((await call('GET', `/api/v1/runs/${runId}/result?timeoutMs=60000`, token)).status, 200);
+      const streamRequests: string[] = [];
+      // The first stream response is cut after a few chunks, as a dropped connection would be.
+      await page.route(/\/stream\?/, async (route) => {
+        streamRequests.push(route.request().url());
+        if (streamRequests.length > 1) return route.continue();
+        const response = await route.fetch();
+        const events = (await response.text()).split('\n\n').filter((e) => e.includes('event: chunk'));
+        return route.fulfill({ response, body: `${events.slice(0, 5).join('\n\n')}\n\n` });
+      });
+      try {
+        await page.goto(`${gw}/#/runs/${runId}`);
+        await page.locator('#stream-state', { hasText: 'ended COMPLETED' }).waitFor({ timeout: 15_000 });
+        assert.equal(await page.locator('#stream').textContent(), annaKarenina);
+        assert.equal(streamRequests.length, 2, streamRequests.join(', '));
+        const resumed = new URL(streamRequests[1]!);
+        assert.equal(resumed.searchParams.get('from'), null);
+        assert.match(resumed.searchParams.get('after') ?? '', /^(\d+:)?\d+$/);
+        assert.ok(resumed.searchParams.get('token'), 'with a fresh stream token');
+      } finally {
+        await page.unroute(/\/stream\?/);
+      }
+    });
+
     test('the cancel button cancels a running sleep; the list shows both runs and filters by task and status', async () => {
       const created = await call('POST', '/api/v1/tasks/sleep/runs', token, { input: { ms: 60_000 } });
       assert.equal(created.status, 201);
@@ -153,7 +180,7 @@ describe('dashboard', () => {
 
       await page.click('a[href="#/"]');
       await page.locator(`#runs tr[data-run-id="${runId}"][data-status="CANCELLED"]`).waitFor({ timeout: 10_000 });
-      await page.locator('#runs tr[data-status="COMPLETED"]').waitFor({ timeout: 10_000 });
+      await page.locator('#runs tr[data-status="COMPLETED"]').first().waitFor({ timeout: 10_000 });
       await page.locator('#workers tr[data-worker="worker-0"]').waitFor({ timeout: 10_000 });
       await page.screenshot({ path: `${SHOTS}/chute-dashboard.png`, fullPage: true });
 
@@ -162,10 +189,11 @@ describe('dashboard', () => {
       assert.equal(await page.locator('#runs tr').getAttribute('data-run-id'), runId);
       await page.fill('#filter-task', '');
       await page.selectOption('#filter-status', 'COMPLETED');
-      await waitFor(async () => (await page.locator('#runs tr').count()) === 1 && (await page.locator('#runs tr').getAttribute('data-status')) === 'COMPLETED', {
+      // The two stream-example runs, and not the cancelled sleep.
+      await waitFor(async () => (await page.locator('#runs tr').count()) === 2 && (await page.locator('#runs tr[data-status="COMPLETED"]').count()) === 2, {
         timeoutMs: 5000,
         intervalMs: 100,
-        message: 'only the completed run',
+        message: 'only the completed runs',
       });
     });
   });

@@ -139,9 +139,12 @@ export const DASHBOARD_JS = String.raw`'use strict';
       : FINAL.indexOf(run.status) < 0 ? '(not yet)' : JSON.stringify(run.output, null, 2);
   }
 
-  /** The stream's URL: with a stream token (EventSource cannot send headers), or bare where auth is off (409). */
-  async function streamUrl(id) {
-    var url = '/api/v1/runs/' + id + '/stream?from=start';
+  /**
+   * The stream's URL, from its start or after a chunk: with a stream token
+   * (EventSource cannot send headers), or bare where auth is off (409).
+   */
+  async function streamUrl(id, after) {
+    var url = '/api/v1/runs/' + id + '/stream?' + (after ? 'after=' + encodeURIComponent(after) : 'from=start');
     try {
       var minted = await api('POST', '/api/v1/runs/' + id + '/stream-token');
       return url + '&token=' + encodeURIComponent(minted.token);
@@ -151,32 +154,46 @@ export const DASHBOARD_JS = String.raw`'use strict';
     }
   }
 
+  /**
+   * Follows the run's stream to its end. EventSource would reconnect by
+   * itself, but to the same URL: with from=start the gateway would replay the
+   * whole stream again. So a dropped connection is resumed here, after the last
+   * chunk shown, with a fresh stream token.
+   */
   async function follow(id) {
     var out = $('stream');
     var decoder = new TextDecoder();
-    var url = await streamUrl(id);
-    if (location.hash !== '#/runs/' + id) return;
-    $('stream-state').textContent = '(live)';
-    events = new EventSource(url);
-    events.addEventListener('chunk', function (e) {
-      var chunk = JSON.parse(e.data);
-      out.append(chunk.encoding === 'base64'
-        ? decoder.decode(Uint8Array.from(atob(chunk.data), function (c) { return c.charCodeAt(0); }), { stream: true })
-        : chunk.data);
-      out.scrollTop = out.scrollHeight;
-    });
-    // A retry starts its output over: mark where, and keep the earlier attempt's text above.
-    events.addEventListener('attempt', function (e) {
-      out.append(el('div', { className: 'attempt-mark', textContent: '--- attempt ' + JSON.parse(e.data).attempt + ' ---' }));
-    });
-    events.addEventListener('end', function (e) {
-      $('stream-state').textContent = '(ended ' + JSON.parse(e.data).status + ')';
-      events.close();
-    });
-    events.onerror = function () {
-      if (events.readyState === EventSource.CLOSED) $('stream-state').textContent = '(disconnected)';
-      else $('stream-state').textContent = '(reconnecting)';
+    var last = null;
+    var open = async function () {
+      var url = await streamUrl(id, last);
+      if (location.hash !== '#/runs/' + id) return;
+      $('stream-state').textContent = '(live)';
+      var source = events = new EventSource(url);
+      source.addEventListener('chunk', function (e) {
+        var chunk = JSON.parse(e.data);
+        last = e.lastEventId || last;
+        out.append(chunk.encoding === 'base64'
+          ? decoder.decode(Uint8Array.from(atob(chunk.data), function (c) { return c.charCodeAt(0); }), { stream: true })
+          : chunk.data);
+        out.scrollTop = out.scrollHeight;
+      });
+      // A retry starts its output over: mark where, and keep the earlier attempt's text above.
+      source.addEventListener('attempt', function (e) {
+        out.append(el('div', { className: 'attempt-mark', textContent: '--- attempt ' + JSON.parse(e.data).attempt + ' ---' }));
+      });
+      source.addEventListener('end', function (e) {
+        $('stream-state').textContent = '(ended ' + JSON.parse(e.data).status + ')';
+        source.close();
+        if (events === source) events = null;
+      });
+      source.onerror = function () {
+        source.close();
+        if (events !== source) return;
+        $('stream-state').textContent = '(reconnecting)';
+        setTimeout(function () { if (events === source) open().catch(failed); }, 1000);
+      };
     };
+    await open();
   }
 
   function showRun(id) {
