@@ -238,7 +238,7 @@ export const DASHBOARD_JS = String.raw`'use strict';
     route();
   });
   $('forget-token').addEventListener('click', function () { sessionStorage.removeItem(TOKEN_KEY); showTokenState(); route(); });
-  $('filters').addEventListener('input', function () { loadRuns().catch(failed); });
+  $('filters').addEventListener('input', function (e) { if (/^filter-/.test(e.target.id)) loadRuns().catch(failed); });
   $('filters').addEventListener('submit', function (e) { e.preventDefault(); });
   $('trigger').addEventListener('click', trigger);
   window.addEventListener('hashchange', route);
