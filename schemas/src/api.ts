@@ -102,3 +102,20 @@ export const StreamTokenResponse = z.object({
   expiresAt: z.string(),
 });
 export type StreamTokenResponse = z.infer<typeof StreamTokenResponse>;
+
+/** A worker process as the read model shows it (GET /api/v1/workers). Times are ISO-8601 strings. */
+export const WorkerView = z.object({
+  workerId: z.string(),
+  name: z.string(),
+  /** The tasks it serves. */
+  tasks: z.array(z.string()),
+  /** Runs it takes at once. */
+  slots: z.number().int().nonnegative(),
+  status: z.enum(['ACTIVE', 'STOPPED', 'DEAD']),
+  registeredAt: z.string(),
+  lastHeartbeatAt: z.string(),
+});
+export type WorkerView = z.infer<typeof WorkerView>;
+
+export const ListWorkersResponse = z.object({ workers: z.array(WorkerView) });
+export type ListWorkersResponse = z.infer<typeof ListWorkersResponse>;

@@ -19,6 +19,8 @@ import { ApiError, exceedsJsonDepth, MAX_JSON_DEPTH } from '@chute/schemas';
 import { registerAuth, type GatewayAuthOptions } from './auth';
 import { registerRunsApi, type RunsApiDeps } from './runs-api';
 import { registerStreamApi, type StreamApiDeps } from './stream-api';
+import { registerWorkersApi } from './workers-api';
+import { registerDashboard } from './dashboard';
 import { WORKER_MAX_FRAME_BYTES, type WorkerConnections } from './worker-protocol';
 
 export interface GatewayDeps extends RunsApiDeps, Omit<StreamApiDeps, 'currentState'> {
@@ -192,6 +194,8 @@ export function buildGateway(deps: GatewayDeps): FastifyInstance {
   void app.register(async (instance) => {
     const runs = registerRunsApi(instance, deps);
     registerStreamApi(instance, { ...deps, currentState: runs.currentState });
+    registerWorkersApi(instance, deps);
+    registerDashboard(instance);
     instance.get('/api/v1/workers/connect', { websocket: true, config: { auth: { scope: 'workers' } }, schema: { hide: true } }, (socket, request) =>
       deps.workers.accept(socket, request.principal),
     );
