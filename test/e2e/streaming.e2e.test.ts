@@ -267,6 +267,15 @@ describe('streaming end to end', () => {
     assert.deepEqual(JSON.parse(all.at(-1)!.data), { status: 'COMPLETED' });
     const data = all.filter((e) => e.event === 'chunk').map((e) => (JSON.parse(e.data) as { data: string }).data).join('');
     assert.equal(data, expected(5, 100));
+
+    // A browser's EventSource reconnects to the very URL it opened, ?from=start included, with
+    // Last-Event-ID: it resumes after that chunk instead of being replayed the whole stream.
+    const reconnect = await fetch(`${platform.gatewayUrl}/api/v1/runs/${ref.runId}/stream?from=start`, {
+      headers: { accept: 'text/event-stream', 'last-event-id': head.at(-1)!.id! },
+    });
+    const seqs = [...(await reconnect.text()).matchAll(/^data: (\{"seq":\d+.*)$/gm)].map((m) => (JSON.parse(m[1]!) as { seq: number }).seq);
+    assert.equal(seqs[0], Number(head.at(-1)!.id) + 1);
+    assert.equal(seqs.length, 100 - seqs[0]!);
   });
 
   test('from=start after the run ended replays the whole stream; without it the stream ends at once', async () => {

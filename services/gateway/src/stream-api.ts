@@ -39,7 +39,9 @@ const WS_CLOSE_UNSUPPORTED: [number, string] = [1003, 'a stream subscriber sends
 function resolveFrom(query: StreamQuery, lastEventId: string | string[] | undefined): StreamFrom {
   if (query.from === 'start') {
     if (query.after !== undefined) throw new ChuteError('BAD_REQUEST', 'from and after: give one or the other');
-    return { kind: 'start' };
+    // A browser's EventSource reconnects to the same URL with Last-Event-ID: it resumes after
+    // what it had, rather than being replayed the stream from its start again.
+    if (typeof lastEventId !== 'string') return { kind: 'start' };
   }
   const token = query.after ?? (typeof lastEventId === 'string' ? lastEventId : undefined);
   if (token === undefined) return { kind: 'now' };
