@@ -55,3 +55,6 @@ export function readParams(): BenchParams {
     outDir: process.env['CHUTE_BENCH_OUT_DIR'] || 'test/bench/results',
   };
 }
+
+/** The gateway's per-token trigger limit (6,000 a minute by default) lifted: the bench measures capacity, not the limiter. */
+export const NO_TRIGGER_LIMIT = { CHUTE_RATE_LIMIT_TRIGGERS_PER_MINUTE: '100000000' };

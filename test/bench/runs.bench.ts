@@ -6,7 +6,7 @@ import { Platform } from '@chute/testing';
 import { infraPid, measureCpu, type Measured } from './cpu';
 import { HttpClient } from './http';
 import { pool } from './pool';
-import type { BenchParams } from './params';
+import { NO_TRIGGER_LIMIT, type BenchParams } from './params';
 import type { Results } from './results';
 import { percentiles, report, summary } from './stats';
 
@@ -111,7 +111,7 @@ async function startLatencyAtRate(platform: Platform, rate: number, seconds: num
 }
 
 export async function runsBench(results: Results, params: BenchParams): Promise<void> {
-  const platform = await Platform.start({ workers: 1, env: { CHUTE_WORKER_SLOTS: String(Math.max(2000, ...params.clients)) } });
+  const platform = await Platform.start({ workers: 1, env: { CHUTE_WORKER_SLOTS: String(Math.max(2000, ...params.clients)), ...NO_TRIGGER_LIMIT } });
   try {
     // Warm-up, not reported: the broker's JVM and the services' JIT reach
     // steady state (the first seconds run several times slower).

@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Platform, type ServiceProcess } from '@chute/testing';
 import { CHUNK_SIZES, sizeName } from './floors.bench';
 import { HttpClient } from './http';
-import type { BenchParams } from './params';
+import { NO_TRIGGER_LIMIT, type BenchParams } from './params';
 import { pool } from './pool';
 import type { Results } from './results';
 import { ms, now, percentiles, report, summary } from './stats';
@@ -116,7 +116,7 @@ async function firstChunk(platform: Platform, trials: number): Promise<number[]>
 export async function streamBench(results: Results, params: BenchParams): Promise<void> {
   // Room for the crowd's runs at once in the idle-then-active phase.
   const crowdRuns = Math.ceil(params.crowd / 5);
-  const platform = await Platform.start({ workers: 1, env: { CHUTE_WORKER_SLOTS: String(Math.max(2500, crowdRuns + 500, params.streams + 500)) } });
+  const platform = await Platform.start({ workers: 1, env: { CHUTE_WORKER_SLOTS: String(Math.max(2500, crowdRuns + 500, params.streams + 500)), ...NO_TRIGGER_LIMIT } });
   const gateway = platform.processes.find((p) => p.name === 'gateway')!;
   try {
     // Warm-up: connections, JIT, the gateway's first subscriptions.
