@@ -35,7 +35,9 @@ function treeCpuMs(root: number): number {
 /** The pid an infra script recorded for the broker or the database it started, if it did. */
 export function infraPid(name: 'kafka' | 'postgres'): number | undefined {
   try {
-    const pid = Number(readFileSync(join(process.cwd(), '.infra', `${name}.pid`), 'utf8').trim());
+    // CHUTE_BENCH_INFRA_DIR: the .infra/ of the checkout whose `npm run infra:up` started them, when not this one.
+    const dir = process.env['CHUTE_BENCH_INFRA_DIR'] || join(process.cwd(), '.infra');
+    const pid = Number(readFileSync(join(dir, `${name}.pid`), 'utf8').trim());
     return Number.isInteger(pid) && stat(pid) ? pid : undefined;
   } catch {
     return undefined;

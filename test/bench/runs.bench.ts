@@ -6,7 +6,9 @@ import { Platform } from '@chute/testing';
 import { infraPid, measureCpu, type Measured } from './cpu';
 import { HttpClient } from './http';
 import { pool } from './pool';
-import { ms, report, summary } from './stats';
+import { NO_TRIGGER_LIMIT, type BenchParams } from './params';
+import type { Results } from './results';
+import { percentiles, report, summary } from './stats';
 
 interface Timing {
   triggeredAt: number;
@@ -37,7 +39,7 @@ async function runOnce(client: HttpClient): Promise<Timing> {
 }
 
 /** The CPU each process spent per run, the platform's processes, the broker, PostgreSQL and this load generator. */
-function cpuPerRun(platform: Platform): { stop(runs: number): string } {
+function cpuPerRun(platform: Platform): { stop(runs: number): { total: number; text: string } } {
   const processes: Record<string, Measured> = {};
   for (const p of platform.processes) processes[p.name in processes ? `${p.name} ${p.pid}` : p.name] = { pid: p.pid };
   processes['broker'] = { pid: infraPid('kafka') };
@@ -50,35 +52,40 @@ function cpuPerRun(platform: Platform): { stop(runs: number): string } {
       const used = Object.entries(cpu.stop()).sort((a, b) => b[1] - a[1]);
       const total = used.reduce((sum, [, v]) => sum + v, 0);
       const each = used.map(([name, v]) => `${name} ${(v / runs).toFixed(2)}`).join(', ');
-      return `${(total / runs).toFixed(2)} ms (${each})`;
+      return { total: total / runs, text: `${(total / runs).toFixed(2)} ms (${each})` };
     },
   };
 }
 
 /** Closed loop: `clients` concurrent clients each trigger a run and wait for its result, until `total` runs. */
-async function throughput(platform: Platform, clients: number, total: number, options = { report: true }): Promise<void> {
+async function throughput(platform: Platform, clients: number, total: number, results?: Results): Promise<void> {
   const client = new HttpClient(platform.gatewayUrl, clients);
-  const cpu = options.report ? cpuPerRun(platform) : undefined;
+  const cpu = results ? cpuPerRun(platform) : undefined;
   const started = performance.now();
   const timings = await pool(Array.from({ length: total }), clients, () => runOnce(client)).finally(() => client.close());
   const seconds = (performance.now() - started) / 1000;
-  if (!cpu) return;
+  if (!cpu || !results) return;
   const used = cpu.stop(total);
   const c = summary(timings.map((t) => t.completedAt - t.triggeredAt));
   const s = summary(timings.map((t) => t.startedAt - t.triggeredAt));
-  report(`runs/s (${clients} concurrent HTTP clients, ${total} no-op runs)`, (total / seconds).toFixed(0));
-  report(`trigger->completed (closed loop, ${clients} clients)`, `p50 ${ms(c.p50)}, p99 ${ms(c.p99)}`);
-  report(`trigger->task start (closed loop, ${clients} clients)`, `p50 ${ms(s.p50)}, p99 ${ms(s.p99)}`);
-  report(`CPU per run (closed loop, ${clients} clients)`, used);
+  const rateLabel = `no-op runs/s, closed loop (${clients} concurrent HTTP clients, ${total} runs)`;
+  results.value(`chute.runs.${clients}`, 'chute', rateLabel, total / seconds, 'runs/s');
+  results.latency(`chute.runs.${clients}.completed`, 'chute', `trigger->completed, closed loop, ${clients} clients`, c);
+  results.latency(`chute.runs.${clients}.start`, 'chute', `trigger->task start, closed loop, ${clients} clients`, s);
+  results.value(`chute.runs.${clients}.cpu`, 'chute', `CPU per run summed over all processes, closed loop, ${clients} clients`, used.total, 'ms', { detail: used.text });
+  report(rateLabel, (total / seconds).toFixed(0));
+  report(`trigger->completed (closed loop, ${clients} clients)`, percentiles(c));
+  report(`trigger->task start (closed loop, ${clients} clients)`, percentiles(s));
+  report(`CPU per run (closed loop, ${clients} clients)`, used.text);
 }
 
 /** Open loop at a fixed rate: trigger->task start at `rate` runs/s for `seconds`. */
-async function startLatencyAtRate(platform: Platform, rate: number, seconds: number, options = { report: true }): Promise<void> {
+async function startLatencyAtRate(platform: Platform, rate: number, seconds: number, results?: Results): Promise<void> {
   const client = new HttpClient(platform.gatewayUrl, rate);
   const pending: Promise<Timing>[] = [];
   const interval = 1000 / rate;
   const begin = performance.now();
-  const cpu = options.report ? cpuPerRun(platform) : undefined;
+  const cpu = results ? cpuPerRun(platform) : undefined;
   try {
     for (let i = 0; i < rate * seconds; i++) {
       const due = begin + i * interval;
@@ -87,28 +94,31 @@ async function startLatencyAtRate(platform: Platform, rate: number, seconds: num
       pending.push(runOnce(client));
     }
     const timings = await Promise.all(pending);
-    if (!cpu) return;
+    if (!cpu || !results) return;
     const used = cpu.stop(timings.length);
     const s = summary(timings.map((t) => t.startedAt - t.triggeredAt));
     const c = summary(timings.map((t) => t.completedAt - t.triggeredAt));
-    report(`trigger->task start at ${rate} runs/s (open loop, ${s.n} runs)`, `p50 ${ms(s.p50)}, p95 ${ms(s.p95)}, p99 ${ms(s.p99)}`);
-    report(`trigger->completed at ${rate} runs/s (open loop)`, `p50 ${ms(c.p50)}, p95 ${ms(c.p95)}, p99 ${ms(c.p99)}`);
-    report(`CPU per run at ${rate} runs/s`, used);
+    const startLabel = `trigger->task start at ${rate} runs/s (open loop, ${s.n} runs)`;
+    results.latency(`chute.start.${rate}`, 'chute', startLabel, s);
+    results.latency(`chute.start.${rate}.completed`, 'chute', `trigger->completed at ${rate} runs/s (open loop)`, c);
+    results.value(`chute.start.${rate}.cpu`, 'chute', `CPU per run summed over all processes at ${rate} runs/s`, used.total, 'ms', { detail: used.text });
+    report(startLabel, percentiles(s));
+    report(`trigger->completed at ${rate} runs/s (open loop)`, percentiles(c));
+    report(`CPU per run at ${rate} runs/s`, used.text);
   } finally {
     client.close();
   }
 }
 
-export async function runsBench(): Promise<void> {
-  const platform = await Platform.start({ workers: 1, env: { CHUTE_WORKER_SLOTS: '2000' } });
+export async function runsBench(results: Results, params: BenchParams): Promise<void> {
+  const platform = await Platform.start({ workers: 1, env: { CHUTE_WORKER_SLOTS: String(Math.max(2000, ...params.clients)), ...NO_TRIGGER_LIMIT } });
   try {
     // Warm-up, not reported: the broker's JVM and the services' JIT reach
     // steady state (the first seconds run several times slower).
-    await throughput(platform, 50, 3000, { report: false });
-    await startLatencyAtRate(platform, 100, 5, { report: false });
-    await startLatencyAtRate(platform, 100, 20);
-    await throughput(platform, 100, 5000);
-    await throughput(platform, 400, 10_000);
+    await throughput(platform, 50, Math.min(3000, 50 * params.runsPerClient * 2));
+    await startLatencyAtRate(platform, 100, Math.min(5, params.openLoopSeconds));
+    await startLatencyAtRate(platform, 100, params.openLoopSeconds, results);
+    for (const clients of params.clients) await throughput(platform, clients, clients * params.runsPerClient, results);
   } finally {
     await platform.stop();
   }

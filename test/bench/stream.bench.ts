@@ -1,19 +1,17 @@
 // Benchmark: the streaming hot path, putStream (in a worker process) -> the
-// stream topic -> the gateway's one tail -> a WebSocket subscriber, on the real
-// broker, beside its floor: a bare kafkajs produce -> consume round trip on the
-// same broker. Figures, not assertions: these machines are noisy.
+// stream topic -> the gateway's one tail -> subscribers over WebSocket, SSE and
+// the SDK, on the real broker. Its floors are in floors.bench.ts. Figures, not
+// assertions: these machines are noisy.
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Kafka, logLevel, Partitioners } from 'kafkajs';
-import WebSocket from 'ws';
-import { noDelaySocketFactory, patchKafkajsRequestQueue } from '@chute/log';
-import { Platform, testBrokers, uniqueName, type ServiceProcess } from '@chute/testing';
+import { Platform, type ServiceProcess } from '@chute/testing';
+import { CHUNK_SIZES, sizeName } from './floors.bench';
 import { HttpClient } from './http';
+import { NO_TRIGGER_LIMIT, type BenchParams } from './params';
 import { pool } from './pool';
-import { ms, report, summary } from './stats';
-
-/** Wall-clock ms with sub-ms precision, comparable across processes on this machine. */
-const now = (): number => performance.timeOrigin + performance.now();
+import type { Results } from './results';
+import { ms, now, percentiles, report, summary } from './stats';
+import { Subscriber, TRANSPORT_NAMES, type Transport } from './subscribers';
 
 function rssMiB(pid: number): number {
   const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -32,6 +30,9 @@ function watchRss(pid: number): { stop(): number } {
   };
 }
 
+/** WebSocket handshakes in flight at once while a crowd attaches. */
+const OPENING = 1000;
+
 interface TicksInput {
   count: number;
   intervalMs: number;
@@ -45,64 +46,26 @@ async function trigger(client: HttpClient, input: TicksInput): Promise<string> {
   return response.body.runId;
 }
 
-/** One WebSocket subscriber of a run, recording each chunk's putStream -> receipt latency. */
-class Subscriber {
-  readonly latencies: number[] = [];
-  chunks = 0;
-  firstAt = 0;
-  lastAt = 0;
-  readonly opened: Promise<void>;
-  readonly ended: Promise<string>;
-  private readonly socket: WebSocket;
-
-  constructor(gatewayUrl: string, runId: string, private readonly measure: boolean) {
-    const url = new URL(`/api/v1/runs/${runId}/stream`, gatewayUrl);
-    url.protocol = 'ws:';
-    this.socket = new WebSocket(url, { perMessageDeflate: false });
-    this.opened = new Promise((resolve, reject) => {
-      this.socket.once('open', () => resolve());
-      this.socket.once('error', reject);
-      this.socket.once('unexpected-response', (_req, res) => reject(new Error(`stream of ${runId} refused: ${res.statusCode}`)));
-    });
-    this.ended = new Promise((resolve) => {
-      this.socket.on('message', (data: Buffer) => {
-        const at = now();
-        // {"type":"end",... or {"type":"chunk",...: the 9th byte tells them apart without parsing.
-        if (data[9] === 0x65 /* e */) {
-          resolve(String(data));
-          return;
-        }
-        if (this.chunks++ === 0) this.firstAt = at;
-        this.lastAt = at;
-        if (this.measure) {
-          const { data: text } = JSON.parse(String(data)) as { data: string };
-          this.latencies.push(at - Number.parseFloat(text));
-        }
-      });
-      this.socket.once('close', (code) => resolve(`closed ${code}`));
-    });
-  }
-
-  close(): void {
-    this.socket.terminate();
-  }
-}
-
 /**
- * `runs` runs of stream-ticks, `perRun` WebSocket subscribers each, attached
- * during the runs' initial delay (drop-before-subscribe: a late one would miss
- * chunks, and the check below would say so).
+ * `runs` runs of stream-ticks, `perRun` subscribers each, attached during the
+ * runs' initial delay (drop-before-subscribe: a late one would miss chunks, and
+ * the check below would say so).
  */
 async function streams(
   platform: Platform,
-  options: { runs: number; perRun: number; input: TicksInput; measure: boolean; gateway?: ServiceProcess },
+  options: { runs: number; perRun: number; input: TicksInput; measure: boolean; transport?: Transport; gateway?: ServiceProcess },
 ): Promise<{ subscribers: Subscriber[]; attachMs: number; rss?: { idle: number; active: number } }> {
   const { runs, perRun, input } = options;
   const triggeredAt = now();
   const client = new HttpClient(platform.gatewayUrl, 50);
   const ids = await pool(Array.from({ length: runs }), 50, () => trigger(client, input)).finally(() => client.close());
-  const subscribers = ids.flatMap((id) => Array.from({ length: perRun }, () => new Subscriber(platform.gatewayUrl, id, options.measure)));
-  await Promise.all(subscribers.map((s) => s.opened));
+  // At most OPENING handshakes at once: 10,000 at once were reset (ECONNRESET) on the shared 2 cores.
+  const subscribers: Subscriber[] = [];
+  await pool(ids.flatMap((id) => Array.from({ length: perRun }, () => id)), OPENING, async (id) => {
+    const subscriber = Subscriber.of(options.transport ?? 'ws', platform.gatewayUrl, id, options.measure);
+    subscribers.push(subscriber);
+    await subscriber.opened;
+  });
   const attachMs = now() - triggeredAt;
   // Runs start a moment after their trigger; their chunks begin delayMs later.
   const activeStartsAt = triggeredAt + input.delayMs;
@@ -125,104 +88,93 @@ async function streams(
   return { subscribers, attachMs, ...(rss ? { rss } : {}) };
 }
 
-/** The floor: one kafkajs producer and one consumer on a fresh one-partition topic, one message every `intervalMs`. */
-async function kafkaFloor(samples: number, intervalMs: number): Promise<number[]> {
-  // The same kafkajs fix the platform runs with, so the floor is the same client.
-  patchKafkajsRequestQueue();
-  const kafka = new Kafka({
-    clientId: 'bench-floor',
-    brokers: testBrokers(),
-    logLevel: logLevel.NOTHING,
-    // The same TCP_NODELAY sockets the platform uses: without them Nagle adds ~40 ms and the floor would flatter us.
-    socketFactory: noDelaySocketFactory,
-  });
-  const topic = uniqueName('bench-floor');
-  const admin = kafka.admin();
-  await admin.connect();
-  await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
-  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
-  // The same fetch wait as the platform's consumers.
-  const consumer = kafka.consumer({ groupId: uniqueName('bench-floor'), maxWaitTimeInMs: 250 });
+/**
+ * Trigger -> first chunk, one run at a time. The run's id comes back from the
+ * trigger, so a subscriber cannot attach before it: it attaches the moment the
+ * id is known, with from=start so a chunk put before it attached is replayed
+ * rather than missed.
+ */
+async function firstChunk(platform: Platform, trials: number): Promise<number[]> {
+  const client = new HttpClient(platform.gatewayUrl, 1);
   const latencies: number[] = [];
   try {
-    await Promise.all([producer.connect(), consumer.connect()]);
-    await consumer.subscribe({ topics: [topic], fromBeginning: true });
-    const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
-    let received = 0;
-    let all!: () => void;
-    const done = new Promise<void>((resolve) => (all = resolve));
-    await consumer.run({
-      autoCommit: false,
-      eachMessage: async ({ message }) => {
-        latencies.push(now() - Number.parseFloat(String(message.value)));
-        if (++received === samples) all();
-      },
-    });
-    await joined;
-    for (let i = 0; i < samples; i++) {
-      await producer.send({ topic, acks: -1, messages: [{ key: 'floor', value: now().toFixed(3).padEnd(100, '.') }] });
-      await sleep(intervalMs);
+    for (let i = 0; i < trials; i++) {
+      const sent = now();
+      const runId = await trigger(client, { count: 1, intervalMs: 0, delayMs: 0, bytes: 100 });
+      const subscriber = Subscriber.of('ws', platform.gatewayUrl, runId, false, '?from=start');
+      await subscriber.ended;
+      subscriber.close();
+      if (subscriber.chunks !== 1) throw new Error(`run ${runId}: ${subscriber.chunks} chunks, expected 1`);
+      latencies.push(subscriber.firstAt - sent);
     }
-    await done;
     return latencies;
   } finally {
-    await consumer.disconnect();
-    await producer.disconnect();
-    await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
-    await admin.disconnect();
+    client.close();
   }
 }
 
-export async function streamBench(): Promise<void> {
-  // 2,000 runs at once in the idle-then-active phase.
-  const platform = await Platform.start({ workers: 1, env: { CHUTE_WORKER_SLOTS: '2500' } });
+export async function streamBench(results: Results, params: BenchParams): Promise<void> {
+  // Room for the crowd's runs at once in the idle-then-active phase.
+  const crowdRuns = Math.ceil(params.crowd / 5);
+  const platform = await Platform.start({ workers: 1, env: { CHUTE_WORKER_SLOTS: String(Math.max(2500, crowdRuns + 500, params.streams + 500)), ...NO_TRIGGER_LIMIT } });
   const gateway = platform.processes.find((p) => p.name === 'gateway')!;
   try {
-    const floor = summary(await kafkaFloor(500, 20));
-    report('floor: bare kafkajs produce->consume (1 message / 20 ms, 500 samples)', `p50 ${ms(floor.p50)}, p99 ${ms(floor.p99)}`);
-
     // Warm-up: connections, JIT, the gateway's first subscriptions.
     await streams(platform, { runs: 10, perRun: 1, input: { count: 50, intervalMs: 10, delayMs: 2000, bytes: 100 }, measure: false });
 
-    const one = await streams(platform, { runs: 1, perRun: 1, input: { count: 500, intervalMs: 20, delayMs: 1000, bytes: 100 }, measure: true });
-    const l1 = summary(one.subscribers[0]!.latencies);
-    report('putStream->WebSocket, 1 stream (1 chunk / 20 ms, 500 chunks)', `p50 ${ms(l1.p50)}, p99 ${ms(l1.p99)} (p50 ${(l1.p50 / floor.p50).toFixed(2)}x the floor)`);
+    for (const transport of ['ws', 'sse', 'sdk'] as const) {
+      for (const bytes of CHUNK_SIZES) {
+        if (bytes !== 100 && transport !== 'ws') continue;
+        const one = await streams(platform, { runs: 1, perRun: 1, transport, input: { count: params.samples, intervalMs: 20, delayMs: 1000, bytes }, measure: true });
+        const l = summary(one.subscribers[0]!.latencies);
+        const label = `putStream->${TRANSPORT_NAMES[transport]}, 1 stream (1 chunk / 20 ms, ${bytes} B)`;
+        results.latency(`chute.stream.1.${transport}.${sizeName(bytes)}`, 'chute', label, l);
+        report(label, percentiles(l));
+      }
+    }
 
-    const many = await streams(platform, { runs: 1000, perRun: 1, input: { count: 25, intervalMs: 200, delayMs: 10_000, bytes: 100 }, measure: true });
-    const lm = summary(many.subscribers.flatMap((s) => s.latencies));
-    report(
-      'putStream->WebSocket, 1,000 concurrent streams (1 chunk / 200 ms each, 5,000 chunks/s)',
-      `p50 ${ms(lm.p50)}, p99 ${ms(lm.p99)} over ${lm.n} chunks (p50 ${(lm.p50 / floor.p50).toFixed(2)}x the floor); 1,000 attached in ${ms(many.attachMs)}`,
-    );
+    const first = summary(await firstChunk(platform, Math.max(5, Math.ceil(params.samples / 10))));
+    const firstLabel = 'trigger->first chunk (WebSocket attached as soon as the trigger answers, from=start)';
+    results.latency('chute.first-chunk', 'chute', firstLabel, first);
+    report(firstLabel, percentiles(first));
 
-    // Throughput: 4 runs putting 100-byte chunks as fast as they can, 5 subscribers each.
-    const count = 25_000;
-    const burst = await streams(platform, { runs: 4, perRun: 5, input: { count, intervalMs: 0, delayMs: 3000, bytes: 100 }, measure: false });
-    const first = Math.min(...burst.subscribers.map((s) => s.firstAt));
-    const last = Math.max(...burst.subscribers.map((s) => s.lastAt));
-    const delivered = burst.subscribers.reduce((n, s) => n + s.chunks, 0);
-    const seconds = (last - first) / 1000;
-    report(
-      'chunks/s delivered through one gateway (100-byte chunks, 4 streams x 5 WebSocket subscribers)',
-      `${(delivered / seconds).toFixed(0)} deliveries/s (${((4 * count) / seconds).toFixed(0)} distinct chunks/s in; ${delivered} deliveries in ${seconds.toFixed(2)} s)`,
-    );
-
-    // 10,000 subscribers (2,000 runs x 5) attach, sit idle, then every run streams.
-    const idleMs = Math.max(20_000, Math.ceil((many.attachMs / 1000) * 10 * 2.5));
-    const base = rssMiB(gateway.pid);
-    const crowd = await streams(platform, {
-      runs: 2000,
-      perRun: 5,
-      input: { count: 10, intervalMs: 500, delayMs: idleMs, bytes: 100 },
+    const many = await streams(platform, {
+      runs: params.streams,
+      perRun: 1,
+      input: { count: 5 * params.streamSeconds, intervalMs: 200, delayMs: Math.max(3000, params.streams * 10), bytes: 100 },
       measure: true,
-      gateway,
     });
+    const lm = summary(many.subscribers.flatMap((s) => s.latencies));
+    const manyLabel = `putStream->WebSocket, ${params.streams} concurrent streams (1 chunk / 200 ms each, 100 B)`;
+    results.latency('chute.stream.many.ws', 'chute', manyLabel, lm, { detail: `${params.streams} attached in ${ms(many.attachMs)}` });
+    report(manyLabel, `${percentiles(lm)}; ${params.streams} attached in ${ms(many.attachMs)}`);
+
+    // Throughput: 4 runs putting chunks as fast as they can, 5 WebSocket subscribers each.
+    for (const bytes of CHUNK_SIZES) {
+      const count = bytes === 100 ? params.burstChunks : Math.ceil(params.burstChunks / 5);
+      const burst = await streams(platform, { runs: 4, perRun: 5, input: { count, intervalMs: 0, delayMs: 3000, bytes }, measure: false });
+      const firstAt = Math.min(...burst.subscribers.map((s) => s.firstAt));
+      const lastAt = Math.max(...burst.subscribers.map((s) => s.lastAt));
+      const delivered = burst.subscribers.reduce((n, s) => n + s.chunks, 0);
+      const seconds = (lastAt - firstAt) / 1000;
+      const label = `chunk deliveries through one gateway (4 streams x 5 WebSocket subscribers, ${bytes} B chunks)`;
+      const detail = `${((4 * count) / seconds).toFixed(0)} distinct chunks/s in; ${delivered} deliveries in ${seconds.toFixed(2)} s`;
+      results.value(`chute.deliveries.${sizeName(bytes)}`, 'chute', label, delivered / seconds, 'deliveries/s', { detail });
+      results.value(`chute.mbps.${sizeName(bytes)}`, 'chute', label, (delivered * bytes) / seconds / 1e6, 'MB/s', { detail });
+      report(label, `${(delivered / seconds).toFixed(0)} deliveries/s, ${((delivered * bytes) / seconds / 1e6).toFixed(1)} MB/s (${detail})`);
+    }
+
+    // The crowd (runs x 5 subscribers) attaches, sits idle, then every run streams.
+    const idleMs = Math.max(params.crowd >= 5000 ? 20_000 : 3000, Math.ceil((many.attachMs / 1000) * (crowdRuns / params.streams) * 5 * 2.5));
+    const base = rssMiB(gateway.pid);
+    const crowd = await streams(platform, { runs: crowdRuns, perRun: 5, input: { count: 10, intervalMs: 500, delayMs: idleMs, bytes: 100 }, measure: true, gateway });
     const lc = summary(crowd.subscribers.flatMap((s) => s.latencies));
-    report(
-      '10,000 idle-then-active WebSocket subscribers (2,000 runs x 5; then 4,000 chunks/s in, 20,000 deliveries/s out)',
-      `gateway RSS ${base.toFixed(0)} MiB before, ${crowd.rss!.idle.toFixed(0)} MiB idle, ${crowd.rss!.active.toFixed(0)} MiB peak active; ` +
-        `latency p50 ${ms(lc.p50)}, p99 ${ms(lc.p99)} over ${lc.n} chunks; 10,000 attached in ${ms(crowd.attachMs)}`,
-    );
+    const subscribers = crowdRuns * 5;
+    const crowdLabel = `${subscribers} idle-then-active WebSocket subscribers (${crowdRuns} runs x 5, 1 chunk / 500 ms each)`;
+    results.latency('chute.crowd.latency', 'chute', crowdLabel, lc, { detail: `${subscribers} attached in ${ms(crowd.attachMs)}` });
+    results.value('chute.crowd.rss.idle', 'chute', `gateway RSS with ${subscribers} idle subscribers`, crowd.rss!.idle, 'MiB', { detail: `${base.toFixed(0)} MiB before` });
+    results.value('chute.crowd.rss.active', 'chute', `gateway RSS with ${subscribers} active subscribers (peak)`, crowd.rss!.active, 'MiB');
+    report(crowdLabel, `gateway RSS ${base.toFixed(0)} MiB before, ${crowd.rss!.idle.toFixed(0)} MiB idle, ${crowd.rss!.active.toFixed(0)} MiB peak active; latency ${percentiles(lc)}; attached in ${ms(crowd.attachMs)}`);
   } finally {
     await platform.stop();
   }

@@ -8,9 +8,10 @@ import { KafkaLog, openPlatformTopics } from '@chute/log';
 import { Metrics, silentLogger } from '@chute/runtime';
 import type { RunEvent } from '@chute/schemas';
 import { requireEnv, ServiceProcess, uniqueName, waitFor } from '@chute/testing';
+import type { BenchParams } from './params';
+import type { Results } from './results';
 import { report } from './stats';
 
-const FINISHED = Number(process.env['CHUTE_BENCH_TAKEOVER_RUNS'] ?? 1_000_000);
 const LIVE = 1000;
 const BATCH_RUNS = 2500;
 
@@ -34,12 +35,15 @@ async function timeToCatchUp(env: Record<string, string>): Promise<{ seconds: nu
   return { seconds: (performance.now() - started) / 1000, scheduler };
 }
 
-export async function takeoverBench(): Promise<void> {
+export async function takeoverBench(results: Results, params: BenchParams): Promise<void> {
+  const FINISHED = params.takeoverRuns;
   const env: Record<string, string> = {
     CHUTE_KAFKA_BROKERS: requireEnv('CHUTE_KAFKA_BROKERS'),
     CHUTE_TOPIC_PREFIX: uniqueName('bench-takeover'),
     CHUTE_PROBE_PORT: '0',
     CHUTE_LOG_LEVEL: 'info',
+    // A checkpoint after every 5,000 records (the default), or sooner on a small history, so a small run does not wait a minute for one.
+    CHUTE_SCHEDULER_CHECKPOINT_RECORDS: String(Math.max(1, Math.min(5000, Math.floor((FINISHED * 4) / 6 / 2)))),
   };
   const log = new KafkaLog({ brokers: env['CHUTE_KAFKA_BROKERS']!.split(','), clientId: 'bench-takeover', logger: silentLogger });
   await log.start();
@@ -63,6 +67,7 @@ export async function takeoverBench(): Promise<void> {
     report('takeover: history written', `${FINISHED.toLocaleString('en')} finished runs + ${LIVE} waiting, ${records.toLocaleString('en')} records in ${((performance.now() - writing) / 1000).toFixed(1)} s`);
 
     const cold = await timeToCatchUp(env);
+    results.value('chute.takeover.cold', 'chute', `scheduler takeover of ${FINISHED.toLocaleString('en')} finished runs with no checkpoint (reads from offset 0)`, cold.seconds, 's');
     report('takeover: start with no checkpoint (reads from offset 0)', `${cold.seconds.toFixed(2)} s to catch up`);
     await waitFor(() => new Set(cold.scheduler.lines.filter((l) => l.msg === 'checkpoint written').map((l) => l['partition'])).size === 6, {
       timeoutMs: 120_000,
@@ -72,6 +77,7 @@ export async function takeoverBench(): Promise<void> {
 
     const warm = await timeToCatchUp(env);
     const assigned = warm.scheduler.lines.find((l) => l.msg === 'partitions assigned');
+    results.value('chute.takeover.warm', 'chute', `scheduler takeover of the same history from its checkpoints`, warm.seconds, 's');
     report(
       'takeover: start from the checkpoints',
       `${warm.seconds.toFixed(2)} s to catch up, ${String(assigned?.['checkpointRuns'])} live runs loaded from checkpoints (history: ${records.toLocaleString('en')} records)`,

@@ -1,0 +1,60 @@
+// The bench's parameters, read once from the environment. The defaults are the
+// full run (under 15 minutes on 2 cores); the smoke test sets tiny ones.
+
+/** A positive integer from the environment, or `fallback`; a bad value stops the run with a clear message. */
+function positive(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer, got "${raw}"`);
+  return value;
+}
+
+function list(name: string, fallback: number[]): number[] {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const values = raw.split(',').map((s) => Number(s.trim()));
+  if (values.some((v) => !Number.isInteger(v) || v < 1)) throw new Error(`${name} must be a comma-separated list of positive integers, got "${raw}"`);
+  return values;
+}
+
+export interface BenchParams {
+  /** Concurrent clients of each closed-loop runs/jobs measurement. @default [100, 400] */
+  clients: number[];
+  /** Runs (jobs) each closed-loop client completes per measurement. @default 25 */
+  runsPerClient: number;
+  /** Seconds of each open-loop measurement at 100 runs (jobs) per second. @default 20 */
+  openLoopSeconds: number;
+  /** Chunks (progress events, messages) of each 1-stream latency measurement, one per 20 ms. @default 500 */
+  samples: number;
+  /** Concurrent streams of the many-streams latency measurement, each at 5 chunks/s. @default 1000 */
+  streams: number;
+  /** Seconds the many-streams measurement streams for. @default 5 */
+  streamSeconds: number;
+  /** Chunks each of the 4 streams of the throughput measurement puts. @default 25000 (100 B), a fifth of it at 4 KiB */
+  burstChunks: number;
+  /** WebSocket subscribers of the idle-then-active measurement (5 per run). @default 10000 */
+  crowd: number;
+  /** Finished runs in the history of the takeover measurement. @default 1000000 */
+  takeoverRuns: number;
+  /** Where the JSON results and the SVG chart are written. @default test/bench/results */
+  outDir: string;
+}
+
+export function readParams(): BenchParams {
+  return {
+    clients: list('CHUTE_BENCH_CLIENTS', [100, 400]),
+    runsPerClient: positive('CHUTE_BENCH_RUNS_PER_CLIENT', 25),
+    openLoopSeconds: positive('CHUTE_BENCH_OPEN_LOOP_SECONDS', 20),
+    samples: positive('CHUTE_BENCH_SAMPLES', 500),
+    streams: positive('CHUTE_BENCH_STREAMS', 1000),
+    streamSeconds: positive('CHUTE_BENCH_STREAM_SECONDS', 5),
+    burstChunks: positive('CHUTE_BENCH_BURST_CHUNKS', 25_000),
+    crowd: positive('CHUTE_BENCH_CROWD', 10_000),
+    takeoverRuns: positive('CHUTE_BENCH_TAKEOVER_RUNS', 1_000_000),
+    outDir: process.env['CHUTE_BENCH_OUT_DIR'] || 'test/bench/results',
+  };
+}
+
+/** The gateway's per-token trigger limit (6,000 a minute by default) lifted: the bench measures capacity, not the limiter. */
+export const NO_TRIGGER_LIMIT = { CHUTE_RATE_LIMIT_TRIGGERS_PER_MINUTE: '100000000' };
