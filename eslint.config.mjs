@@ -33,6 +33,8 @@ export default tseslint.config(
             { sourceTag: 'type:test', onlyDependOnLibsWithTags: ['type:lib', 'type:schemas'] },
             // The CLI's quick start composes the services in one process; nothing else imports a service.
             { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:lib', 'type:schemas', 'type:service'] },
+            // The project's own tooling (setup, schema export) reads the schemas and the libs, never a service.
+            { sourceTag: 'type:tooling', onlyDependOnLibsWithTags: ['type:lib', 'type:schemas'] },
           ],
         },
       ],

@@ -2,7 +2,7 @@
 // schemas/src/json-schema.unit.test.ts fails while a committed file is stale.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PUBLISHED_SCHEMAS, publishedJsonSchema } from '../schemas/src/json-schema';
+import { PUBLISHED_SCHEMAS, publishedJsonSchema } from '@chute/schemas';
 
 for (const file of Object.keys(PUBLISHED_SCHEMAS) as (keyof typeof PUBLISHED_SCHEMAS)[]) {
   const path = join(__dirname, '..', 'schemas', 'json', file);

@@ -8,6 +8,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
 
+npx tsx tools/setup/main.ts --check debian kafka-jars || exit 1
 infra_for_this_script
 
 mapfile -t files < <(find libs services test -path '*/node_modules' -prune -o -name '*.fault.test.ts' -print | sort)

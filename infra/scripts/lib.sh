@@ -101,22 +101,6 @@ as_root() {
   fi
 }
 
-# Installs Debian packages; fails (without a word) where apt-get or root is missing.
-apt_install() {
-  command -v apt-get >/dev/null 2>&1 || return 1
-  [ "$(id -u)" = 0 ] || command -v sudo >/dev/null 2>&1 || return 1
-  log "installing $* from Debian's packages"
-  as_root apt-get update -qq >/dev/null \
-    && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
-}
-
-# Debian's redis-server, for the BullMQ side of the benchmarks (the bench
-# starts and stops its own server; nothing runs as a system service). Idempotent.
-ensure_redis_server() {
-  command -v "${CHUTE_BENCH_REDIS_SERVER:-redis-server}" >/dev/null 2>&1 && return 0
-  apt_install redis-server || die "the benchmarks compare with BullMQ on Redis: install Debian's redis-server (apt-get install redis-server) or set CHUTE_BENCH_REDIS_SERVER"
-}
-
 # A Docker engine that answers quickly, and the Compose plugin to drive it. The
 # timeout matters: a client pointed at a dead socket or remote host can hang.
 docker_available() {

@@ -10,13 +10,11 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
 
+# What the tests need beyond npm ci (a browser, curl, Java, PostgreSQL, redis-server,
+# the SDKs' toolchains) is installed by `npm run setup`, never here: fail at once,
+# naming what is missing, rather than half way through.
+npx tsx tools/setup/main.ts --check || exit 1
 infra_for_this_script
-
-# The browser test drives Debian's Chromium; the demo test runs curl.
-command -v "${CHUTE_CHROMIUM:-chromium}" >/dev/null 2>&1 || apt_install chromium || die "the browser test needs Chromium: install it (Debian: apt-get install chromium) or set CHUTE_CHROMIUM"
-command -v curl >/dev/null 2>&1 || apt_install curl || die "the demo test needs curl: install it (Debian: apt-get install curl)"
-# The benchmarks' smoke test runs BullMQ on a redis-server it starts itself.
-ensure_redis_server
 
 echo "chute tests: broker $CHUTE_KAFKA_BROKERS, database $CHUTE_DATABASE_URL ($INFRA_SOURCE)"
 report="$STATE_DIR/test-output.log"

@@ -7,7 +7,7 @@
 #   1. CHUTE_KAFKA_BROKERS / CHUTE_DATABASE_URL given: use it, start nothing;
 #   2. a Docker engine answers: infra/docker-compose.yml (Redpanda + Console, PostgreSQL 16);
 #   3. Apache Kafka (KRaft) from Maven Central's jars on the machine's Java, and
-#      PostgreSQL from Debian's package (both installed with apt-get when missing);
+#      PostgreSQL from Debian's package (`npm run setup` installs all three);
 #   4. otherwise: exit 1 saying what to install.
 # A second run while ours is up reuses it; a stopped one restarts on its kept data
 # (`npm run infra:down -- --wipe` deletes that data). When CHUTE_INFRA_STARTED_FILE
@@ -140,31 +140,17 @@ up_docker() {
 ensure_java() {
   local major
   major="$(java_major)"
-  if [ -z "$major" ] || [ "$major" -lt 17 ]; then
-    apt_install openjdk-17-jre-headless || true
-    major="$(java_major)"
-  fi
   [ -n "$major" ] && [ "$major" -ge 17 ] && return 0
-  die "Kafka 4 needs Java 17 or newer (found: ${major:-none}). Install it (Debian: apt-get install openjdk-17-jre-headless), run a Docker engine, or set CHUTE_KAFKA_BROKERS to a running broker."
+  die "Kafka 4 needs Java 17 or newer (found: ${major:-none}). Run npm run setup (it installs openjdk-17-jre-headless), run a Docker engine, or set CHUTE_KAFKA_BROKERS to a running broker."
 }
 
-# Prints the dir holding Kafka's jars, fetching them with Maven when missing.
-# Cached per pom content, so a version bump in infra/kafka/pom.xml fetches afresh.
+# Prints the dir holding Kafka's jars, which `npm run setup` fetches (tools/setup/steps.ts
+# names the same dir: one per content of infra/kafka/pom.xml, so a version bump fetches afresh).
 kafka_jars() {
   local jars
   jars="$CACHE_DIR/kafka/$(sha1sum "$REPO_ROOT/infra/kafka/pom.xml" | cut -c1-12)"
-  if ! ls "$jars"/kafka_2.13-*.jar >/dev/null 2>&1; then
-    command -v mvn >/dev/null 2>&1 || apt_install maven || true
-    command -v mvn >/dev/null 2>&1 \
-      || die "Maven is needed to fetch Kafka's jars: install it (Debian: apt-get install maven), run a Docker engine, or set CHUTE_KAFKA_BROKERS."
-    log "fetching Apache Kafka's jars from Maven Central into ${jars#"$REPO_ROOT"/} (once)"
-    # Into a temp dir first: an interrupted download must not look like a cache hit.
-    rm -rf "$jars.tmp"
-    mvn -q -B -f "$REPO_ROOT/infra/kafka/pom.xml" dependency:copy-dependencies \
-      -DincludeScope=runtime -DoutputDirectory="$jars.tmp" >"$STATE_DIR/mvn.log" 2>&1 \
-      || { tail -20 "$STATE_DIR/mvn.log" >&2; die "could not fetch Kafka's jars (mvn output above, in .infra/mvn.log)"; }
-    rm -rf "$jars" && mv "$jars.tmp" "$jars"
-  fi
+  ls "$jars"/kafka_2.13-*.jar >/dev/null 2>&1 \
+    || die "Apache Kafka's jars are not in ${jars#"$REPO_ROOT"/}: run npm run setup (it fetches them with Maven), run a Docker engine, or set CHUTE_KAFKA_BROKERS."
   echo "$jars"
 }
 
@@ -288,12 +274,8 @@ up_postgres() {
   fi
   rm -f "$STATE_DIR/postgres.pid" "$STATE_DIR/postgres.port"   # stale: that process is gone
 
-  if [ -z "$PG_BIN" ]; then
-    apt_install postgresql || true
-    PG_BIN="$(pg_bindir || true)"
-    [ -n "$PG_BIN" ] \
-      || die "PostgreSQL is needed: install it (Debian: apt-get install postgresql), run a Docker engine, or set CHUTE_DATABASE_URL to a running server."
-  fi
+  [ -n "$PG_BIN" ] \
+    || die "PostgreSQL is needed: run npm run setup (it installs Debian's postgresql), run a Docker engine, or set CHUTE_DATABASE_URL to a running server."
   if [ "$(id -u)" = 0 ]; then
     id postgres >/dev/null 2>&1 || die "PostgreSQL will not run as root and there is no postgres user to run it as (Debian's postgresql package creates one)"
   fi

@@ -11,3 +11,4 @@ export * from './api';
 export * from './auth';
 export * from './worker-protocol';
 export * from './stream-wire';
+export * from './json-schema';

@@ -2,8 +2,8 @@
 // run neither): the Compose files through compose-go, the loader `docker compose
 // config` is built on; the Kubernetes manifests with kubeconform against the
 // Kubernetes 1.33 JSON schemas; the Dockerfile with hadolint. The validators are
-// installed by infra/deploy/setup.sh (nx target e2e:deploy-tools, which `npm test`
-// runs first); a missing one fails the test, it is never skipped. The last suite
+// installed by `npm run setup` (tools/setup/steps.ts; `npm test` checks it ran
+// first); a missing one fails the test, it is never skipped. The last suite
 // runs the migrate one-shot against CHUTE_DATABASE_URL.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -22,7 +22,7 @@ const AUTH_SECRET = 'k1:0123456789abcdef0123456789abcdef0123456789abcdef';
 
 function tool(relative: string): string {
   const file = path.join(TOOLS, relative);
-  assert.ok(existsSync(file), `${file} is missing: install the validators with \`bash infra/deploy/setup.sh\``);
+  assert.ok(existsSync(file), `${file} is missing: install the validators with \`npm run setup\``);
   return file;
 }
 

@@ -1,0 +1,57 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+
+/** A failed setup action, with the line a person can act on. */
+export class SetupError extends Error {
+  override readonly name = 'SetupError';
+}
+
+/** True when `command` resolves on PATH (or is an existing path). */
+export function commandExists(command: string): boolean {
+  return spawnSync('sh', ['-c', 'command -v "$1"', 'sh', command], { stdio: 'ignore' }).status === 0;
+}
+
+/** True when Debian's package database says `name` is installed. */
+export function debianPackageInstalled(name: string): boolean {
+  const query = spawnSync('dpkg-query', ['-W', '-f=${Status}', name], { encoding: 'utf8' });
+  return query.status === 0 && query.stdout.includes('install ok installed');
+}
+
+/** The major version of the java on PATH (8 for "1.8.0_x"), or undefined. */
+export function javaMajor(): number | undefined {
+  const java = spawnSync('java', ['-version'], { encoding: 'utf8' });
+  if (java.error || java.status !== 0) return undefined;
+  const match = /version "(?:1\.)?(\d+)/.exec(java.stderr);
+  return match ? Number(match[1]) : undefined;
+}
+
+/** The newest installed PostgreSQL's bin dir (Debian's layout), or undefined. */
+export function postgresBinDir(): string | undefined {
+  const root = '/usr/lib/postgresql';
+  if (!existsSync(root)) return undefined;
+  const versions = readdirSync(root)
+    .filter((version) => existsSync(`${root}/${version}/bin/postgres`))
+    .sort((a, b) => Number(a) - Number(b));
+  const newest = versions.at(-1);
+  return newest === undefined ? undefined : `${root}/${newest}/bin`;
+}
+
+/** Runs a command with its output shown; throws a SetupError naming it when it fails. */
+export function run(file: string, args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): void {
+  const result = spawnSync(file, args, { stdio: 'inherit', cwd: options.cwd, env: { ...process.env, ...options.env } });
+  if (result.error) throw new SetupError(`${file}: ${result.error.message}`);
+  if (result.status !== 0) throw new SetupError(`${[file, ...args].join(' ')} exited with ${result.status ?? result.signal}`);
+}
+
+
+/** The prefix that runs a command as root: none when we are root, sudo when there is one. */
+export function asRoot(): string[] {
+  if (process.getuid?.() === 0) return [];
+  if (commandExists('sudo')) return ['sudo'];
+  throw new SetupError('installing Debian packages needs root: run as root, or install sudo');
+}
+
+/** True when the command runs and exits 0 (its output discarded). */
+export function succeeds(file: string, args: readonly string[]): boolean {
+  return spawnSync(file, args, { stdio: 'ignore' }).status === 0;
+}
