@@ -1,4 +1,4 @@
-# Shared by up.sh, down.sh, test.sh, start.sh and bench.sh. Sourced, not run.
+# Shared by up.sh, down.sh, test.sh, faults.sh, fuzz.sh and bench.sh. Sourced, not run.
 # shellcheck shell=bash
 # shellcheck disable=SC2034  # the variables are for the scripts that source this file
 set -euo pipefail
@@ -156,7 +156,7 @@ stop_process() {
   fi
 }
 
-# For test.sh, start.sh and bench.sh: bring the infrastructure up unless both
+# For test.sh, faults.sh, fuzz.sh and bench.sh: bring the infrastructure up unless both
 # addresses are given, export the addresses, and record in $INFRA_STARTED what
 # this call started (components that were already running are reused and left
 # alone at the end). Usage: infra_up_for_session; ...; infra_down_for_session
@@ -181,18 +181,13 @@ infra_up_for_session() {
 
 # Stops what infra_up_for_session started (also after it failed half way), and
 # wipes the data of what it started empty: a test run's topics and databases are
-# debris. Data it restarted on was there before the session and stays. With
-# --keep (npm start: its runs are the user's) nothing is wiped.
+# debris. Data it restarted on was there before the session and stays.
+# (`chute dev --kafka` keeps everything: services/cli/src/dev-infra.ts.)
 infra_down_for_session() {
   [ -n "$INFRA_STARTED_FILE" ] || return 0
   local fresh kept
-  if [ "${1:-}" = --keep ]; then
-    fresh=""
-    kept="$(awk '{ print $1 }' "$INFRA_STARTED_FILE" | sort -u)"
-  else
-    fresh="$(awk '$2 == "fresh" { print $1 }' "$INFRA_STARTED_FILE" | sort -u)"
-    kept="$(awk '$2 != "fresh" { print $1 }' "$INFRA_STARTED_FILE" | sort -u)"
-  fi
+  fresh="$(awk '$2 == "fresh" { print $1 }' "$INFRA_STARTED_FILE" | sort -u)"
+  kept="$(awk '$2 != "fresh" { print $1 }' "$INFRA_STARTED_FILE" | sort -u)"
   # shellcheck disable=SC2086
   [ -z "$fresh" ] || bash "$REPO_ROOT/infra/scripts/down.sh" --wipe $fresh || true
   # shellcheck disable=SC2086

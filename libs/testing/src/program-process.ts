@@ -38,6 +38,11 @@ export class ProgramProcess {
     return new ProgramProcess(options.label ?? [command, ...args].join(' '), child);
   }
 
+  /** The program's pid, which leads its own process group. */
+  get pid(): number {
+    return this.child.pid!;
+  }
+
   get running(): boolean {
     return this.exitCode === undefined;
   }

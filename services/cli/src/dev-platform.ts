@@ -5,7 +5,7 @@ import { DemoEnv, DemoServer } from '@chute/demo-app';
 import { GatewayEnv, GatewayServer } from '@chute/gateway';
 import { EmbeddedLog } from '@chute/log';
 import { ProjectorEnv, ProjectorService } from '@chute/projector';
-import { ConfigError, Lifecycle, parseEnv, withDeadline, type Component, type Logger } from '@chute/runtime';
+import { ConfigError, Lifecycle, parseEnv, type Component, type Logger } from '@chute/runtime';
 import { SchedulerEnv, Scheduler } from '@chute/scheduler';
 import { WorkerEnv, WorkerService } from '@chute/worker';
 
@@ -47,8 +47,7 @@ export class DevPlatform implements Component {
     return this.lifecycle.start(async () => {
       const log = new EmbeddedLog();
       const pglite = (this.pglite = await createPgliteDb());
-      const secret = `dev:${randomBytes(32).toString('base64url')}`;
-      const token = await mintToken(AuthKeys.parse(secret), { tenant: 'default', scopes: ['runs:write', 'runs:read', 'stream:read', 'workers'], ttlMs: 30 * 86_400_000, subject: 'dev' });
+      const { secret, token } = await devCredentials();
       const gatewayPort = Number(this.env['CHUTE_GATEWAY_PORT'] ?? 8080);
       const demoPort = Number(this.env['CHUTE_DEMO_PORT'] ?? 8000);
       const env: NodeJS.ProcessEnv = { ...this.env, CHUTE_PROBE_PORT: '0' };
@@ -75,7 +74,7 @@ export class DevPlatform implements Component {
       const demo = new DemoServer(parseEnv(DemoEnv, { ...env, CHUTE_GATEWAY_URL: gatewayUrl, CHUTE_TOKEN: token }), service('demo-app'));
       await this.run(demo).catch((error: unknown) => portTaken(error, demoPort, 'CHUTE_DEMO_PORT'));
       // The banner only once the gateway answers as ready: what it names works when it is printed.
-      await withDeadline(this.untilReady(gatewayUrl), 30_000, 'the gateway did not become ready within 30 s');
+      await untilAllAnswer([`${gatewayUrl}/readyz`], 30_000, 'the gateway did not become ready within 30 s');
       this.onReady({ gatewayUrl, demoUrl: demo.address(), token });
     });
   }
@@ -93,11 +92,23 @@ export class DevPlatform implements Component {
     await component.start();
   }
 
-  private async untilReady(gatewayUrl: string): Promise<void> {
-    for (;;) {
-      const ready = await fetch(`${gatewayUrl}/readyz`).then((r) => r.ok, () => false);
-      if (ready) return;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+}
+
+/** A signing key made for this start, and a dev token with every scope signed by it. */
+export async function devCredentials(): Promise<{ secret: string; token: string }> {
+  const secret = `dev:${randomBytes(32).toString('base64url')}`;
+  const token = await mintToken(AuthKeys.parse(secret), { tenant: 'default', scopes: ['runs:write', 'runs:read', 'stream:read', 'workers'], ttlMs: 30 * 86_400_000, subject: 'dev' });
+  return { secret, token };
+}
+
+/** Resolves once every URL (a probe) answers 2xx, asking every 100 ms; throws `failure` once `withinMs` pass first. */
+export async function untilAllAnswer(urls: readonly string[], withinMs: number, failure: string): Promise<void> {
+  const deadline = Date.now() + withinMs;
+  let waiting = [...urls];
+  while (waiting.length > 0) {
+    if (Date.now() > deadline) throw new Error(`${failure}: no answer from ${waiting.join(', ')}`);
+    const answered = await Promise.all(waiting.map((url) => fetch(url, { signal: AbortSignal.timeout(2_000) }).then((r) => r.ok, () => false)));
+    waiting = waiting.filter((_, i) => !answered[i]);
+    if (waiting.length > 0) await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }

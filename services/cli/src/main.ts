@@ -1,8 +1,7 @@
-import { spawnSync } from 'node:child_process';
-import path from 'node:path';
 import { Command } from 'commander';
 import { ConfigError, runMain } from '@chute/runtime';
 import { DevPlatform, type DevPlatformReady } from './dev-platform';
+import { runKafkaDev, type KafkaDevReady } from './dev-kafka';
 import { Chute } from '@chute/sdk';
 import { connectionOf, removeDevConnection, writeDevConnection } from './connection';
 import { cancelRun, describeFailure, getRun, listRuns, runTask, streamRun, type Io } from './runs-commands';
@@ -43,6 +42,20 @@ function banner({ gatewayUrl, demoUrl, token }: DevPlatformReady): string {
   ].join('\n');
 }
 
+/** What `chute dev --kafka` prints once every service answers. */
+function kafkaBanner(ready: KafkaDevReady): string {
+  return [
+    'Chute is running as separate processes on Kafka and PostgreSQL.',
+    `  broker     ${ready.brokers}   database ${ready.databaseUrl.replace(/\/\/[^@/]*@/, '//')}   (${ready.infra})`,
+    `  gateway    ${ready.gatewayUrl}   (API docs at /docs, with the token below)`,
+    `  demo page  ${ready.demoUrl}/`,
+    `  try        curl -N ${ready.demoUrl}/stream`,
+    `  dev token  export CHUTE_TOKEN=${ready.token}`,
+    'Ctrl-C stops it.',
+    '',
+  ].join('\n');
+}
+
 const program = new Command()
   .name('chute')
   .description('Chute: tasks that stream their output')
@@ -64,10 +77,16 @@ program
   .command('dev')
   .description('the whole platform on this machine: in this process with only Node, or with --kafka as separate processes on a broker and PostgreSQL')
   .option('--kafka', 'run each service as its own process against Kafka and PostgreSQL (started here unless CHUTE_KAFKA_BROKERS and CHUTE_DATABASE_URL are set)')
-  .action((options: { kafka?: boolean }) => {
+  .action(async (options: { kafka?: boolean }) => {
     if (options.kafka || process.env['CHUTE_KAFKA_BROKERS']) {
-      const started = spawnSync('bash', [path.join(__dirname, '..', '..', '..', 'infra', 'scripts', 'start.sh')], { stdio: 'inherit' });
-      process.exit(started.status ?? 1);
+      const ready = (platform: KafkaDevReady) => {
+        writeDevConnection({ gatewayUrl: platform.gatewayUrl, token: platform.token });
+        process.stdout.write(kafkaBanner(platform));
+      };
+      return runKafkaDev(process.env, ready).then((code) => {
+        removeDevConnection();
+        process.exitCode = code;
+      });
     }
     // Quiet by default: the banner says what matters; CHUTE_LOG_LEVEL=info shows every service's log.
     process.once('exit', removeDevConnection);
