@@ -23,7 +23,13 @@ export function topicsConfigOf(config: LogConfig): PlatformTopicsConfig {
  * @throws ConfigError when one of them cannot be read
  */
 export function kafkaLogFromConfig(config: LogConfig, clientId: string, logger: Logger): KafkaLog {
-  return new KafkaLog({ brokers: config.CHUTE_KAFKA_BROKERS, clientId, logger, ...brokerConnectionOf(config) });
+  return new KafkaLog({
+    brokers: config.CHUTE_KAFKA_BROKERS,
+    clientId,
+    logger,
+    ...(config.CHUTE_INSTANCE_ID !== undefined ? { instanceId: config.CHUTE_INSTANCE_ID } : {}),
+    ...brokerConnectionOf(config),
+  });
 }
 
 /**

@@ -26,6 +26,7 @@ import {
   KafkaAuthorizationError,
 } from './kafka-errors';
 import { patchKafkajsRequestQueue } from './kafkajs-request-queue';
+import { registerStaticMember } from './kafkajs-static-membership';
 import { deliverWithRetry } from './retry';
 import {
   MAX_RECORD_BYTES,
@@ -57,10 +58,16 @@ export interface KafkaLogOptions extends BrokerConnection {
   /**
    * How long the broker waits for a group member's heartbeat before it hands the
    * member's partitions to others: the time a killed service's partitions stay
-   * unread. kafkajs has no static membership, so a restarted member is a new one
-   * and its predecessor is dropped only after this. @default 10000
+   * unread, unless it comes back under the same `instanceId`. @default 10000
    */
   sessionTimeoutMs?: number;
+  /**
+   * This process's identity in its consumer groups (static membership): a
+   * restarted process with the same id takes its predecessor's place, and
+   * partitions, at once instead of after the session timeout. Unique per live
+   * process; unset, every start is a new member.
+   */
+  instanceId?: string;
 }
 
 /** How long a new topic's partitions may take to get leaders before start-up gives up. */
@@ -462,6 +469,7 @@ export class KafkaLog implements Log {
 
   async consume(options: ConsumeOptions): Promise<GroupSubscription> {
     const commit = options.commit ?? true;
+    if (this.options.instanceId !== undefined) registerStaticMember(options.group, this.options.instanceId);
     return this.supervise({
       name: options.group,
       config: { groupId: options.group, ...this.fetchWait(options), ...this.membership() },

@@ -204,6 +204,13 @@ export const LogEnv = z.object({
   CHUTE_WORKER_EVENTS_PARTITIONS: PartitionCount.default(DEFAULT_PARTITIONS.workerEvents),
   CHUTE_DISPATCH_PARTITIONS: PartitionCount.default(DEFAULT_PARTITIONS.dispatch),
   CHUTE_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  /**
+   * This instance's name in its consumer groups (Kafka static membership): a
+   * restarted process with the same name gets its partitions back at once
+   * instead of after the 10 s session timeout. Unique per running instance
+   * (a pod's name); unset, every start joins as a new member.
+   */
+  CHUTE_INSTANCE_ID: z.string().regex(/^[A-Za-z0-9._-]{1,200}$/, { message: 'must be letters, digits, ".", "_" or "-"' }).optional(),
   ...BrokerConnectionEnv.shape,
 }).superRefine(refineBrokerConnection);
 
