@@ -55,7 +55,9 @@ export class RunStatusLine {
     this.#task = options.task;
     this.#follow = options.follow ?? false;
     this.#now = options.now ?? (() => performance.now());
-    const live = stderr.isTTY === true;
+    // A terminal of no width (a pty nobody sized, as `script` makes without one) would have ora count
+    // its frame as infinitely many rows to clear: treat it as no terminal.
+    const live = stderr.isTTY === true && (stderr.columns ?? 0) > 0;
     this.#holdsPartialLine = live && this.#follow && stdout.isTTY === true;
     this.#spinner = live
       ? ora({
@@ -72,7 +74,7 @@ export class RunStatusLine {
       : undefined;
   }
 
-  /** Whether the line is drawn live (stderr is a terminal); if not, a status poll would be wasted. */
+  /** Whether the line is drawn live (stderr is a sized terminal); if not, a status poll would be wasted. */
   get live(): boolean {
     return this.#spinner !== undefined;
   }

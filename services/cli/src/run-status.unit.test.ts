@@ -4,65 +4,8 @@ import readline from 'node:readline';
 import { Writable } from 'node:stream';
 import { stripVTControlCharacters } from 'node:util';
 import type { RunView } from '@chute/schemas';
+import { Screen } from '@chute/testing';
 import { RunStatusLine, formatElapsed } from './run-status';
-
-/**
- * A screen as a terminal keeps it: rows of cells, a cursor, wrapping at
- * `columns`, and the few escape sequences ora and readline send (cursor to
- * column, cursor up, erase in line); colours and modes are ignored. Writing
- * stdout and stderr into one Screen is what a user's terminal does with both.
- */
-class Screen {
-  readonly rows: string[][] = [[]];
-  row = 0;
-  col = 0;
-  constructor(readonly columns: number) {}
-
-  write(text: string): void {
-    for (let i = 0; i < text.length; i++) {
-      const c = text[i]!;
-      if (c === '\u001B' && text[i + 1] === '[') {
-        const end = text.slice(i + 2).search(/[@-~]/) + i + 2;
-        this.#csi(text.slice(i + 2, end), text[end]!);
-        i = end;
-      } else if (c === '\n') {
-        // A terminal's line discipline turns \n into \r\n (onlcr).
-        this.row += 1;
-        this.col = 0;
-      } else if (c === '\r') this.col = 0;
-      else {
-        if (this.col >= this.columns) {
-          this.row += 1;
-          this.col = 0;
-        }
-        this.#line()[this.col] = c;
-        this.col += 1;
-      }
-    }
-  }
-
-  #line(): string[] {
-    while (this.rows.length <= this.row) this.rows.push([]);
-    return this.rows[this.row]!;
-  }
-
-  #csi(params: string, command: string): void {
-    const n = params === '' || params.startsWith('?') ? undefined : Number(params);
-    const line = this.#line();
-    if (command === 'G') this.col = (n ?? 1) - 1;
-    else if (command === 'A') this.row = Math.max(0, this.row - (n ?? 1));
-    else if (command === 'K') {
-      if ((n ?? 0) === 0) line.length = Math.min(line.length, this.col);
-      else if (n === 1) for (let k = 0; k <= this.col; k++) line[k] = ' ';
-      else line.length = 0;
-    }
-  }
-
-  /** What the user sees, row by row, trailing blanks dropped. */
-  text(): string[] {
-    return this.rows.map((cells) => Array.from(cells, (c) => c ?? ' ').join('').trimEnd());
-  }
-}
 
 /** A writable that records what it is given; as a terminal, it also draws it on a Screen (its own, or one it shares). */
 class FakeStream extends Writable {
@@ -189,6 +132,18 @@ describe('RunStatusLine', () => {
     assert.equal(stdout.written, TEXT);
     assert.equal(stderr.written, 'run r-1 of stream-example\n\nCOMPLETED\n');
     assert.doesNotMatch(stdout.written + stderr.written, ANSI);
+  });
+
+  test('a terminal of no width (a pty nobody sized) gets the plain lines, not a frame of infinitely many rows', () => {
+    const stdout = new FakeStream({ tty: true });
+    const stderr = new FakeStream({ tty: true });
+    stderr.columns = 0;
+    const line = track(new RunStatusLine(stdout, stderr, { runId: 'r-1', task: 'stream-example', follow: true }));
+    assert.equal(line.live, false);
+    line.start();
+    line.chunk('text');
+    line.finish(runView('COMPLETED'));
+    assert.equal(stderr.written, 'run r-1 of stream-example\n\nCOMPLETED\n');
   });
 
   test('without follow: the status and the time, no chunk count; a cancelled run ends with a warning line', async () => {
