@@ -7,3 +7,4 @@ export * from './platform';
 export * from './database';
 export * from './broker';
 export * from './scram-broker';
+export * from './screen';

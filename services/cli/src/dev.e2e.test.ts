@@ -5,7 +5,8 @@ import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
-import { ProgramProcess, repoRoot, waitFor } from '@chute/testing';
+import { stripVTControlCharacters } from 'node:util';
+import { ProgramProcess, Screen, repoRoot, waitFor } from '@chute/testing';
 
 // `npx chute dev` (what `npm start` runs): the whole platform in one process
 // with only Node, as a newcomer meets it. No broker, no PostgreSQL, no Java.
@@ -30,6 +31,17 @@ const quickStartEnv = (extra: Record<string, string> = {}) => ({
   PATH: NODE_ONLY_PATH,
   ...extra,
 });
+
+/** util-linux `script`, which runs a command on a pseudo-terminal of its own, and `stty` to size it; found on the test's PATH, not the quick start's. */
+const onPath = (name: string) => {
+  try {
+    return execFileSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).trim() || undefined;
+  } catch {
+    return undefined;
+  }
+};
+const SCRIPT = onPath('script');
+const STTY = onPath('stty');
 
 /** Runs a chute command to its end, as a user at the checkout with nothing set. */
 const chute = (args: string[]) => ProgramProcess.start(process.execPath, [bin, ...args], { cwd: repoRoot, env: quickStartEnv(), label: `chute ${args.join(' ')}` });
@@ -96,6 +108,22 @@ describe('chute dev: the one-process quick start', () => {
     assert.equal(await cancel.exited, 0, cancel.stderr);
     assert.equal(await sleeper.exited, 1, 'a run that did not complete exits 1');
     assert.match(sleeper.stderr, /CANCELLED/);
+  });
+
+  test('on a terminal, run --follow shows a live status line (spinner, chunk count) and leaves on screen exactly the seed text and ✔ COMPLETED', { skip: !(SCRIPT && STTY) && 'needs util-linux script and stty' }, async () => {
+    // Stdout and stderr on one pseudo-terminal, as in a user's shell; sized, as a real one is, and wide enough that no row wraps.
+    const command = `${STTY} cols 400 rows 40; exec node ${bin} run stream-example --follow`;
+    const run = ProgramProcess.start(SCRIPT!, ['-qfec', command, '/dev/null'], { cwd: repoRoot, env: quickStartEnv(), label: 'chute run --follow on a pty' });
+    assert.equal(await run.exited, 0, run.stdout + run.stderr);
+    assert.match(stripVTControlCharacters(run.stdout), /[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] stream-example · (QUEUED|RUNNING) · \d+\.\d s · \d+ chunks?/, 'a spinner frame with the chunk count');
+    const screen = new Screen(400);
+    screen.write(run.stdout);
+    const runId = /run (\S+) of stream-example/.exec(run.stdout)![1]!;
+    const seen = screen.text();
+    const end = seen.findIndex((row) => row.startsWith('✔'));
+    assert.deepEqual(seen.slice(0, end), [`run ${runId} of stream-example`, ...SEED_TEXT.split('\n').slice(0, -1)], 'the seed text, whole, between the two status lines');
+    assert.match(seen[end]!, /^✔ COMPLETED in \d+\.\d s · \d+ chunks$/);
+    assert.ok(seen.slice(end + 1).every((row) => row === ''), `nothing after the final line: ${JSON.stringify(seen.slice(end + 1))}`);
   });
 
   test('an unknown run, or an unreachable gateway, is one clear line and exit code 1', async () => {

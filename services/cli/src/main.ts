@@ -8,7 +8,7 @@ import { cancelRun, describeFailure, getRun, listRuns, runTask, streamRun, type 
 import { applyAclsCommand, printAcls } from './acls';
 import { createToken } from './tokens';
 
-const io: Io = { out: (text) => process.stdout.write(text), err: (text) => process.stderr.write(text) };
+const io: Io = { out: (text) => process.stdout.write(text), err: (text) => process.stderr.write(text), stdout: process.stdout, stderr: process.stderr };
 
 /** Options every command that talks to a gateway takes. */
 interface GatewayFlags {

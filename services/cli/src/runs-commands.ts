@@ -1,11 +1,15 @@
 import { ChuteApiError, GatewayUnreachableError, type Chute } from '@chute/sdk';
 import type { RunStatus, RunView } from '@chute/schemas';
+import { RunStatusLine, type Output } from './run-status';
 import { UsageError } from './tokens';
 
 /** Where commands write: the stream and results on stdout, progress and outcomes on stderr. */
 export interface Io {
   out(text: string): void;
   err(text: string): void;
+  /** The streams themselves, for what depends on whether they are terminals (`chute run`'s status line). */
+  readonly stdout: Output;
+  readonly stderr: Output;
 }
 
 function parseInput(text: string | undefined): unknown {
@@ -17,7 +21,10 @@ function parseInput(text: string | undefined): unknown {
   }
 }
 
-/** `chute run <task>`: triggers a run; with `follow`, prints its stream as it comes. Exit code 0 only if it completed. */
+/**
+ * `chute run <task>`: triggers a run; with `follow`, prints its stream as it comes.
+ * Stderr shows a live status line when it is a terminal. Exit code 0 only if it completed.
+ */
 export async function runTask(chute: Chute, task: string, options: { input?: string; follow?: boolean }, io: Io): Promise<number> {
   const input = parseInput(options.input);
   let definition;
@@ -27,12 +34,49 @@ export async function runTask(chute: Chute, task: string, options: { input?: str
     throw new UsageError(`task name: ${error instanceof Error ? error.message : String(error)}`);
   }
   const ref = await definition.runNoWait(input);
-  io.err(`run ${ref.runId} of ${task}\n`);
-  // From its first chunk: the run may start streaming before this process subscribes.
-  if (options.follow) for await (const chunk of chute.runs.subscribeToStream(ref.runId, { from: 'start' })) io.out(chunk);
-  const run = await chute.runs.waitForEnd(ref.runId);
-  io.err(`${options.follow ? '\n' : ''}${run.status}${run.error ? `: ${run.error.name}: ${run.error.message}` : ''}\n`);
-  return run.status === 'COMPLETED' ? 0 : 1;
+  const line = new RunStatusLine(io.stdout, io.stderr, { runId: ref.runId, task, follow: options.follow ?? false });
+  // Ctrl-C stops watching, not the run; the spinner must go first so the terminal is left clean, with the text shown so far.
+  const interrupted = () => {
+    line.stop();
+    io.err(`interrupted; run ${ref.runId} goes on (chute runs cancel ${ref.runId} stops it)\n`);
+    process.exit(130);
+  };
+  process.once('SIGINT', interrupted);
+  const poll = line.live ? pollStatus(chute, ref.runId, (status) => line.status(status)) : undefined;
+  try {
+    line.start();
+    // From its first chunk: the run may start streaming before this process subscribes.
+    if (options.follow) for await (const chunk of chute.runs.subscribeToStream(ref.runId, { from: 'start' })) line.chunk(chunk);
+    const run = await chute.runs.waitForEnd(ref.runId);
+    line.finish(run);
+    return run.status === 'COMPLETED' ? 0 : 1;
+  } finally {
+    poll?.stop();
+    line.stop();
+    process.off('SIGINT', interrupted);
+  }
+}
+
+/** Reads the run's status every `everyMs` (one request at a time, never overlapping) until stopped. */
+function pollStatus(chute: Chute, runId: string, onStatus: (status: RunStatus) => void, everyMs = 500): { stop(): void } {
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  const tick = async () => {
+    try {
+      const run = await chute.runs.get(runId);
+      if (!stopped) onStatus(run.status);
+    } catch {
+      // The line keeps its last status; a gateway gone for good is reported by waitForEnd.
+    }
+    if (!stopped) timer = setTimeout(() => void tick(), everyMs);
+  };
+  void tick();
+  return {
+    stop() {
+      stopped = true;
+      clearTimeout(timer);
+    },
+  };
 }
 
 /** `chute stream <run-id>`: prints a run's stream until it ends. */
