@@ -30,6 +30,7 @@ function pythonCanMakeVenvs(): boolean {
 
 export const DEBIAN_NEEDS: readonly DebianNeed[] = [
   { pkg: 'curl', why: 'the demo test streams with curl -N', present: () => commandExists('curl') },
+  { pkg: 'bsdutils', why: "the CLI's terminal test runs chute under script, on a pseudo-terminal", present: () => commandExists('script') },
   { pkg: 'chromium', why: 'the browser tests (demo page, dashboard)', present: () => commandExists(process.env['CHUTE_CHROMIUM'] ?? 'chromium') },
   { pkg: 'openjdk-17-jre-headless', why: 'Kafka 4, the test broker, runs on Java 17 or newer', present: () => (javaMajor() ?? 0) >= 17 },
   { pkg: 'maven', why: "fetches Kafka's jars from Maven Central", present: () => commandExists('mvn') },

@@ -110,8 +110,10 @@ describe('chute dev: the one-process quick start', () => {
     assert.match(sleeper.stderr, /CANCELLED/);
   });
 
-  test('on a terminal, run --follow shows a live status line (spinner, chunk count) and leaves on screen exactly the seed text and ✔ COMPLETED', { skip: !(SCRIPT && STTY) && 'needs util-linux script and stty' }, async () => {
+  test('on a terminal, run --follow shows a live status line (spinner, chunk count) and leaves on screen exactly the seed text and ✔ COMPLETED', async () => {
     // Stdout and stderr on one pseudo-terminal, as in a user's shell; sized, as a real one is, and wide enough that no row wraps.
+    // util-linux's script gives the command a real pseudo-terminal (npm run setup installs it).
+    assert.ok(SCRIPT && STTY, 'this test needs script and stty (Debian: bsdutils, coreutils): run npm run setup');
     const command = `${STTY} cols 400 rows 40; exec node ${bin} run stream-example --follow`;
     const run = ProgramProcess.start(SCRIPT!, ['-qfec', command, '/dev/null'], { cwd: repoRoot, env: quickStartEnv(), label: 'chute run --follow on a pty' });
     assert.equal(await run.exited, 0, run.stdout + run.stderr);
