@@ -95,6 +95,20 @@ export function decodeRecordBytes<S extends z.ZodType>(family: RecordFamily<S>, 
   return decodeRecord(family, value);
 }
 
+/**
+ * Parses JSON text against a schema without throwing: text that is not JSON
+ * fails as a value of the wrong shape does, so a caller handles both alike.
+ */
+export function safeParseJson<S extends z.ZodType>(schema: S, text: string): ReturnType<S['safeParse']> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    value = undefined;
+  }
+  return schema.safeParse(value) as ReturnType<S['safeParse']>;
+}
+
 function family<S extends z.ZodType>(def: RecordFamily<S>): RecordFamily<S> {
   return def;
 }

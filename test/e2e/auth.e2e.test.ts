@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import type { RunView } from '@chute/schemas';
 import { Platform, waitFor } from '@chute/testing';
+import { runResult, triggerRun } from '../support/gateway';
 
 // The gateway with auth on: every API and stream route wants a token of the
 // right scope, a tenant sees only its own runs, a browser reads one run's
@@ -25,18 +26,10 @@ describe('auth and tenants', () => {
     });
   const codeOf = async (response: Response): Promise<[number, string]> => [response.status, ((await response.json()) as { code: string }).code];
 
-  const trigger = async (token: string, task = 'echo', input: unknown = { hello: 'acme' }): Promise<string> => {
-    const response = await call('POST', `/api/v1/tasks/${task}/runs`, token, { input });
-    assert.equal(response.status, 201);
-    return ((await response.json()) as { runId: string }).runId;
-  };
-  const result = async (token: string, runId: string): Promise<RunView> => {
-    for (;;) {
-      const response = await call('GET', `/api/v1/runs/${runId}/result?timeoutMs=30000`, token);
-      if (response.status === 200) return (await response.json()) as RunView;
-      assert.equal(response.status, 202);
-    }
-  };
+  const trigger = (token: string, task = 'echo', input: unknown = { hello: 'acme' }) => triggerRun(gw, task, input, { token });
+
+  const result = (token: string, runId: string) => runResult(gw, runId, { token });
+
 
   before(async () => {
     platform = await Platform.start({

@@ -7,6 +7,7 @@ import WebSocket from 'ws';
 import { DEFAULT_TENANT, DISPATCH_WORKER_HEADER, GatewayMessage, type DispatchRecord, type RunEvent, type RunView, type WorkerMessage } from '@chute/schemas';
 import { Platform, ScramBroker, ServiceProcess, uniqueName, waitFor, type ScramUser } from '@chute/testing';
 import { openAudit, readAll, type Audit } from '../support/audit';
+import { triggerRun } from '../support/gateway';
 
 // Least privilege on the log: a broker that authorizes every request
 // (StandardAuthorizer, nothing allowed that no ACL allows), each service
@@ -141,15 +142,8 @@ describe('least privilege on the log: per-service principals with topic ACLs', (
     await broker?.stop();
   });
 
-  const trigger = async (task: string, input: unknown = {}): Promise<string> => {
-    const response = await fetch(`${platform.gatewayUrl}/api/v1/tasks/${task}/runs`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ input, retries: 0 }),
-    });
-    assert.equal(response.status, 201);
-    return ((await response.json()) as { runId: string }).runId;
-  };
+  const trigger = (task: string, input: unknown = {}) => triggerRun(platform.gatewayUrl, task, input);
+
   const runView = async (runId: string): Promise<RunView | undefined> => {
     const response = await fetch(`${platform.gatewayUrl}/api/v1/runs/${runId}`);
     return response.status === 200 ? ((await response.json()) as RunView) : undefined;

@@ -1,20 +1,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import net from 'node:net';
 import { chromium, type Browser } from 'playwright-core';
-import { Platform } from '@chute/testing';
+import { freePort, Platform } from '@chute/testing';
 import { annaKarenina } from '../seed/task';
 
 const CHROMIUM = process.env['CHUTE_CHROMIUM'] ?? '/usr/bin/chromium';
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 // The seed's "Streaming to a Web Application": the demo app proxies a run's
 // stream to curl, and its page in a real browser reads a run's stream from the

@@ -7,6 +7,7 @@ import { silentLogger } from '@chute/runtime';
 import { DISPATCH_WORKER_HEADER, GatewayMessage, StreamMessage, type DeadLetter, type RunView } from '@chute/schemas';
 import { Platform, uniqueName, waitFor, type ServiceProcess } from '@chute/testing';
 import { openAudit, readAll, type Audit } from '../support/audit';
+import { runResult, streamText, triggerRun } from '../support/gateway';
 import { annaKarenina } from '../seed/task';
 
 // Records a foreign producer writes straight to the broker, that no reader of
@@ -113,47 +114,6 @@ async function ready(baseUrl: string): Promise<boolean> {
   return (await fetch(`${baseUrl}/readyz`).catch(() => undefined))?.status === 200;
 }
 
-const trigger = async (gateway: string, task: string, input: unknown = {}): Promise<string> => {
-  const response = await fetch(`${gateway}/api/v1/tasks/${task}/runs`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ input, retries: 0, executionTimeoutMs: 60_000 }),
-  });
-  assert.equal(response.status, 201);
-  return ((await response.json()) as { runId: string }).runId;
-};
-
-async function resultOf(gateway: string, runId: string): Promise<RunView> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const response = await fetch(`${gateway}/api/v1/runs/${runId}/result?timeoutMs=10000`);
-    if (response.status === 200) return (await response.json()) as RunView;
-    if (Date.now() > deadline) assert.fail(`run ${runId} did not end within 60 s (last answer ${response.status})`);
-  }
-}
-
-/** A run's stream over the gateway's WebSocket from its start; `onFirstChunk` runs once the first chunk is in. */
-function streamText(gateway: string, runId: string, onFirstChunk: () => void = () => undefined): Promise<{ text: string; status: string }> {
-  return new Promise((resolve, reject) => {
-    const socket = new WebSocket(`${gateway.replace(/^http/, 'ws')}/api/v1/runs/${runId}/stream?from=start`);
-    let text = '';
-    let first = true;
-    socket.on('message', (data) => {
-      const message = StreamMessage.parse(JSON.parse(String(data)));
-      if (message.type === 'chunk') {
-        text += message.encoding === 'base64' ? Buffer.from(message.data, 'base64').toString('utf8') : message.data;
-        if (first) onFirstChunk();
-        first = false;
-      }
-      if (message.type === 'end') {
-        socket.close(1000);
-        resolve({ text, status: message.status });
-      }
-    });
-    socket.on('error', reject);
-  });
-}
-
 /** A bare worker-protocol client, as an SDK in another language is. */
 async function protocolWorker(gateway: string, task: string): Promise<{ workerId: string; assigned: string[]; socket: WebSocket }> {
   const socket = new WebSocket(`${gateway.replace(/^http/, 'ws')}/api/v1/workers/connect`);
@@ -231,7 +191,7 @@ describe('poison records: what no reader can decode is logged, counted and skipp
     await log.start();
     audit = await openAudit(platform.env);
     // Every consumer is up and has read the topics once before the poison arrives.
-    assert.equal((await resultOf(platform.gatewayUrl, await trigger(platform.gatewayUrl, 'echo', { warm: true }))).status, 'COMPLETED');
+    assert.equal((await runResult(platform.gatewayUrl, await triggerRun(platform.gatewayUrl, 'echo', { warm: true }))).status, 'COMPLETED');
   });
 
   after(async () => {
@@ -246,8 +206,8 @@ describe('poison records: what no reader can decode is logged, counted and skipp
       const key = randomUUID();
       await send('run-events', poison('run-events', key, await oddKeyLike('run-events', key)));
     }
-    const runId = await trigger(platform.gatewayUrl, 'echo', { after: 'poison' });
-    const run = await resultOf(platform.gatewayUrl, runId);
+    const runId = await triggerRun(platform.gatewayUrl, 'echo', { after: 'poison' });
+    const run = await runResult(platform.gatewayUrl, runId);
     assert.deepEqual([run.status, run.output], ['COMPLETED', { after: 'poison' }]);
     for (const service of [scheduler, projector, gateway]) await countedBy(service, 'run-events');
     await waitFor(
@@ -264,12 +224,12 @@ describe('poison records: what no reader can decode is logged, counted and skipp
     const key = `worker-${randomUUID()}`;
     await send('worker-events', poison('worker-events', key, await oddKeyLike('worker-events', key)));
     for (const service of [scheduler, projector]) await countedBy(service, 'worker-events');
-    assert.equal((await resultOf(platform.gatewayUrl, await trigger(platform.gatewayUrl, 'noop'))).status, 'COMPLETED');
+    assert.equal((await runResult(platform.gatewayUrl, await triggerRun(platform.gatewayUrl, 'noop'))).status, 'COMPLETED');
     await stillReady(scheduler, projector);
   });
 
   test("stream: the gateway skips and counts records of a followed run, live and in a replay, and the run's text comes through whole", async () => {
-    const runId = await trigger(platform.gatewayUrl, 'stream-example');
+    const runId = await triggerRun(platform.gatewayUrl, 'stream-example');
     const oddKey = await oddKeyLike('stream', runId);
     let injected: Promise<void> | undefined;
     const live = await streamText(platform.gatewayUrl, runId, () => (injected = send('stream', poison('stream', runId, oddKey))));
@@ -285,7 +245,7 @@ describe('poison records: what no reader can decode is logged, counted and skipp
     const workerId = Platform.workerIdOf(worker);
     await send('dispatch', poison('dispatch', workerId, await oddKeyLike('dispatch', workerId), { [DISPATCH_WORKER_HEADER]: workerId }));
     await countedBy(worker, 'dispatch');
-    assert.equal((await resultOf(platform.gatewayUrl, await trigger(platform.gatewayUrl, 'echo', 1))).output, 1);
+    assert.equal((await runResult(platform.gatewayUrl, await triggerRun(platform.gatewayUrl, 'echo', 1))).output, 1);
     await stillReady(worker);
   });
 
@@ -300,8 +260,8 @@ describe('poison records: what no reader can decode is logged, counted and skipp
         timeoutMs: 30_000,
         message: `the gateway to count ${expected} undecodable dispatch records`,
       });
-      const runId = await trigger(platform.gatewayUrl, 'remote-poison');
-      const run = await resultOf(platform.gatewayUrl, runId);
+      const runId = await triggerRun(platform.gatewayUrl, 'remote-poison');
+      const run = await runResult(platform.gatewayUrl, runId);
       assert.deepEqual([run.status, run.output, hosted.assigned], ['COMPLETED', { by: 'protocol' }, [runId]]);
     } finally {
       hosted.socket.close(1000);
@@ -324,8 +284,8 @@ describe('poison records: what no reader can decode is logged, counted and skipp
     const letters = (await readAll<DeadLetter>(audit, audit.topics.deadLetters)).filter((l) => l.key === runId);
     assert.ok(letters.length >= 1, 'the refused record is on the dead-letter topic');
     assert.deepEqual([letters[0]!.topic, letters[0]!.code], [topic('run-events'), '22003']);
-    const next = await trigger(platform.gatewayUrl, 'echo', 'after the parked one');
-    assert.equal((await resultOf(platform.gatewayUrl, next)).status, 'COMPLETED');
+    const next = await triggerRun(platform.gatewayUrl, 'echo', 'after the parked one');
+    assert.equal((await runResult(platform.gatewayUrl, next)).status, 'COMPLETED');
     await waitFor(async () => (await fetch(`${platform.gatewayUrl}/api/v1/runs?limit=10`).then((r) => r.json()) as { runs: RunView[] }).runs.some((r) => r.runId === next && r.status === 'COMPLETED'), {
       timeoutMs: 30_000,
       message: 'the read model to project the next run',
@@ -354,14 +314,14 @@ describe('poison records: what no reader can decode is logged, counted and skipp
       (await metric(Platform.probesOf(scheduler), INVALID, { topic: topic('run-events') })) >= partitions.length,
       'it counted the poison it read on its way',
     );
-    assert.equal((await resultOf(platform.gatewayUrl, await trigger(platform.gatewayUrl, 'echo', 'taken over'))).output, 'taken over');
+    assert.equal((await runResult(platform.gatewayUrl, await triggerRun(platform.gatewayUrl, 'echo', 'taken over'))).output, 'taken over');
   });
 
   test('afterwards: no service exited, every one is ready, and a new run completes, streams and is projected', async () => {
     for (const service of platform.processes) if (!stopped.has(service)) assert.ok(service.running, `${service.name} exited: ${service.stderr.slice(-2000)}`);
     await stillReady(scheduler, projector, gateway, worker);
-    const runId = await trigger(platform.gatewayUrl, 'stream-example');
-    const [streamed, run] = await Promise.all([streamText(platform.gatewayUrl, runId), resultOf(platform.gatewayUrl, runId)]);
+    const runId = await triggerRun(platform.gatewayUrl, 'stream-example');
+    const [streamed, run] = await Promise.all([streamText(platform.gatewayUrl, runId), runResult(platform.gatewayUrl, runId)]);
     assert.deepEqual([streamed, run.status], [{ text: annaKarenina, status: 'COMPLETED' }, 'COMPLETED']);
     await waitFor(
       async () => {

@@ -4,6 +4,7 @@ import WebSocket from 'ws';
 import type { RunEvent, RunView, StreamRecord } from '@chute/schemas';
 import { Platform, waitFor, type ServiceProcess } from '@chute/testing';
 import { openAudit, readAll, type Audit } from '../support/audit';
+import { runResult } from '../support/gateway';
 
 // Every service as several instances on one real broker and database: work is
 // shared by partition, nothing runs twice, and any gateway answers for any run.
@@ -30,14 +31,6 @@ async function schedulersSettled(schedulers: readonly ServiceProcess[]): Promise
 
 const post = (gateway: string, task: string, input: unknown) =>
   fetch(`${gateway}/api/v1/tasks/${task}/runs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ input }) });
-
-async function resultOf(gateway: string, runId: string): Promise<RunView> {
-  for (;;) {
-    const response = await fetch(`${gateway}/api/v1/runs/${runId}/result?timeoutMs=30000`);
-    if (response.status === 200) return (await response.json()) as RunView;
-    assert.equal(response.status, 202, `/result of ${runId}`);
-  }
-}
 
 describe('scale-out: two schedulers, two gateways, two projectors, three workers', () => {
   let platform: Platform;
@@ -77,7 +70,7 @@ describe('scale-out: two schedulers, two gateways, two projectors, three workers
     );
     assert.equal(runIds.length, 1000);
     // Results from the other gateway than the one that took the trigger.
-    const results = await Promise.all(runIds.map((id, i) => resultOf(gateways[(i + 1) % 2]!, id)));
+    const results = await Promise.all(runIds.map((id, i) => runResult(gateways[(i + 1) % 2]!, id)));
     assert.deepEqual(
       results.filter((r) => r.status !== 'COMPLETED' || r.attempt !== 1).map((r) => [r.runId, r.status, r.attempt]),
       [],
@@ -161,7 +154,7 @@ describe('scale-out: a worker with two slots fed by two schedulers', () => {
     const ids = await Promise.all(
       Array.from({ length: 16 }, async () => ((await (await post(platform.gatewayUrl, 'sleep', { ms: 150 })).json()) as { runId: string }).runId),
     );
-    const results = await Promise.all(ids.map((id) => resultOf(platform.gatewayUrl, id)));
+    const results = await Promise.all(ids.map((id) => runResult(platform.gatewayUrl, id)));
     assert.deepEqual(results.map((r) => r.status), ids.map(() => 'COMPLETED'));
     const metrics = await (await fetch(`${Platform.probesOf(worker)}/metrics`)).text();
     const figure = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(metrics)?.[1]);

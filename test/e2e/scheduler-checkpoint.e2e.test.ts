@@ -3,20 +3,11 @@ import assert from 'node:assert/strict';
 import type { RunEvent, RunView } from '@chute/schemas';
 import { Platform, waitFor, type ServiceProcess } from '@chute/testing';
 import { openAudit, readAll, type Audit } from '../support/audit';
+import { triggerRun } from '../support/gateway';
 
 // A scheduler that takes partitions over starts from their checkpoints: it
 // reads on from the checkpoint's offset, not from the first record, and keeps
 // the live runs the checkpoint holds.
-
-const trigger = async (gateway: string, task: string): Promise<string> => {
-  const response = await fetch(`${gateway}/api/v1/tasks/${task}/runs`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ input: {} }),
-  });
-  assert.equal(response.status, 201);
-  return ((await response.json()) as { runId: string }).runId;
-};
 
 async function statusOf(gateway: string, runId: string): Promise<RunView> {
   return (await (await fetch(`${gateway}/api/v1/runs/${runId}`)).json()) as RunView;
@@ -41,13 +32,13 @@ describe('scheduler checkpoints', () => {
   });
 
   test('a new scheduler reads on from the checkpoints, keeps their live runs, and runs nothing twice', async () => {
-    const finished = await Promise.all(Array.from({ length: 60 }, () => trigger(platform.gatewayUrl, 'echo')));
+    const finished = await Promise.all(Array.from({ length: 60 }, () => triggerRun(platform.gatewayUrl, 'echo')));
     await waitFor(async () => (await Promise.all(finished.map((id) => statusOf(platform.gatewayUrl, id)))).every((r) => r.status === 'COMPLETED'), {
       message: 'the first runs to complete',
     });
     // No worker now: these wait, live, in the checkpoint.
     await platform.processes.find((p) => p.name === 'worker')!.stop('SIGTERM');
-    const waiting = await Promise.all(Array.from({ length: 3 }, () => trigger(platform.gatewayUrl, 'echo')));
+    const waiting = await Promise.all(Array.from({ length: 3 }, () => triggerRun(platform.gatewayUrl, 'echo')));
 
     const scheduler = platform.processes.find((p) => p.name === 'scheduler')!;
     const ends = new Map((await audit.log.endOffsets(audit.topics.runEvents.name)).map((p) => [p.partition, p.offset]));

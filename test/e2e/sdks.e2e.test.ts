@@ -6,7 +6,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Chute } from '@chute/sdk';
-import { Platform, ProgramProcess, repoRoot, waitFor } from '@chute/testing';
+import { freePort, Platform, ProgramProcess, repoRoot, waitFor } from '@chute/testing';
 
 // The seed's examples in Python, Go and Ruby, each SDK's worker connected to
 // the real gateway over the worker protocol, consumed by that language's
@@ -21,14 +21,6 @@ Everything was in confusion in the Oblonskys' house. The wife had discovered tha
 
 const sdk = (name: string): string => path.join(repoRoot, 'libs', name);
 const python = path.join(sdk('sdk-python'), '.venv', 'bin', 'python');
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** Until something accepts connections on the port (or the program serving it has exited). */
 async function listening(port: number, program: ProgramProcess): Promise<void> {

@@ -6,6 +6,7 @@ import { Chute } from '@chute/sdk';
 import { silentLogger } from '@chute/runtime';
 import { Platform, waitFor } from '@chute/testing';
 import { openAudit, readAll, type Audit } from '../support/audit';
+import { runResult, streamText, triggerRun } from '../support/gateway';
 
 // The worker protocol against the real gateway: a worker with no Kafka client,
 // speaking JSON over a WebSocket, serves tasks like any worker on the log.
@@ -51,37 +52,6 @@ class ProtocolWorker {
   }
 }
 
-const trigger = async (gateway: string, task: string, input: unknown = {}): Promise<string> => {
-  const response = await fetch(`${gateway}/api/v1/tasks/${task}/runs`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ input, retries: 0, executionTimeoutMs: 60_000 }),
-  });
-  assert.equal(response.status, 201);
-  return ((await response.json()) as { runId: string }).runId;
-};
-
-async function resultOf(gateway: string, runId: string): Promise<RunView> {
-  for (;;) {
-    const response = await fetch(`${gateway}/api/v1/runs/${runId}/result?timeoutMs=30000`);
-    if (response.status === 200) return (await response.json()) as RunView;
-  }
-}
-
-/** Collects the text of a run's stream over the gateway's WebSocket, attached from now on. */
-function streamText(gateway: string, runId: string): Promise<{ text: string; status: string }> {
-  return new Promise((resolve, reject) => {
-    const socket = new WebSocket(`${gateway.replace(/^http/, 'ws')}/api/v1/runs/${runId}/stream?from=start`);
-    let text = '';
-    socket.on('message', (data) => {
-      const message = StreamMessage.parse(JSON.parse(String(data)));
-      if (message.type === 'chunk') text += message.encoding === 'base64' ? Buffer.from(message.data, 'base64').toString('utf8') : message.data;
-      if (message.type === 'end') resolve({ text, status: message.status });
-    });
-    socket.on('error', reject);
-  });
-}
-
 describe('worker protocol (/api/v1/workers/connect)', () => {
   let platform: Platform;
   let audit: Audit;
@@ -107,8 +77,8 @@ describe('worker protocol (/api/v1/workers/connect)', () => {
       worker.send({ type: 'chunk', runId, attempt, data: Buffer.from('!').toString('base64'), encoding: 'base64' });
       worker.send({ type: 'completed', runId, attempt, output: { words: 3 } });
     });
-    const runId = await trigger(platform.gatewayUrl, 'remote-words');
-    const [streamed, run] = await Promise.all([streamText(platform.gatewayUrl, runId), resultOf(platform.gatewayUrl, runId)]);
+    const runId = await triggerRun(platform.gatewayUrl, 'remote-words');
+    const [streamed, run] = await Promise.all([streamText(platform.gatewayUrl, runId), runResult(platform.gatewayUrl, runId)]);
     assert.deepEqual(streamed, { text: 'one two three!', status: 'COMPLETED' });
     assert.equal(run.status, 'COMPLETED');
     assert.deepEqual(run.output, { words: 3 });
@@ -131,7 +101,7 @@ describe('worker protocol (/api/v1/workers/connect)', () => {
       body: JSON.stringify({ input: {}, retries: 3 }),
     });
     const { runId } = (await response.json()) as { runId: string };
-    const run = await resultOf(platform.gatewayUrl, runId);
+    const run = await runResult(platform.gatewayUrl, runId);
     assert.equal(run.status, 'FAILED');
     assert.equal(run.attempt, 1, 'a non-retryable failure spends no retry');
     assert.deepEqual([run.error?.name, run.error?.message], ['ValueError', 'bad input']);
@@ -152,8 +122,8 @@ describe('worker protocol (/api/v1/workers/connect)', () => {
         worker.send({ type: 'completed', runId: message.runId, attempt: message.attempt, output: null });
       }, 100);
     });
-    const ids = await Promise.all(Array.from({ length: 8 }, () => trigger(platform.gatewayUrl, 'remote-slow')));
-    const runs = await Promise.all(ids.map((id) => resultOf(platform.gatewayUrl, id)));
+    const ids = await Promise.all(Array.from({ length: 8 }, () => triggerRun(platform.gatewayUrl, 'remote-slow')));
+    const runs = await Promise.all(ids.map((id) => runResult(platform.gatewayUrl, id)));
     assert.deepEqual(runs.map((r) => r.status), ids.map(() => 'COMPLETED'));
     assert.equal(peak, 2);
     worker.socket.close(1000);
@@ -161,7 +131,7 @@ describe('worker protocol (/api/v1/workers/connect)', () => {
 
   test('a worker that disconnects mid-run gives the run up: another worker runs it as attempt 2', async () => {
     const { worker: first } = await ProtocolWorker.register(platform.gatewayUrl, ['remote-handover']);
-    const runId = await trigger(platform.gatewayUrl, 'remote-handover');
+    const runId = await triggerRun(platform.gatewayUrl, 'remote-handover');
     const assigned = await first.next('assigned');
     first.send({ type: 'started', runId, attempt: assigned.attempt });
     first.send({ type: 'chunk', runId, attempt: assigned.attempt, data: 'lost with the first worker' });
@@ -173,21 +143,21 @@ describe('worker protocol (/api/v1/workers/connect)', () => {
     assert.equal(again.attempt, 2);
     second.send({ type: 'started', runId, attempt: 2 });
     second.send({ type: 'completed', runId, attempt: 2, output: 'second' });
-    const run = await resultOf(platform.gatewayUrl, runId);
+    const run = await runResult(platform.gatewayUrl, runId);
     assert.deepEqual([run.status, run.attempt, run.output], ['COMPLETED', 2, 'second']);
     second.socket.close(1000);
   });
 
   test('a chunk over 1 MiB fails its attempt with a clear error, and the socket stays open', async () => {
     const { worker } = await ProtocolWorker.register(platform.gatewayUrl, ['remote-big']);
-    const runId = await trigger(platform.gatewayUrl, 'remote-big');
+    const runId = await triggerRun(platform.gatewayUrl, 'remote-big');
     const assigned = await worker.next('assigned');
     worker.send({ type: 'started', runId, attempt: assigned.attempt });
     worker.send({ type: 'chunk', runId, attempt: assigned.attempt, data: 'x'.repeat(1024 * 1024 + 1) });
     const error = await worker.next('error');
     assert.equal(error.code, 'CHUNK_TOO_LARGE');
     assert.equal((await worker.next('cancel')).runId, runId);
-    const run = await resultOf(platform.gatewayUrl, runId);
+    const run = await runResult(platform.gatewayUrl, runId);
     assert.equal(run.status, 'FAILED');
     assert.match(run.error?.message ?? '', /exceeds the limit of 1048576 bytes/);
     assert.equal(worker.socket.readyState, WebSocket.OPEN);
@@ -266,7 +236,7 @@ describe('worker protocol (/api/v1/workers/connect)', () => {
       const ref = await task.runNoWait({});
       await waitFor(() => attempts === 1, { message: 'the first attempt to start' });
       await doomed.kill();
-      const run = await resultOf(platform.gatewayUrl, ref.runId);
+      const run = await runResult(platform.gatewayUrl, ref.runId);
       assert.deepEqual([run.status, run.attempt, run.output], ['COMPLETED', 2, 'attempt 2']);
       assert.notEqual(run.workerId, first, 'the second attempt ran under the worker\'s new registration');
       assert.equal(run.workerId, worker.workerId);

@@ -4,6 +4,7 @@ import { Metrics, withDeadline, type Logger } from '@chute/runtime';
 import {
   describeIssue,
   GatewayMessage,
+  safeParseJson,
   WorkerCloseCode,
   type AssignedMessage,
   type RegisteredMessage,
@@ -168,7 +169,7 @@ export class GatewayWorker implements TaskWorker {
         socket.terminate();
       });
       socket.on('message', (data) => {
-        const parsed = GatewayMessage.safeParse(safeJson(String(data)));
+        const parsed = safeParseJson(GatewayMessage, String(data));
         if (!parsed.success) {
           const { field, detail } = describeIssue(parsed.error);
           this.settings.logger.warn('ignoring a gateway message this SDK does not understand', { field, detail });
@@ -262,13 +263,5 @@ export class GatewayWorker implements TaskWorker {
 
   private send(message: WorkerMessage): void {
     if (this.socket?.readyState === WebSocket.OPEN) this.socket.send(JSON.stringify(message));
-  }
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
   }
 }

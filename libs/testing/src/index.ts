@@ -8,3 +8,4 @@ export * from './database';
 export * from './broker';
 export * from './scram-broker';
 export * from './screen';
+export { freePort } from './ports';

@@ -1,9 +1,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
-import { createTestDatabase, ProgramProcess, repoRoot, requireEnv, uniqueName, waitFor, type TestDatabase } from '@chute/testing';
+import { createTestDatabase, freePort, ProgramProcess, repoRoot, requireEnv, uniqueName, waitFor, type TestDatabase } from '@chute/testing';
 
 // `npx chute dev --kafka` (`npm start -- --kafka`): the platform as separate
 // processes on the real broker and PostgreSQL that npm test runs (given through
@@ -12,14 +11,6 @@ import { createTestDatabase, ProgramProcess, repoRoot, requireEnv, uniqueName, w
 
 const bin = path.join(__dirname, '..', 'bin', 'chute.cjs');
 const SERVICES = ['projector', 'scheduler', 'gateway', 'worker', 'demo-app'];
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** Every process below `pid`, from /proc (Linux). */
 function descendants(pid: number): number[] {

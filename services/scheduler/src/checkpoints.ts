@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { RunState } from '@chute/domain';
 import type { GroupSubscription, Log, PlatformTopics } from '@chute/log';
 import type { Logger } from '@chute/runtime';
-import { SchedulerSnapshotPointer, type SchedulerSnapshotPage } from '@chute/schemas';
+import { safeParseJson, SchedulerSnapshotPointer, type SchedulerSnapshotPage } from '@chute/schemas';
 
 /** A page stays well under the log's 2 MiB record limit, even with one run's 1 MiB input on it. */
 const PAGE_BYTES = 1024 * 1024;
@@ -55,7 +55,7 @@ export class Checkpoints {
     const pointers = new Map<number, { offset: number; pointer: SchedulerSnapshotPointer }>();
     for (const committed of await this.log.committedOffsets(this.group, this.topics.runEvents.name)) {
       if (!wanted.has(committed.partition) || committed.metadata === null) continue;
-      const pointer = SchedulerSnapshotPointer.safeParse(safeJson(committed.metadata));
+      const pointer = safeParseJson(SchedulerSnapshotPointer, committed.metadata);
       if (pointer.success) pointers.set(committed.partition, { offset: committed.offset, pointer: pointer.data });
       else this.logger.warn('ignoring a checkpoint pointer that does not decode', { partition: committed.partition });
     }
@@ -119,13 +119,5 @@ export class Checkpoints {
       this.logger.info('checkpoint not committed (the partition is moving)', { partition: checkpoint.partition, err: error });
       return false;
     }
-  }
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
   }
 }
