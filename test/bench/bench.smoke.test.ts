@@ -10,7 +10,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { repoRoot, requireEnv } from '@chute/testing';
+import { processAlive, repoRoot, requireEnv } from '@chute/testing';
 import { readParams } from './params';
 import { expectedKeys } from './report';
 import type { Figure } from './results';
@@ -25,15 +25,6 @@ const TINY: Record<string, string> = {
   CHUTE_BENCH_BURST_CHUNKS: '200',
   CHUTE_BENCH_CROWD: '20',
   CHUTE_BENCH_TAKEOVER_RUNS: '1000',
-};
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 };
 
 test('npm run bench with tiny parameters writes every figure of the side-by-side report and stops everything it started', { timeout: 300_000 }, async () => {
@@ -70,7 +61,7 @@ test('npm run bench with tiny parameters writes every figure of the side-by-side
 
     const started = [...output.matchAll(/^bench: started (.+) pid (\d+)$/gm)].map((m) => ({ name: m[1]!, pid: Number(m[2]) }));
     assert.deepEqual([...new Set(started.map((s) => s.name))].sort(), ['bullmq worker', 'redis-server', 'ws floor server']);
-    assert.deepEqual(started.filter((s) => alive(s.pid)), [], 'helper processes still running after the bench');
+    assert.deepEqual(started.filter((s) => processAlive(s.pid)), [], 'helper processes still running after the bench');
     assert.deepEqual(readdirSync(temp).filter((f) => f.startsWith('chute-bench-redis-')), [], "Redis's files removed");
   } finally {
     rmSync(outDir, { recursive: true, force: true });

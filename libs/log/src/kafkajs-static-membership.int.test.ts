@@ -2,21 +2,12 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { silentLogger } from '@chute/runtime';
-import { ProgramProcess, repoRoot, testBrokers, uniqueName, waitFor } from '@chute/testing';
+import { processAlive, ProgramProcess, repoRoot, testBrokers, uniqueName, waitFor } from '@chute/testing';
 import { KafkaLog } from './kafka';
 
 const fixture = path.join(__dirname, 'fixtures', 'static-member.ts');
 /** Long, so that a member that had to wait for its predecessor's session to expire could not pass. */
 const SESSION_TIMEOUT_MS = 45_000;
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe('static membership (CHUTE_INSTANCE_ID): a killed member restarted under its id gets its partitions back at once', () => {
   test('after kill -9, the restarted process takes its predecessor partitions, with no rebalance of the others and no wait for the session timeout', async () => {
@@ -43,7 +34,7 @@ describe('static membership (CHUTE_INSTANCE_ID): a killed member restarted under
 
       // kill -9 its whole process group, and check that it died.
       process.kill(-first.pid, 'SIGKILL');
-      await waitFor(() => !alive(first!.pid), { message: 'the killed member to be gone' });
+      await waitFor(() => !processAlive(first!.pid), { message: 'the killed member to be gone' });
       await first.exited;
 
       second = member('restarted static member');

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
-import { repoRoot } from './service-process';
+import { groupAlive, repoRoot } from './service-process';
 import { waitFor } from './wait';
 
 const run = promisify(execFile);
@@ -79,15 +79,6 @@ function portTaken(port: number): Promise<boolean> {
     socket.once('timeout', () => (socket.destroy(), resolve(false)));
     socket.once('error', () => resolve(false));
   });
-}
-
-function groupAlive(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Writes the throwaway CA and the broker's and a client's certificates into `dir`. */

@@ -3,15 +3,25 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { waitFor } from './wait';
 
-/** Whether any process of the group led by `pgid` is still alive. */
-export function groupAlive(pgid: number): boolean {
+/** Whether signal 0 finds the process (pid > 0) or process group (pid < 0). */
+function exists(target: number): boolean {
   try {
-    process.kill(-pgid, 0);
+    process.kill(target, 0);
     return true;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ESRCH') return false;
     throw error;
   }
+}
+
+/** Whether any process of the group led by `pgid` is still alive. */
+export function groupAlive(pgid: number): boolean {
+  return exists(-pgid);
+}
+
+/** Whether the process `pid` is still alive (or a zombie not yet reaped). */
+export function processAlive(pid: number): boolean {
+  return exists(pid);
 }
 
 /** The repository root, found from this file so tests may run from any directory. */

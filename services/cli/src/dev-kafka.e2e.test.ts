@@ -2,7 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { createTestDatabase, freePort, ProgramProcess, repoRoot, requireEnv, uniqueName, waitFor, type TestDatabase } from '@chute/testing';
+import { createTestDatabase, freePort, processAlive, ProgramProcess, repoRoot, requireEnv, uniqueName, waitFor, type TestDatabase } from '@chute/testing';
 
 // `npx chute dev --kafka` (`npm start -- --kafka`): the platform as separate
 // processes on the real broker and PostgreSQL that npm test runs (given through
@@ -40,15 +40,6 @@ function servicePids(dev: ProgramProcess): Map<string, number> {
   }
   return found;
 }
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe('chute dev --kafka: each service its own process on Kafka and PostgreSQL', () => {
   let database: TestDatabase;
@@ -100,7 +91,7 @@ describe('chute dev --kafka: each service its own process on Kafka and PostgreSQ
       assert.match(run.stderr, /COMPLETED/);
 
       assert.equal(await dev.stop('SIGINT', 60_000), 0, dev.stderr);
-      for (const [service, pid] of pids) assert.equal(alive(pid), false, `${service} (pid ${pid}) is gone`);
+      for (const [service, pid] of pids) assert.equal(processAlive(pid), false, `${service} (pid ${pid}) is gone`);
     } finally {
       await dev.stop('SIGKILL');
     }
@@ -112,10 +103,10 @@ describe('chute dev --kafka: each service its own process on Kafka and PostgreSQ
       const pids = servicePids(dev);
       const worker = pids.get('worker')!;
       process.kill(-worker, 'SIGKILL');
-      await waitFor(() => !alive(worker), { message: 'the killed worker to be gone' });
+      await waitFor(() => !processAlive(worker), { message: 'the killed worker to be gone' });
       assert.equal(await dev.exited, 1);
       assert.match(dev.stderr, /^chute: worker exited \(SIGKILL\); stopping the others$/m);
-      for (const [service, pid] of pids) assert.equal(alive(pid), false, `${service} (pid ${pid}) is gone`);
+      for (const [service, pid] of pids) assert.equal(processAlive(pid), false, `${service} (pid ${pid}) is gone`);
     } finally {
       await dev.stop('SIGKILL');
     }
