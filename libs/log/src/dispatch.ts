@@ -29,30 +29,93 @@ export async function pickWorkerId(log: Log, topics: PlatformTopics, name: strin
   return candidate();
 }
 
+/** Where a worker host gets the dispatches addressed to it. */
+export interface DispatchSource {
+  /**
+   * Delivers the dispatches addressed to `workerId`, from now on, until the
+   * returned subscription stops. `onFetched` sees every record fetched on the
+   * worker's partition, before it is decoded or skipped: for counting what
+   * reading costs (`own`: addressed to this worker).
+   */
+  subscribe(workerId: string, handler: (dispatch: DispatchRecord) => void, onFetched?: (record: LogRecord, own: boolean) => void): Promise<Subscription>;
+}
+
+interface Route {
+  readonly handler: (dispatch: DispatchRecord) => void;
+  readonly onFetched: (record: LogRecord, own: boolean) => void;
+}
+
+interface PartitionReader {
+  readonly routes: Map<string, Route>;
+  readonly opened: Promise<Subscription>;
+}
+
 /**
- * Delivers what the schedulers append for these workers from now on: reads
- * only the dispatch partitions they hash to, and skips by header, undecoded,
- * any record for another worker that shares one.
+ * The dispatch topic read once per process, however many workers the process
+ * hosts (a gateway hosts one per worker connected over the worker protocol):
+ * each partition some hosted worker hashes to has one reader, from its end as
+ * of the first such worker, and each record goes by its header, and only then
+ * decoded, to the worker it names. A record for a worker hosted elsewhere is
+ * skipped undecoded. A partition's reader stops with its last worker.
  */
-export async function tailDispatches(
-  log: Log,
-  topics: PlatformTopics,
-  workerIds: () => ReadonlySet<string>,
-  partitions: readonly number[],
-  handler: DecodedHandler<DispatchRecord>,
-  /** Sees every record fetched, before it is decoded or skipped: for counting what reading costs. */
-  onFetched: (record: LogRecord, own: boolean) => void = () => undefined,
-): Promise<Subscription> {
-  const ends = new Map((await log.endOffsets(topics.dispatch.name)).map((p) => [p.partition, p.offset]));
-  return topics.dispatch.read(
-    partitions.map((partition) => ({ partition, offset: ends.get(partition) ?? 0 })),
-    handler,
-    {
-      accept: (record) => {
-        const own = workerIds().has(record.headers[DISPATCH_WORKER_HEADER] ?? '');
-        onFetched(record, own);
-        return own;
+export class DispatchRouter implements DispatchSource {
+  private readonly readers = new Map<number, PartitionReader>();
+
+  constructor(
+    private readonly log: Log,
+    private readonly topics: PlatformTopics,
+    /** Told how many partitions it reads after each change, for a gauge. */
+    private readonly onReaders: (count: number) => void = () => undefined,
+  ) {}
+
+  async subscribe(workerId: string, handler: (dispatch: DispatchRecord) => void, onFetched: (record: LogRecord, own: boolean) => void = () => undefined): Promise<Subscription> {
+    const partition = await this.log.partitionOf(this.topics.dispatch.name, workerId);
+    let reader = this.readers.get(partition);
+    if (!reader) {
+      const routes = new Map<string, Route>();
+      reader = { routes, opened: this.open(partition, routes) };
+      this.readers.set(partition, reader);
+      this.onReaders(this.readers.size);
+    }
+    reader.routes.set(workerId, { handler, onFetched });
+    let subscription: Subscription;
+    try {
+      subscription = await reader.opened;
+    } catch (error) {
+      await this.leave(partition, reader, workerId);
+      throw error;
+    }
+    let left: Promise<void> | undefined;
+    return {
+      stop: () => (left ??= this.leave(partition, reader, workerId)),
+      health: () => subscription.health(),
+    };
+  }
+
+  private async open(partition: number, routes: ReadonlyMap<string, Route>): Promise<Subscription> {
+    const end = (await this.log.endOffsets(this.topics.dispatch.name)).find((p) => p.partition === partition)?.offset ?? 0;
+    return this.topics.dispatch.read(
+      [{ partition, offset: end }],
+      (batch) => {
+        for (const { value, record } of batch) routes.get(record.headers[DISPATCH_WORKER_HEADER] ?? '')?.handler(value);
       },
-    },
-  );
+      {
+        accept: (record) => {
+          const addressee = routes.get(record.headers[DISPATCH_WORKER_HEADER] ?? '');
+          if (addressee) addressee.onFetched(record, true);
+          else for (const route of routes.values()) route.onFetched(record, false);
+          return addressee !== undefined;
+        },
+      },
+    );
+  }
+
+  private async leave(partition: number, reader: PartitionReader, workerId: string): Promise<void> {
+    reader.routes.delete(workerId);
+    if (reader.routes.size > 0 || this.readers.get(partition) !== reader) return;
+    this.readers.delete(partition);
+    this.onReaders(this.readers.size);
+    const subscription = await reader.opened.catch(() => undefined);
+    await subscription?.stop();
+  }
 }

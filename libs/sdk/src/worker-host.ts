@@ -1,6 +1,6 @@
 import { decideRetry } from '@chute/domain';
 import type { Log, PlatformTopics, Subscription } from '@chute/log';
-import { checkConsuming, pickWorkerId, tailDispatches } from '@chute/log';
+import { checkConsuming, DispatchRouter, pickWorkerId, type DispatchSource } from '@chute/log';
 import { Lifecycle, Metrics, withDeadline, type Logger } from '@chute/runtime';
 import type { DispatchRecord, FinalStatus, Json, RunDispatched } from '@chute/schemas';
 import { StreamWriter } from './context';
@@ -47,6 +47,11 @@ export interface WorkerHostOptions {
   readonly selfHeartbeat: boolean;
   /** How long stop() waits for running attempts before giving up on them. @default 30000 */
   readonly drainDeadlineMs?: number;
+  /**
+   * Where its dispatches come from: a gateway shares one reader of each
+   * dispatch partition among all the workers it hosts. @default a reader of its own
+   */
+  readonly dispatches?: DispatchSource;
   readonly metrics?: Metrics;
 }
 
@@ -139,16 +144,10 @@ export class WorkerHost {
       const { log, topics, heartbeatIntervalMs } = this.options;
       const id = (this.id = await pickWorkerId(log, topics, this.name, 3 * heartbeatIntervalMs));
       this.logger = this.options.logger.child({ worker: id });
-      const own = new Set([id]);
-      const partition = await log.partitionOf(topics.dispatch.name, id);
-      this.subscription = await tailDispatches(
-        log,
-        topics,
-        () => own,
-        [partition],
-        (batch) => {
-          for (const { value } of batch) this.onDispatch(value);
-        },
+      const dispatches = this.options.dispatches ?? new DispatchRouter(log, topics);
+      this.subscription = await dispatches.subscribe(
+        id,
+        (dispatch) => this.onDispatch(dispatch),
         (record, mine) => this.dispatchBytes.inc({ record: mine ? 'own' : 'other' }, record.value.length),
       );
       const at = Date.now();

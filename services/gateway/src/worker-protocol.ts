@@ -1,5 +1,5 @@
 import type { WebSocket } from 'ws';
-import type { Log, PlatformTopics } from '@chute/log';
+import { DispatchRouter, type DispatchSource, type Log, type PlatformTopics } from '@chute/log';
 import { withDeadline, type Logger, type Metrics } from '@chute/runtime';
 import { NonRetryableError } from '@chute/sdk';
 import { WorkerHost, type AttemptExecutor, type AttemptIO } from '@chute/sdk/worker';
@@ -24,6 +24,11 @@ export interface WorkerProtocolDeps {
   metrics: Metrics;
   /** How often connected workers must send `heartbeat`. */
   heartbeatIntervalMs: number;
+}
+
+/** What a connection needs: the gateway's, and the one dispatch reader all its workers share. */
+interface ConnectionDeps extends WorkerProtocolDeps {
+  dispatches: DispatchSource;
 }
 
 /** The largest frame a worker may send: a chunk of MAX_CHUNK_BYTES, base64, in its JSON envelope. */
@@ -81,7 +86,7 @@ class WorkerConnection implements AttemptExecutor {
   constructor(
     private readonly socket: WebSocket,
     private readonly tenant: string,
-    private readonly deps: WorkerProtocolDeps,
+    private readonly deps: ConnectionDeps,
     private readonly onGone: (connection: WorkerConnection) => void,
   ) {
     socket.on('message', (data, isBinary) => this.receive(data as Buffer, isBinary));
@@ -185,6 +190,7 @@ class WorkerConnection implements AttemptExecutor {
       logger: this.deps.logger,
       heartbeatIntervalMs: this.deps.heartbeatIntervalMs,
       selfHeartbeat: false,
+      dispatches: this.deps.dispatches,
     });
     try {
       await host.start();
@@ -258,9 +264,13 @@ class WorkerConnection implements AttemptExecutor {
 export class WorkerConnections {
   private readonly connections = new Set<WorkerConnection>();
   private readonly connected;
+  private readonly deps: ConnectionDeps;
 
-  constructor(private readonly deps: WorkerProtocolDeps) {
+  constructor(deps: WorkerProtocolDeps) {
     this.connected = deps.metrics.gauge('chute_gateway_workers_connected', 'Workers connected over the worker protocol.');
+    const readers = deps.metrics.gauge('chute_gateway_dispatch_readers', 'Dispatch partitions read for the connected workers: one reader each, shared by the workers that hash to it.');
+    // One reader per dispatch partition for every worker connected here, not a Kafka consumer each.
+    this.deps = { ...deps, dispatches: new DispatchRouter(deps.log, deps.topics, (count) => readers.set(count)) };
   }
 
   /** Takes a connection authenticated as this principal (scope `workers`): its worker serves the principal's tenant. */
