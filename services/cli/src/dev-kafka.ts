@@ -82,7 +82,7 @@ export class KafkaDevPlatform implements Component {
         main: path.join(REPO, 'dist', 'services', name, 'main.js'),
         env: name === 'demo-app' ? demoEnv : shared,
       }));
-      this.processes = new ServiceProcesses(specs, this.write, this.onServiceExit);
+      this.processes = new ServiceProcesses(specs, this.write, this.onServiceExit, process.stdout.isTTY === true);
       await this.processes.start();
       await untilAllAnswer(readiness, READY_WITHIN_MS, `the services did not all answer ready within ${READY_WITHIN_MS / 1000} s (their logs are above)`);
       this.onReady({ gatewayUrl, demoUrl, token, infra: this.infra.source, brokers, databaseUrl });

@@ -35,6 +35,8 @@ export class ServiceProcesses implements Component {
     private readonly services: readonly ServiceSpec[],
     private readonly write: (line: string) => void,
     private readonly onExit: (name: string, code: number | null, signal: NodeJS.Signals | null) => void,
+    /** Colour each name (for a terminal; a file or a pipe gets plain text). */
+    private readonly colour: boolean,
   ) {}
 
   start(): Promise<void> {
@@ -68,7 +70,7 @@ export class ServiceProcesses implements Component {
 
   private spawn(service: ServiceSpec, colour: (typeof COLOURS)[number]): void {
     const child = spawn(process.execPath, [service.main], { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: service.env });
-    const prefix = styleText(colour, `[${service.name}]`);
+    const prefix = this.colour ? styleText(colour, `[${service.name}]`) : `[${service.name}]`;
     for (const stream of [child.stdout, child.stderr]) {
       createInterface({ input: stream! }).on('line', (line) => this.write(`${prefix} ${line}`));
     }
