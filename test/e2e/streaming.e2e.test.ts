@@ -295,6 +295,27 @@ describe('streaming end to end', () => {
     assert.deepEqual(messages, ['{"type":"end","status":"COMPLETED"}']);
   });
 
+  test('a replay is read from the gateway\'s memory when the run began after its tail did, and from the log otherwise (a gateway started later)', async () => {
+    const replays = async (gateway: string): Promise<Record<string, number>> => {
+      const text = await (await fetch(`${gateway}/metrics`)).text();
+      return Object.fromEntries([...text.matchAll(/^chute_gateway_stream_replays_total\{from="(\w+)"\} (\d+)$/gm)].map((m) => [m[1]!, Number(m[2])]));
+    };
+    // This gateway's tail started long before (earlier tests): the run's records are all in its memory.
+    const before = await replays(platform.gatewayUrl);
+    const ref = await chunks({ n: 40, startDelayMs: 0, everyMs: 0 });
+    await ref.result();
+    assert.equal(await collect(chute.runs.subscribeToStream(ref.runId, { from: 'start' })), expected(0, 40));
+    const after = await replays(platform.gatewayUrl);
+    assert.equal((after['memory'] ?? 0) - (before['memory'] ?? 0), 1, JSON.stringify({ before, after }));
+    assert.equal(after['log'] ?? 0, before['log'] ?? 0);
+
+    // A gateway started after the run has none of it in memory: it reads the log, and streams the same.
+    const late = await platform.startGateway();
+    const replayed = await fetch(`${late}/api/v1/runs/${ref.runId}/stream?from=start`);
+    assert.equal(await replayed.text(), expected(0, 40));
+    assert.deepEqual(await replays(late), { log: 1 });
+  });
+
   test('a subscriber that never reads is closed past its buffer; one beside it gets everything', async () => {
     const ref = await chute.task({ name: 'big', fn: () => undefined }).runNoWait({ n: 400, size: 16 * 1024, startDelayMs: 1500 });
     const url = new URL(platform.gatewayUrl);

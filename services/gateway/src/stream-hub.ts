@@ -1,6 +1,7 @@
 import type { FinalStatus, StreamRecord, StreamRecords } from '@chute/schemas';
 import type { Log, LogRecord, Subscription, Topic } from '@chute/log';
 import type { Logger, Metrics } from '@chute/runtime';
+import { RecentStreamRecords } from './recent-stream-records';
 
 /** Where a chunk stands in its run's stream: attempts in order, chunks in order within one. */
 export interface StreamPosition {
@@ -206,7 +207,12 @@ export interface StreamHubOptions {
   maxBufferBytes?: number;
   /** How long after its run ended a stream without an end record is closed anyway. @default 3000 */
   endGraceMs?: number;
+  /** Bytes of recent stream records kept in memory for replays (see RecentStreamRecords). @default 32 MiB */
+  recentBytes?: number;
 }
+
+/** Clocks of other machines may run behind ours: a run's records may carry times this much before its request. */
+const CLOCK_SKEW_MS = 5000;
 
 /**
  * The gateway's one consumer of the stream topic, fanning records out in memory
@@ -221,17 +227,24 @@ export class StreamHub {
   private readonly gauge;
   private readonly slowClosed;
   private readonly delivered;
+  private readonly replays;
+  private readonly recent: RecentStreamRecords;
 
   constructor(private readonly options: StreamHubOptions) {
+    this.recent = new RecentStreamRecords(options.recentBytes ?? 32 * 1024 * 1024);
     this.maxBufferBytes = options.maxBufferBytes ?? 4 * 1024 * 1024;
     this.endGraceMs = options.endGraceMs ?? 3000;
     this.gauge = options.metrics.gauge('chute_gateway_stream_subscribers', 'Stream subscribers attached now.');
     this.slowClosed = options.metrics.counter('chute_gateway_stream_slow_closed_total', 'Subscribers closed for not reading (past their buffer).');
     this.delivered = options.metrics.counter('chute_gateway_stream_records_total', 'Stream records fanned out to subscribers.');
+    this.replays = options.metrics.counter('chute_gateway_stream_replays_total', 'Replays of what came before a subscription, by where they were read from (memory or log).');
   }
 
   async start(): Promise<void> {
-    this.tail = await this.options.log.tail(this.options.records.name, (records) => this.fanOut(records));
+    const { log, records } = this.options;
+    const ends = await log.endOffsets(records.name);
+    this.recent.startAt(ends, Date.now());
+    this.tail = await log.read(records.name, ends, (batch) => this.fanOut(batch));
   }
 
   async stop(): Promise<void> {
@@ -280,9 +293,18 @@ export class StreamHub {
   async begin(subscriber: StreamSubscriber, finalStatus: FinalStatus | undefined, createdAt: number): Promise<void> {
     const { partition, boundary } = subscriber.position();
     if (subscriber.from.kind !== 'now') {
-      // Clocks of other machines may run behind ours: start a little before the request.
-      const start = await this.options.log.offsetForTime(this.options.records.name, partition, Math.max(0, createdAt - 5000));
-      await this.replay(subscriber, partition, start, boundary);
+      const since = Math.max(0, createdAt - CLOCK_SKEW_MS);
+      const held = await this.heldRecords(subscriber.runId, partition, since, boundary);
+      if (held) {
+        for (const record of held) {
+          const value = this.decode(record);
+          if (value) subscriber.offerReplay(value);
+        }
+      } else {
+        const start = await this.options.log.offsetForTime(this.options.records.name, partition, since);
+        await this.replay(subscriber, partition, start, boundary);
+      }
+      this.replays.inc({ from: held ? 'memory' : 'log' });
       subscriber.replayDone();
     }
     if (finalStatus) subscriber.endWith(finalStatus);
@@ -291,6 +313,13 @@ export class StreamHub {
   /** A run ended: streams whose worker could not write the end are closed after a grace period. */
   runEnded(runId: string, status: FinalStatus): void {
     for (const s of this.subscribers.get(runId) ?? []) s.endAfter(status, this.endGraceMs);
+  }
+
+  /** The run's records before the boundary from memory, when the recent window holds them all (waiting a moment for the tail to reach the boundary). */
+  private async heldRecords(runId: string, partition: number, since: number, boundary: number): Promise<readonly LogRecord[] | undefined> {
+    if (!this.recent.covers(partition, since)) return undefined;
+    if (!(await this.recent.untilRead(partition, boundary, 2000))) return undefined;
+    return this.recent.runRecords(partition, runId, since, boundary);
   }
 
   private async replay(subscriber: StreamSubscriber, partition: number, start: number, boundary: number): Promise<void> {
@@ -318,6 +347,7 @@ export class StreamHub {
 
   private fanOut(records: readonly LogRecord[]): void {
     for (const record of records) {
+      this.recent.add(record);
       const set = this.subscribers.get(record.key);
       if (!set) continue;
       const value = this.decode(record);
