@@ -96,7 +96,10 @@ export function runMain(options: MainOptions): void {
     process.exit(1);
   };
 
+  let stopping = false;
   const shutdown = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
     logger.info('stopping', { signal });
     if (!component) process.exit(0);
     withDeadline(component.stop(), deadlineMs, `stop did not finish within ${deadlineMs} ms`).then(
@@ -109,6 +112,13 @@ export function runMain(options: MainOptions): void {
   };
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));
+  // A supervisor (chute dev --kafka) gives each service a pipe as stdin and holds its other end:
+  // when the supervisor dies, even by SIGKILL, the pipe closes and the service stops instead of
+  // running on as an orphan.
+  if (process.env['CHUTE_STOP_WITH_STDIN'] === 'true') {
+    process.stdin.once('end', () => shutdown('stdin closed'));
+    process.stdin.resume();
+  }
   process.on('unhandledRejection', (error) => fail('unhandled rejection', error));
 
   const failOnConfig = (error: ConfigError): never => {

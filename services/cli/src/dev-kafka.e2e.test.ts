@@ -41,6 +41,24 @@ function servicePids(dev: ProgramProcess): Map<string, number> {
   return found;
 }
 
+/** Kills each of these process groups that is still there. */
+function killGroups(pids: Iterable<number>): void {
+  for (const pid of pids) {
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/** Whatever happened, no process of this test is left: chute's group, and each service's own group. */
+async function stopAll(dev: ProgramProcess): Promise<void> {
+  const pids = [...servicePids(dev).values()];
+  await dev.stop('SIGKILL');
+  killGroups(pids);
+}
+
 describe('chute dev --kafka: each service its own process on Kafka and PostgreSQL', () => {
   let database: TestDatabase;
   let env: Record<string, string>;
@@ -93,7 +111,20 @@ describe('chute dev --kafka: each service its own process on Kafka and PostgreSQ
       assert.equal(await dev.stop('SIGINT', 60_000), 0, dev.stderr);
       for (const [service, pid] of pids) assert.equal(processAlive(pid), false, `${service} (pid ${pid}) is gone`);
     } finally {
+      await stopAll(dev);
+    }
+  });
+
+  test('if chute itself is killed (kill -9), its services stop by themselves rather than run on as orphans', async () => {
+    const dev = await start();
+    const pids = servicePids(dev);
+    try {
+      assert.equal(pids.size, SERVICES.length);
       await dev.stop('SIGKILL');
+      assert.equal(processAlive(dev.pid), false, 'chute is dead');
+      await waitFor(() => [...pids.values()].every((pid) => !processAlive(pid)), { timeoutMs: 30_000, message: 'every service to stop once chute is gone' });
+    } finally {
+      killGroups(pids.values());
     }
   });
 
@@ -108,7 +139,7 @@ describe('chute dev --kafka: each service its own process on Kafka and PostgreSQ
       assert.match(dev.stderr, /^chute: worker exited \(SIGKILL\); stopping the others$/m);
       for (const [service, pid] of pids) assert.equal(processAlive(pid), false, `${service} (pid ${pid}) is gone`);
     } finally {
-      await dev.stop('SIGKILL');
+      await stopAll(dev);
     }
   });
 });

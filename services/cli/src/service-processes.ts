@@ -69,7 +69,8 @@ export class ServiceProcesses implements Component {
   }
 
   private spawn(service: ServiceSpec, colour: (typeof COLOURS)[number]): void {
-    const child = spawn(process.execPath, [service.main], { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: service.env });
+    // stdin a pipe this process holds: if it dies, even by SIGKILL, the service sees the pipe close and stops.
+    const child = spawn(process.execPath, [service.main], { detached: true, stdio: ['pipe', 'pipe', 'pipe'], env: { ...service.env, CHUTE_STOP_WITH_STDIN: 'true' } });
     const prefix = this.colour ? styleText(colour, `[${service.name}]`) : `[${service.name}]`;
     for (const stream of [child.stdout, child.stderr]) {
       createInterface({ input: stream! }).on('line', (line) => this.write(`${prefix} ${line}`));
