@@ -27,6 +27,7 @@ import {
 } from './kafka-errors';
 import { patchKafkajsRequestQueue } from './kafkajs-request-queue';
 import { registerStaticMember } from './kafkajs-static-membership';
+import { registerLinger } from './kafkajs-adaptive-linger';
 import { deliverWithRetry } from './retry';
 import {
   MAX_RECORD_BYTES,
@@ -443,7 +444,7 @@ export class KafkaLog implements Log {
     // after every batch otherwise, a round trip that stalls the next fetch.
     return this.supervise({
       name: `read ${topic}`,
-      config: { groupId: `${this.options.clientId}.read.${randomUUID()}`, ...this.fetchWait(options), ...this.membership() },
+      config: { ...this.fetchWait(`${this.options.clientId}.read.${randomUUID()}`, options), ...this.membership() },
       topics: [topic],
       fromBeginning: false,
       // kafkajs forgets seeks when it rebuilds its group: position every join.
@@ -472,7 +473,7 @@ export class KafkaLog implements Log {
     if (this.options.instanceId !== undefined) registerStaticMember(options.group, this.options.instanceId);
     return this.supervise({
       name: options.group,
-      config: { groupId: options.group, ...this.fetchWait(options), ...this.membership() },
+      config: { ...this.fetchWait(options.group, options), ...this.membership() },
       topics: options.topics,
       fromBeginning: options.fromBeginning ?? true,
       ...(options.onAssigned ? { onAssigned: options.onAssigned } : {}),
@@ -516,11 +517,16 @@ export class KafkaLog implements Log {
     return { sessionTimeout, heartbeatInterval: Math.max(500, Math.floor(sessionTimeout / 10)), rebalanceTimeout: sessionTimeout + 5000 };
   }
 
-  /** A lingering reader's fetch waits for its linger or a full batch; any other returns at the first record. */
-  private fetchWait(options: ReadOptions): { minBytes: number; maxWaitTimeInMs: number } {
+  /**
+   * A lingering reader's fetch waits for its linger or a full batch while
+   * records come, and for the first record at rest (kafkajs-adaptive-linger);
+   * any other returns at the first record.
+   */
+  private fetchWait(groupId: string, options: ReadOptions): { groupId: string; minBytes: number; maxWaitTimeInMs: number } {
     const linger = options.lingerMs ?? 0;
-    return linger > 0
-      ? { minBytes: LINGER_MIN_BYTES, maxWaitTimeInMs: linger }
-      : { minBytes: 1, maxWaitTimeInMs: this.options.maxWaitTimeMs ?? 250 };
+    const idleWaitMs = this.options.maxWaitTimeMs ?? 250;
+    if (linger <= 0) return { groupId, minBytes: 1, maxWaitTimeInMs: idleWaitMs };
+    registerLinger(groupId, { minBytes: LINGER_MIN_BYTES, lingerMs: linger, idleWaitMs });
+    return { groupId, minBytes: LINGER_MIN_BYTES, maxWaitTimeInMs: linger };
   }
 }
