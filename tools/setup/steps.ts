@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Stamp } from './freshness';
-import { asRoot, commandExists, debianPackageInstalled, javaMajor, postgresBinDir, run, SetupError, succeeds } from './system';
+import { commandExists, debianPackageInstalled, javaMajor, postgresBinDir, run, runAsRoot, SetupError, succeeds } from './system';
 
 /** One idempotent install: `pending` says why it must run (undefined: done), `install` does it. */
 export interface SetupStep {
@@ -56,10 +56,9 @@ export const debianPackages: SetupStep = {
   install() {
     const missing = DEBIAN_NEEDS.filter((need) => !need.present()).map((need) => need.pkg);
     if (!commandExists('apt-get')) throw new SetupError(`no apt-get here: install ${missing.join(', ')} with this system's package manager`);
-    const sudo = asRoot();
-    const [file = 'apt-get', ...prefix] = [...sudo, 'apt-get'];
-    run(file, [...prefix, 'update', '-qq']);
-    run(file, [...prefix, 'install', '-y', '-qq', ...missing], { env: { DEBIAN_FRONTEND: 'noninteractive' } });
+    runAsRoot(['apt-get', 'update', '-qq']);
+    // Through env, not the environment: sudo does not pass DEBIAN_FRONTEND on.
+    runAsRoot(['env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', 'install', '-y', '-qq', ...missing]);
   },
 };
 

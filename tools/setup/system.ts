@@ -44,11 +44,11 @@ export function run(file: string, args: readonly string[], options: { cwd?: stri
 }
 
 
-/** The prefix that runs a command as root: none when we are root, sudo when there is one. */
-export function asRoot(): string[] {
-  if (process.getuid?.() === 0) return [];
-  if (commandExists('sudo')) return ['sudo'];
-  throw new SetupError('installing Debian packages needs root: run as root, or install sudo');
+/** Runs `command` as root: as it is when we are root, through sudo otherwise. */
+export function runAsRoot(command: readonly [string, ...string[]]): void {
+  if (process.getuid?.() === 0) return run(command[0], command.slice(1));
+  if (!commandExists('sudo')) throw new SetupError('installing Debian packages needs root: run as root, or install sudo');
+  run('sudo', command);
 }
 
 /** True when the command runs and exits 0 (its output discarded). */

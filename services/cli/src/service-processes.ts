@@ -45,11 +45,6 @@ export class ServiceProcesses implements Component {
     });
   }
 
-  /** Each pid, for the caller's messages and for tests that kill one. */
-  pids(): ReadonlyMap<string, number> {
-    return new Map([...this.children].flatMap(([name, child]) => (child.pid === undefined ? [] : [[name, child.pid] as const])));
-  }
-
   stop(): Promise<void> {
     return this.lifecycle.stop(async () => {
       this.stopping = true;
