@@ -8,7 +8,7 @@ import { Metrics, silentLogger } from '@chute/runtime';
 import { RunEvents, type RunEvent } from '@chute/schemas';
 import { uniqueName, waitFor } from '@chute/testing';
 import { InvalidRecordError, Topic } from './typed';
-import { RecordTooLargeError, type Log, type LogRecord, MAX_RECORD_BYTES } from './types';
+import { AppenderNotClaimedError, FencedError, RecordTooLargeError, type Log, type LogRecord, MAX_RECORD_BYTES } from './types';
 
 export interface ContractTarget {
   /** A started log; the suite stops it at the end. */
@@ -42,6 +42,18 @@ export function logContract(name: string, target: ContractTarget): void {
         await sub.stop();
       }
       return got;
+    }
+
+    /**
+     * Until the topic's ends are these. An exclusive append resolves when its
+     * commit is decided; Kafka writes the markers, which make it readable and
+     * take their offsets, a moment later.
+     */
+    async function untilEnds(topic: string, ends: readonly number[]): Promise<void> {
+      await waitFor(async () => (await log.endOffsets(topic)).map((p) => p.offset).join() === ends.join(), {
+        timeoutMs: target.waitMs,
+        message: `${topic} to end at ${ends.join()}`,
+      });
     }
 
     before(async () => {
@@ -386,18 +398,100 @@ export function logContract(name: string, target: ContractTarget): void {
         const decoded: RunEvent[] = [];
         const sub = await topic.read(
           [{ partition: 0, offset: 0 }],
-          (ds, batch) => {
+          (ds, next) => {
             decoded.push(...ds.map((d) => d.value));
-            reached.push(batch.at(-1)!.offset);
+            reached.push(next.offset);
           },
           { everyBatch: true },
         );
         try {
-          await wait(() => reached.includes(1), 'a call for the batch that ends at offset 1');
+          await wait(() => reached.includes(2), 'a call for the batch that ends at offset 1 (next offset 2)');
           assert.deepEqual(decoded, []);
         } finally {
           await sub.stop();
         }
+      });
+
+      test('readRanges reads up to an end that is an exclusive append\'s commit marker', async () => {
+        const name = await freshTopic(1);
+        const topic = new Topic(log, RunEvents, name, { logger: silentLogger, metrics: new Metrics() });
+        const appender = log.exclusiveAppender(uniqueName('appender'));
+        await appender.claim();
+        await appender.append([topic.encode([started])]);
+        await untilEnds(name, [2]);
+        const read = await topic.readRanges([{ partition: 0, from: 0, to: 2 }], target.waitMs);
+        assert.deepEqual(read.map((d) => d.value), [started]);
+        await appender.stop();
+      });
+    });
+
+    describe('exclusive appenders', () => {
+      test('an append spans topics; each partition it wrote gets a commit marker that takes an offset and reaches no reader', async () => {
+        const [first, second] = [await freshTopic(1), await freshTopic(1)];
+        const appender = log.exclusiveAppender(uniqueName('appender'));
+        await appender.claim();
+        for (const n of [1, 2]) {
+          await appender.append([
+            { topic: first, records: [{ key: 'k', value: `a${n}` }, { key: 'k', value: `b${n}` }] },
+            { topic: second, records: [{ key: 'k', value: `c${n}` }] },
+          ]);
+        }
+        // Two records and a marker per append; one and a marker.
+        await untilEnds(first, [6]);
+        await untilEnds(second, [4]);
+        const got: string[] = [];
+        const reached: number[] = [];
+        const reader = await log.read(first, [{ partition: 0, offset: 0 }], (rs, next) => {
+          got.push(...rs.map(text));
+          reached.push(next.offset);
+        });
+        const grouped: number[] = [];
+        const member = await log.consume({ group: uniqueName('group'), topics: [second], handler: (_rs, next) => void grouped.push(next.offset) });
+        try {
+          await wait(() => reached.includes(6) && grouped.includes(4), 'a reader and a group member to reach the ends, past the last markers');
+          assert.deepEqual(got, ['a1', 'b1', 'a2', 'b2']);
+          assert.deepEqual(await readAll(second, 2).then((rs) => rs.map(text)), ['c1', 'c2']);
+        } finally {
+          await Promise.all([reader.stop(), member.stop(), appender.stop()]);
+        }
+      });
+
+      test('claiming an id fences the appender that claimed it before: its appends fail, and none of them is read', async () => {
+        const topic = await freshTopic(1);
+        const id = uniqueName('appender');
+        const [old, successor] = [log.exclusiveAppender(id), log.exclusiveAppender(id)];
+        try {
+          await old.claim();
+          await old.append([{ topic, records: [{ key: 'k', value: 'before' }] }]);
+          await successor.claim();
+          await assert.rejects(old.append([{ topic, records: [{ key: 'k', value: 'zombie' }] }]), FencedError);
+          await assert.rejects(old.append([{ topic, records: [{ key: 'k', value: 'zombie again' }] }]), FencedError, 'fenced for good');
+          await successor.append([{ topic, records: [{ key: 'k', value: 'after' }] }]);
+          const got: string[] = [];
+          let reached = 0;
+          const reader = await log.read(topic, [{ partition: 0, offset: 0 }], (rs, next) => {
+            got.push(...rs.map(text));
+            reached = next.offset;
+          });
+          try {
+            await wait(() => got.includes('after'), 'the successor\'s record');
+            const [end] = await log.endOffsets(topic);
+            await wait(() => reached >= end!.offset, `the reader to reach offset ${end!.offset}`);
+          } finally {
+            await reader.stop();
+          }
+          assert.deepEqual(got, ['before', 'after']);
+        } finally {
+          await Promise.all([old.stop(), successor.stop()]);
+        }
+      });
+
+      test('an appender that has not claimed its id refuses to append', async () => {
+        const topic = await freshTopic(1);
+        const appender = log.exclusiveAppender(uniqueName('appender'));
+        await assert.rejects(appender.append([{ topic, records: [{ key: 'k', value: 'v' }] }]), AppenderNotClaimedError);
+        assert.deepEqual((await log.endOffsets(topic)).map((p) => p.offset), [0]);
+        await appender.stop();
       });
     });
 

@@ -1,5 +1,7 @@
 import { deliverWithRetry } from './retry';
 import {
+  AppenderNotClaimedError,
+  FencedError,
   MAX_RECORD_BYTES,
   RecordTooLargeError,
   UnknownTopicError,
@@ -16,6 +18,8 @@ import {
   type Subscription,
   type SubscriptionHealth,
   type TopicSpec,
+  type ExclusiveAppender,
+  type TopicRecords,
 } from './types';
 
 const MAX_BATCH = 500;
@@ -23,12 +27,27 @@ const MAX_BATCH = 500;
 const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
 
 class Partition {
+  /** Every offset's entry, commit markers included (as empty records), so an offset is an index. */
   readonly records: LogRecord[] = [];
+  /** Offsets that hold an exclusive append's commit marker: they take an offset, as Kafka's do, but reach no reader. */
+  private readonly markers = new Set<number>();
   private waiters: Array<() => void> = [];
+
+  constructor(readonly index: number) {}
 
   push(record: LogRecord): void {
     this.records.push(record);
     this.wake();
+  }
+
+  pushMarker(topic: string, timestamp: number): void {
+    const offset = this.records.length;
+    this.markers.add(offset);
+    this.push({ topic, partition: this.index, offset, key: '', value: Buffer.alloc(0), timestamp, headers: NO_HEADERS });
+  }
+
+  isMarker(offset: number): boolean {
+    return this.markers.size > 0 && this.markers.has(offset);
   }
 
   /** Resolves on the next append (or an explicit wake, used by stop). */
@@ -64,10 +83,12 @@ class PartitionReader {
         await this.partition.next();
         continue;
       }
-      const batch = this.partition.records.slice(this.position, this.position + MAX_BATCH);
-      const ok = await deliverWithRetry(this.handler, batch, this.options, () => this.stopped);
+      const slice = this.partition.records.slice(this.position, this.position + MAX_BATCH);
+      const batch = slice.filter((r) => !this.partition.isMarker(r.offset));
+      const next = { partition: this.partition.index, offset: this.position + slice.length };
+      const ok = await deliverWithRetry(this.handler, batch, next, this.options, () => this.stopped);
       if (!ok) return;
-      this.position += batch.length;
+      this.position = next.offset;
       this.onHandled(this.position);
     }
   }
@@ -201,12 +222,16 @@ export class EmbeddedLog implements Log {
   readonly kind = 'embedded' as const;
   private readonly topics: Map<string, Partition[]>;
   private readonly groups: Map<string, Group>;
+  /** The latest claim of each exclusive appender id. */
+  private readonly claims: Map<string, number>;
   private readonly open = new Set<Subscription>();
+  private readonly appenders = new Set<EmbeddedExclusiveAppender>();
   private stopping: Promise<void> | undefined;
 
   constructor(shared?: EmbeddedLog) {
     this.topics = shared ? shared.topics : new Map();
     this.groups = shared ? shared.groups : new Map();
+    this.claims = shared ? shared.claims : new Map();
   }
 
   /**
@@ -221,12 +246,12 @@ export class EmbeddedLog implements Log {
   async start(): Promise<void> {}
 
   stop(): Promise<void> {
-    return (this.stopping ??= Promise.all([...this.open].map((s) => s.stop())).then(() => undefined));
+    return (this.stopping ??= Promise.all([...[...this.open].map((s) => s.stop()), ...[...this.appenders].map((a) => a.stop())]).then(() => undefined));
   }
 
   async ensureTopics(topics: readonly TopicSpec[]): Promise<void> {
     for (const { name, partitions } of topics) {
-      if (!this.topics.has(name)) this.topics.set(name, Array.from({ length: partitions }, () => new Partition()));
+      if (!this.topics.has(name)) this.topics.set(name, Array.from({ length: partitions }, (_, index) => new Partition(index)));
     }
   }
 
@@ -238,6 +263,31 @@ export class EmbeddedLog implements Log {
   }
 
   async append(topic: string, records: readonly AppendRecord[]): Promise<void> {
+    this.write([this.encode(topic, records)]);
+  }
+
+  exclusiveAppender(id: string): ExclusiveAppender {
+    const appender = new EmbeddedExclusiveAppender(id, {
+      claim: () => {
+        const claim = (this.claims.get(id) ?? 0) + 1;
+        this.claims.set(id, claim);
+        return claim;
+      },
+      latestClaim: () => this.claims.get(id),
+      write: (batches) => {
+        const encoded = batches.map((b) => this.encode(b.topic, b.records));
+        const touched = this.write(encoded);
+        const timestamp = Date.now();
+        for (const [topic, partition] of touched) partition.pushMarker(topic, timestamp);
+      },
+      stopped: () => this.appenders.delete(appender),
+    });
+    this.appenders.add(appender);
+    return appender;
+  }
+
+  /** Checks a topic's records (it exists, each fits) without writing anything. */
+  private encode(topic: string, records: readonly AppendRecord[]): EncodedAppend {
     const partitions = this.partitions(topic);
     const encoded = records.map((r) => ({
       key: r.key,
@@ -245,12 +295,22 @@ export class EmbeddedLog implements Log {
       headers: r.headers ? { ...r.headers } : NO_HEADERS,
     }));
     for (const r of encoded) if (r.value.length > MAX_RECORD_BYTES) throw new RecordTooLargeError(r.value.length);
+    return { topic, partitions, records: encoded };
+  }
+
+  /** Writes checked records in one synchronous step; returns the partitions written to. */
+  private write(appends: readonly EncodedAppend[]): [string, Partition][] {
     const timestamp = Date.now();
-    for (const { key, value, headers } of encoded) {
-      const index = hashKey(key) % partitions.length;
-      const partition = partitions[index]!;
-      partition.push({ topic, partition: index, offset: partition.records.length, key, value, timestamp, headers });
+    const touched = new Map<Partition, string>();
+    for (const { topic, partitions, records } of appends) {
+      for (const { key, value, headers } of records) {
+        const index = hashKey(key) % partitions.length;
+        const partition = partitions[index]!;
+        partition.push({ topic, partition: index, offset: partition.records.length, key, value, timestamp, headers });
+        touched.set(partition, topic);
+      }
     }
+    return [...touched].map(([partition, topic]) => [topic, partition]);
   }
 
   async endOffsets(topic: string): Promise<PartitionOffset[]> {
@@ -328,5 +388,54 @@ export class EmbeddedLog implements Log {
     };
     this.open.add(subscription);
     return subscription;
+  }
+}
+
+interface EncodedAppend {
+  readonly topic: string;
+  readonly partitions: readonly Partition[];
+  readonly records: readonly { key: string; value: Buffer; headers: Readonly<Record<string, string>> }[];
+}
+
+/** What an embedded exclusive appender needs of its log. */
+interface ClaimRegistry {
+  /** Takes the id; returns this claim's number (the latest, from now on). */
+  claim(): number;
+  latestClaim(): number | undefined;
+  /** Checks and writes the batches at once, each touched partition closed by a commit marker. */
+  write(batches: readonly TopicRecords[]): void;
+  stopped(): void;
+}
+
+/**
+ * In one process an append is one synchronous step, so all-or-nothing comes
+ * free; fencing is a claim number per id that only the latest claimant holds.
+ * Each append leaves a commit marker in the partitions it wrote, as Kafka's
+ * transactions do, so readers meet the same offsets that reach no handler.
+ */
+class EmbeddedExclusiveAppender implements ExclusiveAppender {
+  private claimed: number | undefined;
+  private stopping: Promise<void> | undefined;
+
+  constructor(
+    private readonly id: string,
+    private readonly registry: ClaimRegistry,
+  ) {}
+
+  async claim(): Promise<void> {
+    if (this.stopping) throw new Error(`appender ${this.id} is stopped`);
+    this.claimed = this.registry.claim();
+  }
+
+  async append(batches: readonly TopicRecords[]): Promise<void> {
+    if (this.stopping) throw new Error(`appender ${this.id} is stopped`);
+    if (this.claimed === undefined) throw new AppenderNotClaimedError(this.id, 'never-claimed');
+    if (this.registry.latestClaim() !== this.claimed) throw new FencedError(this.id);
+    if (batches.every((b) => b.records.length === 0)) return;
+    this.registry.write(batches);
+  }
+
+  stop(): Promise<void> {
+    return (this.stopping ??= (async () => this.registry.stopped())());
   }
 }

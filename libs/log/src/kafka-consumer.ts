@@ -1,7 +1,7 @@
 import type { Consumer, ConsumerConfig, EachBatchHandler, IMemberAssignment, Kafka } from 'kafkajs';
 import type { Logger } from '@chute/runtime';
 import { describeKafkaError } from './kafka-errors';
-import type { CommitOffset, GroupSubscription, SubscriptionHealth, SubscriptionState, TopicPartitionOffset, TopicPartitions } from './types';
+import type { CommitOffset, GroupSubscription, LogRecord, PartitionOffset, SubscriptionHealth, SubscriptionState, TopicPartitionOffset, TopicPartitions } from './types';
 
 /** Back-off between attempts to rebuild a consumer kafkajs gave up on: 250 ms doubling to 5 s. */
 const rebuildDelayMs = (attempt: number): number => Math.min(5000, 250 * 2 ** attempt);
@@ -14,6 +14,13 @@ export interface SupervisedConsumerSpec {
   readonly fromBeginning: boolean;
   /** The batch handler of one kafkajs consumer (a new one after every rebuild). */
   eachBatch(consumer: Consumer): EachBatchHandler;
+  /**
+   * Gets, as an empty batch, a fetch that held nothing for the handler (only
+   * transaction markers or aborted records): kafkajs calls no eachBatch for it
+   * and moves on, and a reader waiting to reach an offset must see that too.
+   * Delivered in order with the partition's batches.
+   */
+  eachSkipped?(records: readonly LogRecord[], next: PartitionOffset, isStopped: () => boolean): Promise<void>;
   /**
    * After every join, with this member's assignment; its partitions stay
    * paused until it resolves, and the offsets it returns are sought first.
@@ -88,10 +95,36 @@ export class SupervisedConsumer implements GroupSubscription {
       if (consumer === this.consumer) this.spec.onRevoked?.();
     });
     consumer.on(consumer.events.CRASH, ({ payload }) => this.crashed(consumer, payload.error, payload.restart));
+    const eachBatch = this.spec.eachBatch(consumer);
+    const eachSkipped = this.spec.eachSkipped;
+    // Per partition, the empty deliveries not finished yet; the partition's next batch waits for them.
+    const skipped = new Map<string, Promise<void>>();
+    if (eachSkipped) {
+      const isStopped = (): boolean => this.stopping !== undefined || consumer !== this.consumer;
+      // kafkajs reports such a fetch only as this event (batchSize 0), before it fetches the partition again.
+      consumer.on(consumer.events.START_BATCH_PROCESS, ({ payload }) => {
+        if (payload.batchSize !== 0) return;
+        const key = `${payload.topic}\u0000${payload.partition}`;
+        const next = { partition: payload.partition, offset: Number(payload.lastOffset) + 1 };
+        const delivered = (skipped.get(key) ?? Promise.resolve()).then(() => eachSkipped([], next, isStopped)).catch((error: unknown) => {
+          this.logger.warn('an empty delivery failed', { name: this.spec.name, err: error });
+        });
+        skipped.set(key, delivered);
+        void delivered.then(() => {
+          if (skipped.get(key) === delivered) skipped.delete(key);
+        });
+      });
+    }
     try {
       await consumer.connect();
       await consumer.subscribe({ topics: [...this.spec.topics], fromBeginning: this.spec.fromBeginning });
-      await consumer.run({ autoCommit: false, eachBatch: this.spec.eachBatch(consumer) });
+      await consumer.run({
+        autoCommit: false,
+        eachBatch: async (payload) => {
+          await skipped.get(`${payload.batch.topic}\u0000${payload.batch.partition}`);
+          await eachBatch(payload);
+        },
+      });
     } catch (error) {
       await consumer.disconnect().catch(() => undefined);
       throw error;

@@ -13,7 +13,10 @@ export type KafkaErrorType =
   | 'GROUP_AUTHORIZATION_FAILED'
   | 'CLUSTER_AUTHORIZATION_FAILED'
   | 'SASL_AUTHENTICATION_FAILED'
-  | 'UNSUPPORTED_SASL_MECHANISM';
+  | 'UNSUPPORTED_SASL_MECHANISM'
+  | 'INVALID_PRODUCER_EPOCH'
+  | 'INVALID_PRODUCER_ID_MAPPING'
+  | 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED';
 
 interface KafkaJSErrorShape {
   readonly name?: unknown;
@@ -80,7 +83,17 @@ export class KafkaAuthenticationError extends ConfigError {
 }
 
 /** The broker's refusals of a login that authenticated but lacks an ACL. */
-const AUTHORIZATION_FAILURES = ['TOPIC_AUTHORIZATION_FAILED', 'GROUP_AUTHORIZATION_FAILED', 'CLUSTER_AUTHORIZATION_FAILED'] as const;
+const AUTHORIZATION_FAILURES = ['TOPIC_AUTHORIZATION_FAILED', 'GROUP_AUTHORIZATION_FAILED', 'CLUSTER_AUTHORIZATION_FAILED', 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED'] as const;
+
+/**
+ * Whether a transactional producer was fenced: a newer producer initialised
+ * its transactional id (the broker answers an old epoch with
+ * INVALID_PRODUCER_EPOCH to kafkajs's request versions), or the id's producer
+ * changed under it (INVALID_PRODUCER_ID_MAPPING).
+ */
+export function isKafkaFencedError(error: unknown): boolean {
+  return hasKafkaErrorType(error, 'INVALID_PRODUCER_EPOCH') || hasKafkaErrorType(error, 'INVALID_PRODUCER_ID_MAPPING');
+}
 
 /** The authorization failure the error is or wraps, if any. */
 export function kafkaAuthorizationFailure(error: unknown): (typeof AUTHORIZATION_FAILURES)[number] | undefined {

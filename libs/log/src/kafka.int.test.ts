@@ -1,8 +1,10 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { Kafka, logLevel } from 'kafkajs';
 import { silentLogger } from '@chute/runtime';
-import { testBrokers, uniqueName } from '@chute/testing';
+import { testBrokers, uniqueName, waitFor } from '@chute/testing';
 import { KafkaLog } from './kafka';
+import { hasKafkaErrorType } from './kafka-errors';
 import { logContract } from './contract';
 
 logContract('kafka', {
@@ -32,6 +34,38 @@ describe('kafka log: services starting together', () => {
       }
     } finally {
       await Promise.all(logs.map((l) => l.stop()));
+    }
+  });
+});
+
+describe('kafka log: exclusive appenders', () => {
+  test('a claim aborts the transaction a dead appender left open, and readers move past the aborted records with an empty batch', async () => {
+    const log = new KafkaLog({ brokers: testBrokers(), clientId: uniqueName('exclusive'), logger: silentLogger });
+    await log.start();
+    const topic = uniqueName('exclusive');
+    const id = uniqueName('appender');
+    await log.ensureTopics([{ name: topic, partitions: 1 }]);
+    // An appender that died mid-append: its transaction is open and will never be ended by it.
+    const kafka = new Kafka({ clientId: uniqueName('dead'), brokers: testBrokers(), logLevel: logLevel.NOTHING });
+    const dead = kafka.producer({ transactionalId: id, idempotent: true, maxInFlightRequests: 1 });
+    await dead.connect();
+    const open = await dead.transaction();
+    await open.send({ topic, acks: -1, messages: [{ key: 'k', value: 'half done' }] });
+    const batches: { records: string[]; next: number }[] = [];
+    const reader = await log.read(topic, [{ partition: 0, offset: 0 }], (rs, next) => void batches.push({ records: rs.map((r) => r.value.toString()), next: next.offset }));
+    const successor = log.exclusiveAppender(id);
+    try {
+      await successor.claim();
+      // The record and the abort marker the claim wrote: nothing for a reader, but two offsets to pass.
+      await waitFor(async () => (await log.endOffsets(topic))[0]!.offset === 2, { timeoutMs: 30_000, message: 'the abort marker' });
+      await waitFor(() => batches.some((b) => b.next === 2), { timeoutMs: 30_000, message: 'the reader to move past the aborted transaction' });
+      assert.deepEqual(batches, [{ records: [], next: 2 }], 'one empty batch: the aborted record never reaches the reader');
+      await assert.rejects(open.commit(), (error: unknown) => hasKafkaErrorType(error, 'INVALID_PRODUCER_EPOCH'), 'the dead appender is fenced');
+    } finally {
+      await reader.stop();
+      await dead.disconnect().catch(() => undefined);
+      await successor.stop();
+      await log.stop();
     }
   });
 });

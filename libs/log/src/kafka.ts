@@ -17,6 +17,7 @@ import {
 } from 'kafkajs';
 import type { BrokerConnection, Logger } from '@chute/runtime';
 import { SupervisedConsumer } from './kafka-consumer';
+import { KafkaExclusiveAppender } from './kafka-exclusive-appender';
 import {
   hasKafkaErrorType,
   isKafkaAuthenticationError,
@@ -37,6 +38,7 @@ import {
   type BatchHandler,
   type CommittedOffset,
   type ConsumeOptions,
+  type ExclusiveAppender,
   type GroupSubscription,
   type Log,
   type LogRecord,
@@ -152,7 +154,22 @@ function toHeaders(headers: IHeaders | undefined): Readonly<Record<string, strin
   return out ?? NO_HEADERS;
 }
 
-function toLogRecord(topic: string, partition: number, m: EachBatchPayload['batch']['messages'][number]): LogRecord {
+type KafkaBatch = EachBatchPayload['batch'];
+
+function toLogRecords(batch: KafkaBatch): LogRecord[] {
+  return batch.messages.map((m) => toLogRecord(batch.topic, batch.partition, m));
+}
+
+/**
+ * Where reading the partition goes on after a batch: past its last offset,
+ * which counts the transaction markers and aborted records kafkajs fetched
+ * and dropped (they have offsets but reach no handler).
+ */
+function nextOf(batch: KafkaBatch): PartitionOffset {
+  return { partition: batch.partition, offset: Number(batch.lastOffset()) + 1 };
+}
+
+function toLogRecord(topic: string, partition: number, m: KafkaBatch['messages'][number]): LogRecord {
   return {
     topic,
     partition,
@@ -175,6 +192,7 @@ export class KafkaLog implements Log {
   private readonly producer: Producer;
   private readonly admin: Admin;
   private readonly open = new Set<SupervisedConsumer>();
+  private readonly appenders = new Set<KafkaExclusiveAppender>();
   private readonly maxFlushBytes: number;
   private queue: Pending[] = [];
   private flushing = false;
@@ -242,7 +260,7 @@ export class KafkaLog implements Log {
 
   stop(): Promise<void> {
     return (this.stopping ??= (async () => {
-      await Promise.all([...this.open].map((s) => s.stop()));
+      await Promise.all([...[...this.open].map((s) => s.stop()), ...[...this.appenders].map((a) => a.stop())]);
       // Appends already accepted are flushed before the producer goes.
       while (this.flushing || this.queue.length > 0) await new Promise((r) => setTimeout(r, 5));
       await this.producer.disconnect();
@@ -316,12 +334,7 @@ export class KafkaLog implements Log {
    */
   async append(topic: string, records: readonly AppendRecord[]): Promise<void> {
     if (records.length === 0) return;
-    // The producer retries a missing topic's sends forever (to Kafka that error
-    // is retriable): refuse an unknown topic here instead.
-    if (!this.knownTopics.has(topic)) {
-      await this.endOffsets(topic);
-      this.knownTopics.add(topic);
-    }
+    await this.checkTopic(topic);
     let bytes = 0;
     const messages = records.map((r): Message => {
       const value = typeof r.value === 'string' ? Buffer.from(r.value) : r.value;
@@ -339,6 +352,29 @@ export class KafkaLog implements Log {
         queueMicrotask(() => void this.flush());
       }
     });
+  }
+
+  /**
+   * The producer retries a missing topic's sends forever (to Kafka that error
+   * is retriable): refuse an unknown topic before sending instead.
+   * @throws UnknownTopicError
+   */
+  private async checkTopic(topic: string): Promise<void> {
+    if (this.knownTopics.has(topic)) return;
+    await this.endOffsets(topic);
+    this.knownTopics.add(topic);
+  }
+
+  exclusiveAppender(id: string): ExclusiveAppender {
+    const appender: KafkaExclusiveAppender = new KafkaExclusiveAppender({
+      kafka: this.kafka,
+      id,
+      logger: this.options.logger,
+      checkTopic: (topic) => this.checkTopic(topic),
+      onStopped: () => this.appenders.delete(appender),
+    });
+    this.appenders.add(appender);
+    return appender;
   }
 
   /** One send in flight at a time: that is what keeps concurrent appends in call order. */
@@ -440,6 +476,10 @@ export class KafkaLog implements Log {
   ): Promise<Subscription> {
     // Next offset per partition: where a (re)joined or rebuilt consumer must resume.
     const positions = new Map(from.map((f) => [f.partition, f.offset]));
+    const deliver = async (records: readonly LogRecord[], next: PartitionOffset, isStopped: () => boolean): Promise<void> => {
+      if (!positions.has(next.partition)) return;
+      if (await deliverWithRetry(handler, records, next, options, isStopped)) positions.set(next.partition, next.offset);
+    };
     // A private group that is never shared and never commits: kafkajs would commit
     // after every batch otherwise, a round trip that stalls the next fetch.
     return this.supervise({
@@ -452,12 +492,10 @@ export class KafkaLog implements Log {
       eachBatch:
         () =>
         async ({ batch, isRunning, isStale }) => {
-          if (!positions.has(batch.partition) || batch.messages.length === 0) return;
-          const records = batch.messages.map((m) => toLogRecord(batch.topic, batch.partition, m));
-          if (await deliverWithRetry(handler, records, options, () => !isRunning() || isStale())) {
-            positions.set(batch.partition, records[records.length - 1]!.offset + 1);
-          }
+          if (batch.messages.length === 0) return;
+          await deliver(toLogRecords(batch), nextOf(batch), () => !isRunning() || isStale());
         },
+      eachSkipped: deliver,
     });
   }
 
@@ -482,21 +520,25 @@ export class KafkaLog implements Log {
         (consumer) =>
         async ({ batch, isRunning, isStale, heartbeat }) => {
           if (batch.messages.length === 0) return;
-          const records = batch.messages.map((m) => toLogRecord(batch.topic, batch.partition, m));
+          const next = nextOf(batch);
           const handled = await deliverWithRetry(
-            async (rs) => {
+            async (rs, at) => {
               await heartbeat();
-              await options.handler(rs);
+              await options.handler(rs, at);
             },
-            records,
+            toLogRecords(batch),
+            next,
             options,
             () => !isRunning() || isStale(),
           );
           if (!handled || !commit) return;
           // Commit only after the handler resolved: a crash in between redelivers, never skips.
-          const last = records[records.length - 1]!;
-          await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: String(last.offset + 1) }]);
+          await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: String(next.offset) }]);
         },
+      // Not committed: the next batch's commit covers these offsets too.
+      eachSkipped: async (records, next, isStopped) => {
+        await deliverWithRetry(options.handler, records, next, options, isStopped);
+      },
     });
   }
 

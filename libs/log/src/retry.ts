@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { BatchHandler, LogRecord, ReadOptions } from './types';
+import type { BatchHandler, LogRecord, PartitionOffset, ReadOptions } from './types';
 
 /**
  * Hands `records` to `handler` until it succeeds or `isStopped()` turns true,
@@ -9,12 +9,13 @@ import type { BatchHandler, LogRecord, ReadOptions } from './types';
 export async function deliverWithRetry(
   handler: BatchHandler,
   records: readonly LogRecord[],
+  next: PartitionOffset,
   options: ReadOptions,
   isStopped: () => boolean,
 ): Promise<boolean> {
   for (let attempt = 0; ; attempt++) {
     try {
-      await handler(records);
+      await handler(records, next);
       return true;
     } catch (error) {
       options.onError?.(error, records);

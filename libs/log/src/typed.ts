@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import { decodeRecordBytes, describeIssue, RecordDecodeError, type RecordFamily } from '@chute/schemas';
 import { withDeadline, type Logger, type Metrics } from '@chute/runtime';
-import type { BatchHandler, ConsumeOptions, GroupSubscription, Log, LogRecord, PartitionOffset, ReadOptions, Subscription } from './types';
+import type { BatchHandler, ConsumeOptions, GroupSubscription, Log, LogRecord, PartitionOffset, ReadOptions, Subscription, TopicRecords } from './types';
 
 /** An append refused because the record does not match its schema; `field` names what is wrong. */
 export class InvalidRecordError extends Error {
@@ -25,19 +25,20 @@ export interface Decoded<T> {
 }
 
 /**
- * Receives the records of a batch that decoded. `batch` is every record the
- * log delivered (one partition, in offset order), decoded, skipped or not
- * accepted alike: how far the batch reached, for a reader that tracks it.
+ * Receives the records of a batch that decoded, and `next`: where reading
+ * its partition goes on, past every record the log delivered (decoded, skipped
+ * or not accepted alike) and every offset that held nothing for a reader. How
+ * far the batch reached, for a reader that tracks it.
  */
-export type DecodedHandler<T> = (records: readonly Decoded<T>[], batch: readonly LogRecord[]) => Promise<void> | void;
+export type DecodedHandler<T> = (records: readonly Decoded<T>[], next: PartitionOffset) => Promise<void> | void;
 
 /** Whether a handler is called for a batch of which nothing decoded. */
 export interface DeliveryOptions {
   /**
    * Call the handler for such a batch too, with no records: for a reader that
    * waits to have read up to an offset, which a record that did not decode
-   * (a foreign producer's) must not hold back. Otherwise such a batch is
-   * skipped without a call. @default false
+   * (a foreign producer's) or a transaction's commit marker must not hold
+   * back. Otherwise such a batch is skipped without a call. @default false
    */
   everyBatch?: boolean;
 }
@@ -80,12 +81,22 @@ export class Topic<S extends z.ZodType> {
 
   /** Validates every record first: an invalid one refuses the whole append, and nothing is written. */
   append(records: readonly z.infer<S>[]): Promise<void> {
-    const encoded = records.map((r) => {
-      const valid = this.validate(r);
-      const headers = this.family.headers?.(valid);
-      return { key: this.family.key(valid), value: JSON.stringify(r), ...(headers ? { headers } : {}) };
-    });
-    return this.log.append(this.name, encoded);
+    return this.log.append(this.name, this.encode(records).records);
+  }
+
+  /**
+   * Validates and encodes records for an exclusive append that spans topics.
+   * @throws InvalidRecordError naming the first invalid field
+   */
+  encode(records: readonly z.infer<S>[]): TopicRecords {
+    return {
+      topic: this.name,
+      records: records.map((r) => {
+        const valid = this.validate(r);
+        const headers = this.family.headers?.(valid);
+        return { key: this.family.key(valid), value: JSON.stringify(r), ...(headers ? { headers } : {}) };
+      }),
+    };
   }
 
   validate(record: unknown): z.infer<S> {
@@ -149,13 +160,11 @@ export class Topic<S extends z.ZodType> {
     const read: LogRecord[] = [];
     let finish = (): void => undefined;
     const finished = new Promise<void>((resolve) => (finish = resolve));
-    const subscription = await this.log.read(this.name, from, (records) => {
-      for (const record of records) {
-        const target = targets.get(record.partition);
-        if (target === undefined || record.offset >= target) continue;
-        read.push(record);
-        if (record.offset + 1 >= target) targets.delete(record.partition);
-      }
+    const subscription = await this.log.read(this.name, from, (records, next) => {
+      const target = targets.get(next.partition);
+      if (target === undefined) return;
+      for (const record of records) if (record.offset < target) read.push(record);
+      if (next.offset >= target) targets.delete(next.partition);
       if (targets.size === 0) finish();
     });
     try {
@@ -167,9 +176,9 @@ export class Topic<S extends z.ZodType> {
   }
 
   private wrap(handler: DecodedHandler<z.infer<S>>, { accept, everyBatch }: Pick<TopicReadOptions, 'accept' | 'everyBatch'>): BatchHandler {
-    return async (records) => {
+    return async (records, next) => {
       const decoded = this.decode(accept ? records.filter(accept) : records);
-      if (decoded.length > 0 || everyBatch) await handler(decoded, records);
+      if (decoded.length > 0 || everyBatch) await handler(decoded, next);
     };
   }
 }

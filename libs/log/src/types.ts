@@ -48,10 +48,51 @@ export interface CommittedOffset extends PartitionOffset {
 }
 
 /**
- * Receives the records of one partition, in offset order. A handler that throws
- * gets the same records again after a back-off (at-least-once): make it idempotent.
+ * Receives the records of one partition, in offset order, and `next`: the
+ * partition and the offset to read from after this batch. `next` can be past
+ * the last record, and `records` empty, where the log moved over offsets that
+ * hold nothing for a reader (an exclusive append's commit marker, an aborted
+ * append's records): a reader that waits to reach an offset must go by `next`,
+ * not by its last record. A handler that throws gets the same batch again
+ * after a back-off (at-least-once): make it idempotent.
  */
-export type BatchHandler = (records: readonly LogRecord[]) => Promise<void> | void;
+export type BatchHandler = (records: readonly LogRecord[], next: PartitionOffset) => Promise<void> | void;
+
+/** Records for one topic, as one part of an exclusive append. */
+export interface TopicRecords {
+  readonly topic: string;
+  readonly records: readonly AppendRecord[];
+}
+
+/**
+ * The one writer of its id at a time, whose appends are all-or-nothing. Its
+ * id is a role that moves between processes (the owner of a partition):
+ * claiming the id fences whoever claimed it before, so a process that lost the
+ * role, even one frozen in the middle of an append, can never append again,
+ * and what it left half done is dropped. On Kafka this is a transactional
+ * producer; readers see its records once the transaction commits.
+ */
+export interface ExclusiveAppender {
+  /**
+   * Takes the id: every appender that claimed it before fails from now on
+   * with {@link FencedError}, and an append of theirs still open is aborted
+   * (or, if its commit had begun, completed) first. Call it again after an
+   * append failed for another reason: it settles that append's outcome too.
+   */
+  claim(): Promise<void>;
+  /**
+   * Appends to several topics as one: readers see all of it or none of it,
+   * none of it before it resolves, and on Kafka all of it a moment after
+   * (once the broker has written the commit markers).
+   * @throws FencedError when another appender claimed the id since this one did
+   * @throws AppenderNotClaimedError before the first claim, and after an
+   *   append that failed otherwise: whether that one landed is unknown until
+   *   the next claim settles it
+   */
+  append(batches: readonly TopicRecords[]): Promise<void>;
+  /** Idempotent; waits for the append in flight. */
+  stop(): Promise<void>;
+}
 
 /**
  * How a subscription's reading goes. `consuming`: its partitions are assigned
@@ -165,6 +206,8 @@ export interface Log {
   committedOffsets(group: string, topic: string): Promise<CommittedOffset[]>;
   /** The health of every subscription open now: readiness reports one that is not consuming. */
   health(): SubscriptionHealth[];
+  /** An appender that is the only one of its `id` once it has claimed it; stopped with the log. */
+  exclusiveAppender(id: string): ExclusiveAppender;
 }
 
 /** Records larger than this are refused by append (the broker's limit is set above it). */
@@ -181,5 +224,33 @@ export class UnknownTopicError extends Error {
   override readonly name = 'UnknownTopicError';
   constructor(readonly topic: string) {
     super(`topic ${topic} does not exist; create it with ensureTopics at start-up`);
+  }
+}
+
+/** An exclusive append refused because another appender claimed the id since this one did. */
+export class FencedError extends Error {
+  override readonly name = 'FencedError';
+  constructor(
+    readonly id: string,
+    options?: ErrorOptions,
+  ) {
+    super(`another appender claimed ${id}: this one may not append any more`, options);
+  }
+}
+
+/** An exclusive append refused because the appender holds no claim: it never claimed, or its last append failed and its outcome is unsettled. */
+export class AppenderNotClaimedError extends Error {
+  override readonly name = 'AppenderNotClaimedError';
+  constructor(
+    readonly id: string,
+    readonly reason: 'never-claimed' | 'append-failed',
+    options?: ErrorOptions,
+  ) {
+    super(
+      reason === 'never-claimed'
+        ? `appender ${id} has not claimed its id yet: call claim() first`
+        : `appender ${id} failed an append whose outcome is unknown: claim() again to settle it, and read what landed`,
+      options,
+    );
   }
 }

@@ -1,0 +1,134 @@
+import { Partitioners, type Kafka, type Message, type Producer } from 'kafkajs';
+import type { Logger } from '@chute/runtime';
+import { isKafkaFencedError } from './kafka-errors';
+import { AppenderNotClaimedError, FencedError, MAX_RECORD_BYTES, RecordTooLargeError, type ExclusiveAppender, type TopicRecords } from './types';
+
+/**
+ * How long a transaction may stay open before the broker aborts it: bounds how
+ * long an appender that died mid-append holds back the readers of the
+ * partitions it wrote (readers see nothing past an open transaction), when
+ * nobody claims its id sooner.
+ */
+const TRANSACTION_TIMEOUT_MS = 10_000;
+
+/**
+ * Retries of one transactional request. Right after a commit the broker is
+ * still writing its markers and answers the next transaction's first request
+ * with CONCURRENT_TRANSACTIONS for a few milliseconds; kafkajs's default
+ * back-off (from 300 ms) would hold every back-to-back append that long.
+ * About 3 s in all, then the append fails and the caller claims again.
+ */
+const TRANSACTION_RETRY = { initialRetryTime: 5, maxRetryTime: 500, retries: 12 };
+
+type State = 'unclaimed' | 'claimed' | 'failed' | 'fenced' | 'stopped';
+
+export interface KafkaExclusiveAppenderOptions {
+  readonly kafka: Kafka;
+  readonly id: string;
+  readonly logger: Logger;
+  /** Refuses a topic the broker does not have (the producer would retry it forever). */
+  readonly checkTopic: (topic: string) => Promise<void>;
+  readonly onStopped: () => void;
+}
+
+/**
+ * An exclusive appender on a Kafka transactional producer whose
+ * transactional id is the appender's id. Claiming initialises the id
+ * (InitProducerId): the broker bumps its epoch, which fences every producer
+ * that initialised it before, and aborts (or completes) the transaction one of
+ * them left open. Each append is one transaction: readers that read committed
+ * (kafkajs's default) see all of it or none of it.
+ *
+ * A kafkajs transactional producer whose commit or abort failed is stuck in
+ * that state, so every claim builds a new producer; claims and appends run one
+ * at a time.
+ */
+export class KafkaExclusiveAppender implements ExclusiveAppender {
+  private producer: Producer | undefined;
+  private state: State = 'unclaimed';
+  private queue: Promise<unknown> = Promise.resolve();
+  private stopping: Promise<void> | undefined;
+
+  constructor(private readonly options: KafkaExclusiveAppenderOptions) {}
+
+  claim(): Promise<void> {
+    return this.serialize(async () => {
+      if (this.state === 'stopped') throw new Error(`appender ${this.options.id} is stopped`);
+      await this.dropProducer();
+      const producer = this.options.kafka.producer({
+        transactionalId: this.options.id,
+        transactionTimeout: TRANSACTION_TIMEOUT_MS,
+        idempotent: true,
+        maxInFlightRequests: 1,
+        allowAutoTopicCreation: false,
+        createPartitioner: Partitioners.DefaultPartitioner,
+        retry: TRANSACTION_RETRY,
+      });
+      try {
+        await producer.connect();
+        // kafkajs initialises the id on a transaction's start; one ended at once writes nothing.
+        const transaction = await producer.transaction();
+        await transaction.abort();
+      } catch (error) {
+        await producer.disconnect().catch(() => undefined);
+        throw error;
+      }
+      this.producer = producer;
+      this.state = 'claimed';
+    });
+  }
+
+  append(batches: readonly TopicRecords[]): Promise<void> {
+    return this.serialize(async () => {
+      const { id } = this.options;
+      if (this.state === 'fenced') throw new FencedError(id);
+      if (this.state === 'stopped') throw new Error(`appender ${id} is stopped`);
+      if (this.state !== 'claimed' || !this.producer) throw new AppenderNotClaimedError(id, this.state === 'failed' ? 'append-failed' : 'never-claimed');
+      const topicMessages = batches.filter((b) => b.records.length > 0).map((b) => ({ topic: b.topic, messages: b.records.map(toMessage) }));
+      if (topicMessages.length === 0) return;
+      for (const { topic } of topicMessages) await this.options.checkTopic(topic);
+      const transaction = await this.producer.transaction();
+      try {
+        await transaction.sendBatch({ acks: -1, topicMessages });
+        await transaction.commit();
+      } catch (error) {
+        if (isKafkaFencedError(error)) {
+          this.state = 'fenced';
+          throw new FencedError(id, { cause: error });
+        }
+        // Aborted, nothing landed and the producer is usable; otherwise (the
+        // commit failed, or the abort did) only the next claim can tell.
+        const aborted = transaction.isActive() && (await transaction.abort().then(() => true, () => false));
+        if (!aborted) this.state = 'failed';
+        this.options.logger.warn('an exclusive append failed', { id, outcome: aborted ? 'aborted' : 'unknown until the next claim', err: error });
+        throw error;
+      }
+    });
+  }
+
+  stop(): Promise<void> {
+    return (this.stopping ??= this.serialize(async () => {
+      this.state = 'stopped';
+      await this.dropProducer();
+      this.options.onStopped();
+    }).catch(() => undefined));
+  }
+
+  private async dropProducer(): Promise<void> {
+    const producer = this.producer;
+    this.producer = undefined;
+    await producer?.disconnect().catch((error: unknown) => this.options.logger.debug('a transactional producer did not disconnect cleanly', { id: this.options.id, err: error }));
+  }
+
+  private serialize<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+}
+
+function toMessage(record: TopicRecords['records'][number]): Message {
+  const value = typeof record.value === 'string' ? Buffer.from(record.value) : record.value;
+  if (value.length > MAX_RECORD_BYTES) throw new RecordTooLargeError(value.length);
+  return record.headers ? { key: record.key, value, headers: { ...record.headers } } : { key: record.key, value };
+}
