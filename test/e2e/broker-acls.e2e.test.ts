@@ -92,6 +92,7 @@ function consumeUntilCrash(consumer: Consumer, topic: string): Promise<void> {
 const TOPIC_AUTHORIZATION_FAILED = { type: 'TOPIC_AUTHORIZATION_FAILED', code: 29 };
 const GROUP_AUTHORIZATION_FAILED = { type: 'GROUP_AUTHORIZATION_FAILED', code: 30 };
 const CLUSTER_AUTHORIZATION_FAILED = { type: 'CLUSTER_AUTHORIZATION_FAILED', code: 31 };
+const TRANSACTIONAL_ID_AUTHORIZATION_FAILED = { type: 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED', code: 53 };
 
 describe('least privilege on the log: per-service principals with topic ACLs', () => {
   let broker: ScramBroker;
@@ -240,7 +241,7 @@ describe('least privilege on the log: per-service principals with topic ACLs', (
     assert.deepEqual(forged.output, { forged: true });
   });
 
-  test("a worker's login cannot write a dispatch, read run events, create a topic, or read or join the scheduler's group", async () => {
+  test("a worker's login cannot write a dispatch, claim a scheduler's partition, read run events, create a topic, or read or join the scheduler's group", async () => {
     // Through the platform's own client, as a compromised worker process would: refused at once, not retried forever.
     const log = new KafkaLog({ brokers: [broker.brokers], clientId: 'chute-worker-rogue', logger: silentLogger, sasl: sasl(USERS.worker) });
     clients.push({ disconnect: () => log.stop() });
@@ -261,6 +262,8 @@ describe('least privilege on the log: per-service principals with topic ACLs', (
       () => log.append(topic('dispatch'), [{ key: revoke.workerId, value: JSON.stringify(revoke), headers: { [DISPATCH_WORKER_HEADER]: revoke.workerId } }]),
       TOPIC_AUTHORIZATION_FAILED,
     );
+    // Claiming a partition's id would fence its scheduler, which could then decide nothing for it.
+    await assertRefused(() => log.exclusiveAppender(`${prefix}.scheduler.0`).claim(), TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
 
     const { kafka, seen } = kafkaAs(USERS.worker);
     // A group the worker may use (chute-worker-*), on a topic it may not read.

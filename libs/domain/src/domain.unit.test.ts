@@ -9,7 +9,6 @@ import {
   foldIntoScheduler,
   planScheduling,
   routeToWorkers,
-  unconfirmedDispatches,
   type SchedulerState,
 } from './scheduling';
 
@@ -213,16 +212,6 @@ describe('planScheduling', () => {
     assert.deepEqual(cancelled.revocations.map((r) => [r.workerId, r.finalStatus]), [['w1', 'CANCELLED']]);
     const queued = build([request(runId), { v: 1, tenant: 'default', type: 'RunCancelRequested', runId, at: at + 1 }]);
     assert.deepEqual(routeToWorkers(queued, planScheduling(queued, at + 2, policy)), { assignments: [], revocations: [] });
-  });
-
-  test('the dispatches to send again are those not started yet, as they were made', () => {
-    const [a, b] = ids(2) as [string, string];
-    let state = build([worker('w1', 2), request(a), request(b, at + 1)]);
-    const made = planScheduling(state, at + 2, policy);
-    state = made.reduce(evolveScheduler, state);
-    state = evolveScheduler(state, { v: 1, tenant: 'default', type: 'RunStarted', runId: a, at: at + 3, attempt: 1, workerId: 'w1' });
-    const again = unconfirmedDispatches(state, at + 9);
-    assert.deepEqual(again, [{ ...made.find((d) => d.runId === b)!, at: at + 9 }]);
   });
 
   test('a retry is dispatched only once its back-off has passed', () => {

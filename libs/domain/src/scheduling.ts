@@ -148,11 +148,7 @@ export function planScheduling(state: SchedulerState, now: EpochMs, policy: Sche
   return events;
 }
 
-/**
- * The dispatch of a run's current attempt to its worker: what `planScheduling`
- * appends, and what a scheduler that took the run over sends again when it
- * cannot know whether its predecessor got the dispatch to the worker.
- */
+/** The dispatch of a run's current attempt to its worker: what `planScheduling` appends. */
 export function dispatchOf(run: RunState & { workerId: string; deadlineAt: EpochMs }, at: EpochMs): RunDispatched {
   return {
     v: 1,
@@ -201,15 +197,6 @@ export function routeToWorkers(state: SchedulerState, events: readonly RunEvent[
     }
   }
   return { assignments, revocations };
-}
-
-/** Dispatches of attempts that may not have reached their worker: those dispatched and not started. */
-export function unconfirmedDispatches(state: SchedulerState, now: EpochMs): RunDispatched[] {
-  const out: RunDispatched[] = [];
-  for (const run of state.runs.values()) {
-    if (run.phase === 'dispatched' && run.workerId !== null && run.deadlineAt !== null) out.push(dispatchOf({ ...run, workerId: run.workerId, deadlineAt: run.deadlineAt }, now));
-  }
-  return out;
 }
 
 const isInFlight = (run: RunState): boolean => run.phase === 'dispatched' || run.phase === 'running';

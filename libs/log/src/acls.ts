@@ -54,11 +54,11 @@ const ALL_TOPICS: readonly Family[] = [RunEvents, StreamRecords, WorkerEvents, D
 
 export type AclOperation = 'read' | 'write' | 'describe';
 
-/** One grant: ALLOW `operation` on a topic or group, from any host. */
+/** One grant: ALLOW `operation` on a topic, a group or a transactional id, from any host. */
 export interface AclBinding {
   /** `User:<name>`, as the broker names a SASL login. */
   principal: string;
-  resourceType: 'topic' | 'group';
+  resourceType: 'topic' | 'group' | 'transactional-id';
   /** `prefixed`: every name that starts with `name`. */
   patternType: 'literal' | 'prefixed';
   name: string;
@@ -127,9 +127,22 @@ export function platformAcls(options: PlatformAclOptions): AclBinding[] {
     for (const group of serviceGroups(service, options.prefix)) {
       bindings.push({ principal, resourceType: 'group', ...group, operation: 'read' });
     }
+    // The scheduler claims each run-events partition under `<prefix>.scheduler.<partition>`
+    // (a transactional id): WRITE to append with it, and DESCRIBE to find its coordinator.
+    if (service === 'scheduler') {
+      for (const operation of ['write', 'describe'] as const) {
+        bindings.push({ principal, resourceType: 'transactional-id', patternType: 'prefixed', name: `${options.prefix}.scheduler.`, operation });
+      }
+    }
   }
   return bindings;
 }
+
+const RESOURCE: Record<AclBinding['resourceType'], AclResourceTypes> = {
+  topic: AclResourceTypes.TOPIC,
+  group: AclResourceTypes.GROUP,
+  'transactional-id': AclResourceTypes.TRANSACTIONAL_ID,
+};
 
 const OPERATION: Record<AclOperation, AclOperationTypes> = {
   read: AclOperationTypes.READ,
@@ -144,7 +157,7 @@ export function toKafkajsAcl(binding: AclBinding): AclEntry {
     host: '*',
     operation: OPERATION[binding.operation],
     permissionType: AclPermissionTypes.ALLOW,
-    resourceType: binding.resourceType === 'topic' ? AclResourceTypes.TOPIC : AclResourceTypes.GROUP,
+    resourceType: RESOURCE[binding.resourceType],
     resourceName: binding.name,
     resourcePatternType: binding.patternType === 'literal' ? ResourcePatternTypes.LITERAL : ResourcePatternTypes.PREFIXED,
   };

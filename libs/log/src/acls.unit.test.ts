@@ -45,6 +45,12 @@ describe('platformAcls: the per-service grants', () => {
     ]);
   });
 
+  test('transactional ids: only the scheduler, for its partitions\' ids by prefix, to append with them and find their coordinator', () => {
+    const ids = bindings.filter((b) => b.resourceType === 'transactional-id').map((b) => `${b.principal} ${b.patternType} ${b.name} ${b.operation}`);
+    assert.deepEqual(ids, ['User:chute-scheduler prefixed prod.scheduler. write', 'User:chute-scheduler prefixed prod.scheduler. describe']);
+    assert.equal(toKafkajsAcl(bindings.find((b) => b.resourceType === 'transactional-id')!).resourceType, AclResourceTypes.TRANSACTIONAL_ID);
+  });
+
   test('users can be renamed per service', () => {
     const renamed = platformAcls({ prefix: 'prod', users: { worker: 'tasks' } });
     assert.ok(renamed.some((b) => b.principal === 'User:tasks'));

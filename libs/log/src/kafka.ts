@@ -73,6 +73,14 @@ export interface KafkaLogOptions extends BrokerConnection {
   instanceId?: string;
 }
 
+/**
+ * What kafkajs warns, once per producer, when an idempotent producer's retries
+ * are bounded. An exclusive appender's are on purpose and lose nothing: an
+ * append that runs out of retries loses its claim, and the next claim settles
+ * whether it landed (see KafkaExclusiveAppender).
+ */
+const LIMITED_RETRIES_WARNING = 'Limiting retries for the idempotent producer may invalidate EoS guarantees';
+
 /** How long a new topic's partitions may take to get leaders before start-up gives up. */
 const TOPICS_READY_TIMEOUT_MS = 30_000;
 
@@ -209,7 +217,7 @@ export class KafkaLog implements Log {
       () =>
       ({ level, log }) => {
         const { message, ...fields } = log;
-        if (level <= KafkaLogLevel.WARN) logger.warn(message, fields);
+        if (level <= KafkaLogLevel.WARN && message !== LIMITED_RETRIES_WARNING) logger.warn(message, fields);
         else logger.debug(message, fields);
       };
     this.kafka = new Kafka({

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { waitFor } from './wait';
 
@@ -17,6 +17,17 @@ function exists(target: number): boolean {
 /** Whether any process of the group led by `pgid` is still alive. */
 export function groupAlive(pgid: number): boolean {
   return exists(-pgid);
+}
+
+/** The process's state letter from /proc (R running, S sleeping, T stopped, Z zombie), or undefined once it is gone. */
+export function processState(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name may hold spaces and parentheses: the state follows its last ')'.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+  } catch {
+    return undefined;
+  }
 }
 
 /** Whether the process `pid` is still alive (or a zombie not yet reaped). */
@@ -128,6 +139,22 @@ export class ServiceProcess {
     if (this.exitCode === undefined) process.kill(-this.pid, 'SIGKILL');
     await this.exited;
     await waitFor(() => !groupAlive(this.pid), { timeoutMs: 10_000, message: `process group ${this.pid} of ${this.name} to be gone` });
+  }
+
+  /**
+   * Freezes the process's whole group with SIGSTOP, as a long GC pause or a
+   * suspended VM would: it keeps its sockets and state but runs nothing.
+   * Resolves once the process shows as stopped.
+   */
+  async freeze(): Promise<void> {
+    process.kill(-this.pid, 'SIGSTOP');
+    await waitFor(() => processState(this.pid) === 'T', { timeoutMs: 10_000, message: `${this.name} (${this.pid}) to be stopped` });
+  }
+
+  /** Lets a frozen group run again (SIGCONT); resolves once the process is no longer stopped. */
+  async thaw(): Promise<void> {
+    process.kill(-this.pid, 'SIGCONT');
+    await waitFor(() => processState(this.pid) !== 'T', { timeoutMs: 10_000, message: `${this.name} (${this.pid}) to run again` });
   }
 
   /** Resolves with the exit code once the process exits by itself. */

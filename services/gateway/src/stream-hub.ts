@@ -328,15 +328,15 @@ export class StreamHub {
     const topic = this.options.records.name;
     let reached!: () => void;
     const done = new Promise<void>((resolve) => (reached = resolve));
-    const reader = await log.read(topic, [{ partition, offset: start }], (records) => {
+    const reader = await log.read(topic, [{ partition, offset: start }], (records, next) => {
       for (const record of records) {
         if (record.offset >= boundary) break;
         if (record.key === subscriber.runId) {
           const value = this.decode(record);
           if (value) subscriber.offerReplay(value);
         }
-        if (record.offset === boundary - 1) reached();
       }
+      if (next.offset >= boundary) reached();
     });
     try {
       await done;

@@ -17,6 +17,11 @@ export interface Checkpoint {
   readonly ended: readonly string[];
 }
 
+/** A checkpoint as written: its pointer is the metadata of the group's commit for its partition. */
+export interface WrittenCheckpoint extends Checkpoint {
+  readonly pointer: string;
+}
+
 /** Splits runs into pages of at most PAGE_BYTES of JSON (a run larger than that gets a page alone). */
 function paginate(runs: readonly RunState[]): RunState[][] {
   const pages: RunState[][] = [[]];
@@ -50,16 +55,16 @@ export class Checkpoints {
   ) {}
 
   /** The latest checkpoint of each partition that has a usable one. */
-  async load(partitions: readonly number[]): Promise<Map<number, Checkpoint>> {
+  async load(partitions: readonly number[]): Promise<Map<number, WrittenCheckpoint>> {
     const wanted = new Set(partitions);
-    const pointers = new Map<number, { offset: number; pointer: SchedulerSnapshotPointer }>();
+    const pointers = new Map<number, { offset: number; pointer: SchedulerSnapshotPointer; metadata: string }>();
     for (const committed of await this.log.committedOffsets(this.group, this.topics.runEvents.name)) {
       if (!wanted.has(committed.partition) || committed.metadata === null) continue;
       const pointer = safeParseJson(SchedulerSnapshotPointer, committed.metadata);
-      if (pointer.success) pointers.set(committed.partition, { offset: committed.offset, pointer: pointer.data });
+      if (pointer.success) pointers.set(committed.partition, { offset: committed.offset, pointer: pointer.data, metadata: committed.metadata });
       else this.logger.warn('ignoring a checkpoint pointer that does not decode', { partition: committed.partition });
     }
-    const loaded = new Map<number, Checkpoint>();
+    const loaded = new Map<number, WrittenCheckpoint>();
     if (pointers.size === 0) return loaded;
     // Pages of all of them in one read: they sit in one partition of the snapshot topic.
     const from = Math.min(...[...pointers.values()].map((p) => p.pointer.from));
@@ -71,7 +76,7 @@ export class Checkpoints {
       this.logger.warn('could not read the checkpoints; reading the partitions from their start', { err: error });
       return loaded;
     }
-    for (const [partition, { offset, pointer }] of pointers) {
+    for (const [partition, { offset, pointer, metadata }] of pointers) {
       const own = pages.filter((p) => p.snapshotId === pointer.snapshotId && p.partition === partition);
       const expected = own[0]?.pages;
       if (expected === undefined || own.length !== expected || own.some((p) => p.offset !== offset)) {
@@ -84,13 +89,14 @@ export class Checkpoints {
         offset,
         runs: own.flatMap((p) => p.runs.map(({ v: _v, ...run }) => run)),
         ended: own.flatMap((p) => p.ended),
+        pointer: metadata,
       });
     }
     return loaded;
   }
 
-  /** Writes a checkpoint; resolves false when the commit was refused (the partition moved to another scheduler). */
-  async write(checkpoint: Checkpoint, subscription: GroupSubscription): Promise<boolean> {
+  /** Writes a checkpoint; resolves to its pointer, or undefined when the commit was refused (the partition moved to another scheduler). */
+  async write(checkpoint: Checkpoint, subscription: GroupSubscription): Promise<string | undefined> {
     const snapshotId = randomUUID();
     const runPages = paginate(checkpoint.runs);
     const at = Date.now();
@@ -112,12 +118,13 @@ export class Checkpoints {
     await this.topics.schedulerSnapshots.append(pages);
     const to = (await this.log.endOffsets(topic))[0]!.offset;
     const pointer: SchedulerSnapshotPointer = { v: 1, snapshotId, snapshotPartition: 0, from, to };
+    const metadata = JSON.stringify(pointer);
     try {
-      await subscription.commit([{ topic: this.topics.runEvents.name, partition: checkpoint.partition, offset: checkpoint.offset, metadata: JSON.stringify(pointer) }]);
-      return true;
+      await subscription.commit([{ topic: this.topics.runEvents.name, partition: checkpoint.partition, offset: checkpoint.offset, metadata }]);
+      return metadata;
     } catch (error) {
       this.logger.info('checkpoint not committed (the partition is moving)', { partition: checkpoint.partition, err: error });
-      return false;
+      return undefined;
     }
   }
 }

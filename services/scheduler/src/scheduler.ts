@@ -1,12 +1,15 @@
-import { emptySchedulerState, foldIntoScheduler, planScheduling, routeToWorkers, unconfirmedDispatches } from '@chute/domain';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { emptySchedulerState, foldIntoScheduler, planScheduling, routeToWorkers } from '@chute/domain';
 import {
   checkConsuming,
+  FencedError,
   kafkaLogFromConfig,
   startPlatformLog,
   type Decoded,
+  type ExclusiveAppender,
   type GroupSubscription,
   type Log,
-  type LogRecord,
+  type PartitionOffset,
   type PlatformTopics,
   type Subscription,
   type TopicPartitionOffset,
@@ -25,12 +28,23 @@ const ENDED_IN_CHECKPOINT = 1000;
 /** How often partitions are looked at for a checkpoint. */
 const CHECKPOINT_CHECK_MS = 1000;
 
+/** Back-off between tries to claim a partition back: 100 ms doubling to 5 s. */
+const reclaimDelayMs = (attempt: number): number => Math.min(5000, 100 * 2 ** attempt);
+
+/** A run's plan for one run-events partition: what its owner appends in one exclusive append. */
+interface PartitionPlan {
+  readonly events: RunEvent[];
+  readonly dispatches: DispatchRecord[];
+}
+
 /** Where a partition is read up to, and where and when it was last checkpointed. */
 interface PartitionProgress {
   /** The next offset to read. */
   position: number;
   checkpointedAt: number;
   checkpointedOffset: number;
+  /** The group commit's metadata for the last checkpoint: committed again to prove ownership. */
+  checkpointPointer: string | undefined;
   /** Runs of the partition that ended lately, oldest first. */
   readonly ended: string[];
 }
@@ -50,12 +64,19 @@ interface PartitionProgress {
  * Workers are shared by all: every scheduler reads the whole worker-events topic.
  *
  * Each worker is told of its work on the dispatch topic, in its own
- * partition. It is told to stop an attempt before the run's end is on the log,
- * and to start one only after the dispatch is, so the run's record and the
- * worker never disagree about an attempt that ran. A scheduler that dies
- * between the two leaves a dispatch its worker may never have been told of:
- * the next owner sends every dispatch not started yet again, and workers
- * ignore one they already have.
+ * partition. What a tick decides for a partition (its run events, and the
+ * dispatches and revocations that tell workers of them) is one exclusive
+ * append under the partition's own id (`<prefix>.scheduler.<partition>`), so
+ * workers and readers see a decision whole or not at all.
+ *
+ * Fencing: a scheduler claims a partition's id before it reads the partition
+ * to act on it, and claiming fences whoever held it. So a scheduler that lost
+ * a partition, even one frozen in the middle of a tick past its session
+ * timeout, can never append a decision for it again: only the latest claimant
+ * can, and it read every decision taken before its claim. A claim is lost to
+ * a failed append too (its outcome is unknown); the scheduler then proves it
+ * still owns the partition (the group takes a commit only from its current
+ * owner), claims it again and reads up to the new end before it acts.
  */
 export class Scheduler implements Probed {
   private readonly lifecycle = new Lifecycle();
@@ -75,12 +96,15 @@ export class Scheduler implements Probed {
   private timer: NodeJS.Timeout | undefined;
   /** Run-events partitions owned now, each with the offset it must be read up to before acting; undefined while a rebalance is on. */
   private owned: Map<number, number> | undefined;
+  /** Each owned partition's exclusive appender, claimed at assignment. */
+  private readonly appenders = new Map<number, ExclusiveAppender>();
+  /** Owned partitions whose claim was lost (an append failed or was fenced): nothing is appended for them until claimed again. */
+  private readonly reclaiming = new Set<number>();
   private workersCaughtUpAt: number | undefined;
   private ticking: Promise<void> | undefined;
   private tickAgain = false;
-  /** Dispatch records appended to the run events but not yet to the dispatch topic; sent first on the next tick. */
-  private unsent: DispatchRecord[] = [];
   private readonly dispatched;
+  private readonly reclaims;
   private readonly ownedGauge;
   private readonly checkpointsWritten;
 
@@ -94,6 +118,7 @@ export class Scheduler implements Probed {
     this.dispatched = this.metrics.counter('chute_scheduler_events_total', 'Events the scheduler appended, by type.');
     this.ownedGauge = this.metrics.gauge('chute_scheduler_owned_partitions', 'Run-events partitions this scheduler owns.');
     this.checkpointsWritten = this.metrics.counter('chute_scheduler_checkpoints_total', 'Checkpoints of run-events partitions written.');
+    this.reclaims = this.metrics.counter('chute_scheduler_reclaims_total', 'Claims of a partition lost to a failed append, by why it failed (fenced, failed) and how it ended.');
   }
 
   start(): Promise<void> {
@@ -107,13 +132,12 @@ export class Scheduler implements Probed {
       this.subscriptions.push(
         await topics.workerEvents.read(
           workerEnds.map(({ partition }) => ({ partition, offset: 0 })),
-          (decoded, batch) => {
+          (decoded, next) => {
             for (const { value } of decoded) this.fold(value);
-            // Caught up by the last record read, decoded or not: one that did not decode
-            // (a foreign producer's, at the end of a partition) must not keep it waiting.
-            const last = batch.at(-1);
-            const target = last && pendingWorkers.get(last.partition);
-            if (last && target !== undefined && last.offset + 1 >= target) pendingWorkers.delete(last.partition);
+            // Caught up by where reading goes on, past records that did not decode
+            // (a foreign producer's, at the end of a partition): they must not keep it waiting.
+            const target = pendingWorkers.get(next.partition);
+            if (target !== undefined && next.offset >= target) pendingWorkers.delete(next.partition);
             if (this.workersCaughtUpAt === undefined && pendingWorkers.size === 0) this.workersCaughtUpAt = Date.now();
             this.requestTick();
           },
@@ -126,7 +150,7 @@ export class Scheduler implements Probed {
         onRevoked: () => this.revoke(),
         onAssigned: (assigned) => this.assign(assigned.flatMap((a) => [...a.partitions])),
         everyBatch: true,
-        handler: (decoded, batch) => this.apply(decoded, batch),
+        handler: (decoded, next) => this.apply(decoded, next),
       }));
       this.subscriptions.push(runEvents);
       this.timer = setInterval(() => this.requestTick(), this.config.CHUTE_SCHEDULER_TICK_MS);
@@ -141,6 +165,7 @@ export class Scheduler implements Probed {
     if (!this.owned) throw new Error('scheduler is waiting for its partitions (a rebalance is on)');
     const behind = [...this.owned].filter(([, target]) => target > 0).map(([p]) => p);
     if (behind.length > 0) throw new Error(`scheduler is still reading partitions ${behind.join(', ')} up to where they ended at assignment`);
+    if (this.reclaiming.size > 0) throw new Error(`scheduler lost its claim on partitions ${[...this.reclaiming].join(', ')} and is claiming them again`);
     checkConsuming(this.log);
   }
 
@@ -157,6 +182,7 @@ export class Scheduler implements Probed {
       await this.checkpointing;
       this.owned = undefined;
       await Promise.all(this.subscriptions.map((s) => s.stop()));
+      // Stops the appenders too.
       await this.log.stop();
     });
   }
@@ -172,16 +198,32 @@ export class Scheduler implements Probed {
   }
 
   /**
-   * This scheduler now owns these partitions: forget every run (what it owned
-   * before may have moved and changed meanwhile), start each partition from
-   * its checkpoint (or its first record when it has none), and act once each
-   * is read up to its end as of now.
+   * This scheduler now owns these partitions: claim each (fencing whoever
+   * wrote to it before), forget every run (what it owned before may have
+   * moved and changed meanwhile), start each partition from its checkpoint (or
+   * its first record when it has none), and act once each is read up to its
+   * end as of the claim.
    */
   private async assign(partitions: readonly number[]): Promise<readonly TopicPartitionOffset[]> {
     const topic = this.topics!.runEvents.name;
+    // Nothing is decided until the state is rebuilt below. kafkajs rejoins a
+    // member the group dropped (one frozen past its session) without a
+    // rebalance event, so this may be the first word that ownership moved:
+    // a tick on the old state after the claims below would append with a
+    // fresh claim what the state no longer justifies.
+    this.revoke();
     // A tick that began before the rebalance finishes its appends before ownership moves on.
     await this.ticking;
     await this.checkpointing;
+    this.reclaiming.clear();
+    for (const [partition, appender] of this.appenders) {
+      if (partitions.includes(partition)) continue;
+      this.appenders.delete(partition);
+      void appender.stop();
+    }
+    // Claimed before the ends are read: the claim settles what a previous owner
+    // left half appended, so the ends below hold every decision taken before.
+    await Promise.all(partitions.map((partition) => this.appenderOf(partition).claim()));
     const ends = new Map((await this.log.endOffsets(topic)).map((p) => [p.partition, p.offset]));
     const checkpoints = await this.checkpoints!.load(partitions);
     this.state.runs.clear();
@@ -198,7 +240,13 @@ export class Scheduler implements Probed {
         this.runPartition.set(run.runId, partition);
       }
       for (const runId of checkpoint?.ended ?? []) this.ended.add(runId);
-      this.progress.set(partition, { position: start, checkpointedAt: Date.now(), checkpointedOffset: start, ended: [...(checkpoint?.ended ?? [])] });
+      this.progress.set(partition, {
+        position: start,
+        checkpointedAt: Date.now(),
+        checkpointedOffset: start,
+        checkpointPointer: checkpoint?.pointer,
+        ended: [...(checkpoint?.ended ?? [])],
+      });
       const end = ends.get(partition) ?? 0;
       owned.set(partition, start >= end ? 0 : end);
       from[partition] = start;
@@ -210,39 +258,89 @@ export class Scheduler implements Probed {
     return partitions.map((partition) => ({ topic, partition, offset: from[partition]! }));
   }
 
+  private appenderOf(partition: number): ExclusiveAppender {
+    let appender = this.appenders.get(partition);
+    if (!appender) this.appenders.set(partition, (appender = this.log.exclusiveAppender(`${this.group}.${partition}`)));
+    return appender;
+  }
+
   /**
-   * Folds a batch of one partition. `batch` is every record read, `decoded`
-   * those that decoded: how far the partition is read counts them all, so a
+   * Folds a batch of one partition. `next` is where reading the partition goes
+   * on: past every record read, decoded or not, and past commit markers, so a
    * record that did not decode (skipped, and counted, by the topic) neither
    * holds back catching up nor is read again after a checkpoint.
    */
-  private apply(decoded: readonly Decoded<RunEvent>[], batch: readonly LogRecord[]): void {
+  private apply(decoded: readonly Decoded<RunEvent>[], next: PartitionOffset): void {
     const owned = this.owned;
-    const last = batch.at(-1);
     // A batch fetched before a rebalance may still arrive: only what is owned counts.
-    if (!last || !owned?.has(last.partition)) return;
+    if (!owned?.has(next.partition)) return;
     for (const { value, record } of decoded) {
       if (!(value.type === 'RunRequested' && this.ended.has(value.runId))) {
         if (value.type === 'RunRequested' && !this.state.runs.has(value.runId)) this.runPartition.set(value.runId, record.partition);
         this.fold(value);
       }
     }
-    const progress = this.progress.get(last.partition)!;
+    const progress = this.progress.get(next.partition)!;
     // A checkpoint may be ahead of what is read (it holds the scheduler's own appends): never go back.
-    progress.position = Math.max(progress.position, last.offset + 1);
-    const target = owned.get(last.partition)!;
-    if (target > 0 && last.offset + 1 >= target) {
-      owned.set(last.partition, 0);
+    progress.position = Math.max(progress.position, next.offset);
+    const target = owned.get(next.partition)!;
+    if (target > 0 && next.offset >= target) {
+      owned.set(next.partition, 0);
       if ([...owned.values()].every((t) => t === 0)) this.caughtUpWithOwned();
     }
     this.requestTick();
   }
 
-  /** The predecessor may have died between a dispatch and telling its worker: tell them all again. */
   private caughtUpWithOwned(): void {
-    const resend = unconfirmedDispatches(this.state, Date.now());
-    this.unsent.push(...resend);
-    this.logger.info('caught up', { partitions: [...this.owned!.keys()], runs: this.state.runs.size, dispatchesResent: resend.length });
+    this.logger.info('caught up', { partitions: [...this.owned!.keys()], runs: this.state.runs.size });
+  }
+
+  /**
+   * An append for the partition failed, so this scheduler holds no claim on it:
+   * another claimed it (fenced), or the outcome is unknown. Prove it still owns
+   * the partition by committing its checkpoint again (the group takes that only
+   * from the current owner; one that lost the partition keeps being refused
+   * until its rebalance ends this), claim it again, and read up to its new end
+   * before acting on it: what landed is then folded, whoever appended it.
+   */
+  private reclaim(partition: number, cause: unknown): void {
+    if (this.reclaiming.has(partition)) return;
+    this.reclaiming.add(partition);
+    const owned = this.owned;
+    const why = cause instanceof FencedError ? 'fenced' : 'failed';
+    this.logger.warn(why === 'fenced' ? 'another scheduler claimed a partition of ours; claiming it back if we still own it' : 'an append failed; claiming the partition again', {
+      partition,
+      err: cause,
+    });
+    const stillOwned = (): boolean => this.owned === owned && owned !== undefined && owned.has(partition) && this.lifecycle.state === 'running';
+    void (async () => {
+      for (let attempt = 0; stillOwned(); attempt++) {
+        try {
+          await this.checkpointing;
+          const progress = this.progress.get(partition)!;
+          const pointer = progress.checkpointPointer;
+          await this.runEventsSubscription!.commit([
+            { topic: this.topics!.runEvents.name, partition, offset: progress.checkpointedOffset, ...(pointer !== undefined ? { metadata: pointer } : {}) },
+          ]);
+          if (!stillOwned()) break;
+          await this.appenders.get(partition)!.claim();
+          const end = (await this.log.endOffsets(this.topics!.runEvents.name)).find((p) => p.partition === partition)?.offset ?? 0;
+          if (!stillOwned()) break;
+          if (end > progress.position) owned!.set(partition, end);
+          this.reclaiming.delete(partition);
+          this.reclaims.inc({ why, outcome: 'claimed' });
+          this.logger.info('partition claimed again', { partition, readingUpTo: end });
+          this.requestTick();
+          return;
+        } catch (error) {
+          if (!stillOwned()) break;
+          this.logger.info('could not claim the partition again yet', { partition, attempt, err: error });
+          await sleep(reclaimDelayMs(attempt));
+        }
+      }
+      this.reclaims.inc({ why, outcome: 'lost' });
+      this.logger.info('gave up claiming a partition back: it is no longer ours', { partition });
+    })();
   }
 
   /** Folds one event; a run it ends is remembered, so a duplicated request cannot revive it. */
@@ -267,7 +365,8 @@ export class Scheduler implements Probed {
     if (this.checkpointing || !this.caughtUp || !this.runEventsSubscription) return;
     const owned = this.owned;
     const now = Date.now();
-    const due = [...this.progress].filter(([, p]) => {
+    const due = [...this.progress].filter(([partition, p]) => {
+      if (this.reclaiming.has(partition)) return false;
       const read = p.position - p.checkpointedOffset;
       if (read <= 0) return false;
       return all || read >= this.config.CHUTE_SCHEDULER_CHECKPOINT_RECORDS || now - p.checkpointedAt >= this.config.CHUTE_SCHEDULER_CHECKPOINT_MAX_AGE_MS;
@@ -275,6 +374,7 @@ export class Scheduler implements Probed {
     if (due.length === 0) return;
     // Taken in one synchronous step, between batches: each is exactly the fold up to its position
     // (plus this scheduler's own appends not read back yet, which folding again ignores).
+    // A partition being claimed again is left out: its next claim must prove ownership with the checkpoint it has.
     const checkpoints = due.map(([partition, p]) => ({
       partition,
       offset: p.position,
@@ -285,8 +385,10 @@ export class Scheduler implements Probed {
     this.checkpointing = (async () => {
       for (const checkpoint of checkpoints) {
         if (this.owned !== owned) return;
+        let pointer: string | undefined;
         try {
-          if (!(await this.checkpoints!.write(checkpoint, subscription))) return;
+          pointer = await this.checkpoints!.write(checkpoint, subscription);
+          if (pointer === undefined) return;
         } catch (error) {
           this.logger.warn('checkpoint failed; trying again later', { partition: checkpoint.partition, err: error });
           return;
@@ -295,6 +397,7 @@ export class Scheduler implements Probed {
         if (this.owned !== owned || !progress) return;
         progress.checkpointedAt = Date.now();
         progress.checkpointedOffset = checkpoint.offset;
+        progress.checkpointPointer = pointer;
         this.checkpointsWritten.inc();
         this.logger.info('checkpoint written', { partition: checkpoint.partition, offset: checkpoint.offset, runs: checkpoint.runs.length });
       }
@@ -324,45 +427,41 @@ export class Scheduler implements Probed {
 
   private async tick(): Promise<void> {
     const owned = this.owned;
-    if (!(await this.sendUnsent())) return;
     const events = planScheduling(this.state, Date.now(), { heartbeatTimeoutMs: this.config.CHUTE_HEARTBEAT_TIMEOUT_MS });
     if (events.length === 0) return;
     const { assignments, revocations } = routeToWorkers(this.state, events);
+    const plans = new Map<number, PartitionPlan>();
+    const planOf = (runId: string): PartitionPlan | undefined => {
+      const partition = this.runPartition.get(runId);
+      if (partition === undefined || this.reclaiming.has(partition)) return undefined;
+      let plan = plans.get(partition);
+      if (!plan) plans.set(partition, (plan = { events: [], dispatches: [] }));
+      return plan;
+    };
+    for (const event of events) planOf(event.runId)?.events.push(event);
+    // Stopping an attempt goes before starting another on the same worker.
+    for (const record of [...revocations, ...assignments]) planOf(record.runId)?.dispatches.push(record);
+    await Promise.all([...plans].map(([partition, plan]) => this.commitPlan(partition, plan, owned)));
+  }
+
+  /** Appends a partition's plan in one exclusive append, and folds it once it landed. */
+  private async commitPlan(partition: number, plan: PartitionPlan, owned: Map<number, number> | undefined): Promise<void> {
+    const appender = this.appenders.get(partition);
+    if (!appender || plan.events.length === 0) return;
     try {
-      // Stopping an attempt before the run's end is recorded: a scheduler that
-      // dies in between leaves the end undecided, and the next owner decides it again.
-      if (revocations.length > 0) await this.topics!.dispatch.append(revocations);
-      await this.topics!.runEvents.append(events);
+      await appender.append([this.topics!.dispatch.encode(plan.dispatches), this.topics!.runEvents.encode(plan.events)]);
     } catch (error) {
-      // Nothing was applied: the next tick plans the same events again.
-      this.logger.error('append failed', { err: error });
+      // Nothing folded: once claimed again, the partition is read up to its end, and the next plan starts from what landed.
+      this.reclaim(partition, error);
       return;
     }
-    // Ownership moved while appending: the new owner reads these back from the log
-    // and sends the dispatches again.
+    // Ownership moved while appending: the new owner reads these back from the log.
     if (this.owned !== owned) return;
     // Applied now rather than when read back, so the next plan does not repeat them;
     // reading them back later is a no-op because evolve ignores duplicates.
-    for (const event of events) {
+    for (const event of plan.events) {
       this.dispatched.inc({ type: event.type });
       this.fold(event);
-    }
-    this.unsent.push(...assignments);
-    await this.sendUnsent();
-  }
-
-  /** Tells workers of their dispatches; false while the dispatch topic refuses them (they are kept and sent again). */
-  private async sendUnsent(): Promise<boolean> {
-    if (this.unsent.length === 0) return true;
-    const batch = this.unsent;
-    this.unsent = [];
-    try {
-      await this.topics!.dispatch.append(batch);
-      return true;
-    } catch (error) {
-      this.logger.error('could not tell workers of their dispatches; sending them again', { err: error, dispatches: batch.length });
-      this.unsent = [...batch, ...this.unsent];
-      return false;
     }
   }
 }
