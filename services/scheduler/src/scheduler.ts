@@ -100,6 +100,8 @@ export class Scheduler implements Probed {
   private readonly appenders = new Map<number, ExclusiveAppender>();
   /** Owned partitions whose claim was lost (an append failed or was fenced): nothing is appended for them until claimed again. */
   private readonly reclaiming = new Set<number>();
+  /** Each partition's append in flight: planned for again only once it settled. */
+  private readonly commits = new Map<number, Promise<void>>();
   private workersCaughtUpAt: number | undefined;
   private ticking: Promise<void> | undefined;
   private tickAgain = false;
@@ -176,6 +178,7 @@ export class Scheduler implements Probed {
       clearInterval(this.timer);
       clearInterval(this.checkpointTimer);
       await this.ticking;
+      await Promise.all(this.commits.values());
       // A clean stop leaves a checkpoint of everything read, so the next owner starts from here.
       await this.checkpointing;
       this.requestCheckpoints(true);
@@ -214,6 +217,7 @@ export class Scheduler implements Probed {
     this.revoke();
     // A tick that began before the rebalance finishes its appends before ownership moves on.
     await this.ticking;
+    await Promise.all(this.commits.values());
     await this.checkpointing;
     this.reclaiming.clear();
     for (const [partition, appender] of this.appenders) {
@@ -433,7 +437,8 @@ export class Scheduler implements Probed {
     const plans = new Map<number, PartitionPlan>();
     const planOf = (runId: string): PartitionPlan | undefined => {
       const partition = this.runPartition.get(runId);
-      if (partition === undefined || this.reclaiming.has(partition)) return undefined;
+      // A partition whose last plan is still being appended is planned again once it has landed and is folded.
+      if (partition === undefined || this.reclaiming.has(partition) || this.commits.has(partition)) return undefined;
       let plan = plans.get(partition);
       if (!plan) plans.set(partition, (plan = { events: [], dispatches: [] }));
       return plan;
@@ -441,7 +446,15 @@ export class Scheduler implements Probed {
     for (const event of events) planOf(event.runId)?.events.push(event);
     // Stopping an attempt goes before starting another on the same worker.
     for (const record of [...revocations, ...assignments]) planOf(record.runId)?.dispatches.push(record);
-    await Promise.all([...plans].map(([partition, plan]) => this.commitPlan(partition, plan, owned)));
+    // Each partition's append goes on without waiting for the others': a run
+    // waits for its own partition's transaction, not for the slowest of the tick.
+    for (const [partition, plan] of plans) {
+      const commit = this.commitPlan(partition, plan, owned).finally(() => {
+        this.commits.delete(partition);
+        this.requestTick();
+      });
+      this.commits.set(partition, commit);
+    }
   }
 
   /** Appends a partition's plan in one exclusive append, and folds it once it landed. */
