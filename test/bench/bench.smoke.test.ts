@@ -25,6 +25,7 @@ const TINY: Record<string, string> = {
   CHUTE_BENCH_BURST_CHUNKS: '200',
   CHUTE_BENCH_CROWD: '20',
   CHUTE_BENCH_TAKEOVER_RUNS: '1000',
+  CHUTE_BENCH_REST_SECONDS: '1',
 };
 
 test('npm run bench with tiny parameters writes every figure of the side-by-side report and stops everything it started', { timeout: 300_000 }, async () => {

@@ -37,6 +37,8 @@ export interface BenchParams {
   crowd: number;
   /** Finished runs in the history of the takeover measurement. @default 1000000 */
   takeoverRuns: number;
+  /** Seconds each process's CPU is measured for with no runs at all. @default 20 */
+  restSeconds: number;
   /** Where the JSON results and the SVG chart are written. @default test/bench/results */
   outDir: string;
 }
@@ -52,6 +54,7 @@ export function readParams(): BenchParams {
     burstChunks: positive('CHUTE_BENCH_BURST_CHUNKS', 25_000),
     crowd: positive('CHUTE_BENCH_CROWD', 10_000),
     takeoverRuns: positive('CHUTE_BENCH_TAKEOVER_RUNS', 1_000_000),
+    restSeconds: positive('CHUTE_BENCH_REST_SECONDS', 20),
     outDir: process.env['CHUTE_BENCH_OUT_DIR'] || 'test/bench/results',
   };
 }

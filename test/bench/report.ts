@@ -14,6 +14,9 @@ interface Row {
 
 const kafkaFloors = (suffix: string): string[] => [`floor.kafkajs.${suffix}`, `floor.platformatic.${suffix}`];
 
+/** The services whose CPU at rest the runs benchmark reports in the table (the broker's and PostgreSQL's go to its report line and the JSON, when it knows their pids). */
+export const REST_PROCESSES = ['gateway', 'scheduler', 'worker', 'projector'] as const;
+
 export function rows(params: BenchParams): Row[] {
   const n = params.streams.toLocaleString('en');
   const out: Row[] = [
@@ -39,6 +42,7 @@ export function rows(params: BenchParams): Row[] {
       { title: `CPU per run, closed loop, ${clients} clients, all processes`, chute: `chute.runs.${clients}.cpu`, bullmq: `bullmq.jobs.${clients}.cpu` },
     );
   }
+  for (const name of REST_PROCESSES) out.push({ title: `CPU at rest: ${name} (no runs for ${params.restSeconds} s)`, chute: `chute.rest.${name}` });
   const crowd = (Math.ceil(params.crowd / 5) * 5).toLocaleString('en');
   out.push(
     { title: `${crowd} idle-then-active WebSocket subscribers: latency`, chute: 'chute.crowd.latency' },

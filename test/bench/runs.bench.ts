@@ -7,6 +7,7 @@ import { infraPid, measureCpu, type Measured } from './cpu';
 import { HttpClient } from './http';
 import { pool } from './pool';
 import { NO_TRIGGER_LIMIT, type BenchParams } from './params';
+import { REST_PROCESSES } from './report';
 import type { Results } from './results';
 import { percentiles, report, summary } from './stats';
 
@@ -38,15 +39,19 @@ async function runOnce(client: HttpClient): Promise<Timing> {
   }
 }
 
-/** The CPU each process spent per run, the platform's processes, the broker, PostgreSQL and this load generator. */
-function cpuPerRun(platform: Platform): { stop(runs: number): { total: number; text: string } } {
+/** The platform's processes by name, the broker and PostgreSQL. */
+function platformProcesses(platform: Platform): Record<string, Measured> {
   const processes: Record<string, Measured> = {};
   for (const p of platform.processes) processes[p.name in processes ? `${p.name} ${p.pid}` : p.name] = { pid: p.pid };
   processes['broker'] = { pid: infraPid('kafka') };
   processes['postgres'] = { pid: infraPid('postgres'), withChildren: true };
+  return processes;
+}
+
+/** The CPU each process spent per run, the platform's processes, the broker, PostgreSQL and this load generator. */
+function cpuPerRun(platform: Platform): { stop(runs: number): { total: number; text: string } } {
   // Only its own CPU: the services are its children.
-  processes['load generator'] = { pid: process.pid };
-  const cpu = measureCpu(processes);
+  const cpu = measureCpu({ ...platformProcesses(platform), 'load generator': { pid: process.pid } });
   return {
     stop: (runs) => {
       const used = Object.entries(cpu.stop()).sort((a, b) => b[1] - a[1]);
@@ -110,12 +115,31 @@ async function startLatencyAtRate(platform: Platform, rate: number, seconds: num
   }
 }
 
+/**
+ * CPU per second of each process with no runs at all: what an idle platform
+ * costs (consumers polling, heartbeats, the scheduler's ticks, checkpoints).
+ */
+async function cpuAtRest(platform: Platform, results: Results, seconds: number): Promise<void> {
+  // What the warm-up left (the projector's lag, a checkpoint due) settles first.
+  await sleep(3000);
+  const cpu = measureCpu(platformProcesses(platform));
+  await sleep(seconds * 1000);
+  const used = cpu.stop();
+  for (const [name, ms] of Object.entries(used)) results.value(`chute.rest.${name}`, 'chute', `CPU at rest: ${name}`, ms / seconds, 'ms/s');
+  const order = [...REST_PROCESSES, 'broker', 'postgres'];
+  report(
+    `CPU at rest, ms per second over ${seconds} s`,
+    order.filter((name) => used[name] !== undefined).map((name) => `${name} ${(used[name]! / seconds).toFixed(1)}`).join(', '),
+  );
+}
+
 export async function runsBench(results: Results, params: BenchParams): Promise<void> {
   const platform = await Platform.start({ workers: 1, env: { CHUTE_WORKER_SLOTS: String(Math.max(2000, ...params.clients)), ...NO_TRIGGER_LIMIT } });
   try {
     // Warm-up, not reported: the broker's JVM and the services' JIT reach
     // steady state (the first seconds run several times slower).
     await throughput(platform, 50, Math.min(3000, 50 * params.runsPerClient * 2));
+    await cpuAtRest(platform, results, params.restSeconds);
     await startLatencyAtRate(platform, 100, Math.min(5, params.openLoopSeconds));
     await startLatencyAtRate(platform, 100, params.openLoopSeconds, results);
     for (const clients of params.clients) await throughput(platform, clients, clients * params.runsPerClient, results);

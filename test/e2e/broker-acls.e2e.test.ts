@@ -262,10 +262,13 @@ describe('least privilege on the log: per-service principals with topic ACLs', (
       () => log.append(topic('dispatch'), [{ key: revoke.workerId, value: JSON.stringify(revoke), headers: { [DISPATCH_WORKER_HEADER]: revoke.workerId } }]),
       TOPIC_AUTHORIZATION_FAILED,
     );
-    // Claiming a partition's id would fence its scheduler, which could then decide nothing for it.
-    await assertRefused(() => log.exclusiveAppender(`${prefix}.scheduler.0`).claim(), TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
-
     const { kafka, seen } = kafkaAs(USERS.worker);
+    // Claiming a partition's transactional id would fence its scheduler, which could then decide nothing for it.
+    // kafkajs reports the refused coordinator lookup as "coordinator not found"; the broker's refusal is in its log.
+    const claimant = kafka.producer({ transactionalId: `${prefix}.scheduler.0`, idempotent: true, maxInFlightRequests: 1, retry: { retries: 1 } });
+    clients.push(claimant);
+    await claimant.connect();
+    await assertRefused(() => claimant.transaction(), TRANSACTIONAL_ID_AUTHORIZATION_FAILED, { seen, thrown: 'KafkaJSGroupCoordinatorNotFound' });
     // A group the worker may use (chute-worker-*), on a topic it may not read.
     const reader = kafka.consumer({ groupId: `chute-worker-rogue.read.${uniqueName('g')}` });
     clients.push(reader);

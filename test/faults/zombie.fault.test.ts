@@ -64,7 +64,7 @@ describe('a scheduler frozen past its session wakes up fenced', () => {
     await waitFor(
       () => {
         const failed = ofRun().find((e) => e.type === 'RunFailed' && e.attempt === 6);
-        if (failed?.type === 'RunFailed') retryAt = failed.retry.retryAt;
+        if (failed?.type === 'RunFailed' && failed.retry.willRetry) retryAt = failed.retry.retryAt;
         return retryAt > 0;
       },
       { timeoutMs: 90_000, message: 'the sixth attempt to fail' },

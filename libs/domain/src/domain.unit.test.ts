@@ -133,6 +133,15 @@ describe('planScheduling', () => {
     assert.deepEqual(perWorker, { w1: 2, w2: 1 });
   });
 
+  test('decisions on their way to the log: their runs wait, and their dispatches hold their slots', () => {
+    const [a, b, c] = ids(3) as [string, string, string];
+    const state = build([worker('w1', 2), request(a, at), request(b, at + 1), request(c, at + 2)]);
+    // a's dispatch to w1 is being appended: a waits, and w1 has one slot left, which b (next in line) takes.
+    const events = planScheduling(state, at + 10, policy, { deferred: (run) => run.runId === a, reserved: new Map([['w1', 1]]) });
+    assert.deepEqual(events.map((e) => [e.type, e.runId]), [['RunDispatched', b]]);
+    assert.deepEqual(planScheduling(state, at + 10, policy, { reserved: new Map([['w1', 2]]) }), [], 'no slot left');
+  });
+
   test('applying its own dispatches makes the plan settle (no double dispatch)', () => {
     let state = build([worker('w1', 1), request(ids(1)[0]!)]);
     const first = planScheduling(state, at + 1, policy);

@@ -33,6 +33,14 @@ export interface SchedulingPolicy {
   heartbeatTimeoutMs: number;
 }
 
+/** What the planner must leave alone or count, beside the state: decisions taken but not folded yet. */
+export interface PendingDecisions {
+  /** Runs not to plan for now (a decision about them is on its way to the log). */
+  readonly deferred?: (run: RunState) => boolean;
+  /** Slots, by worker id, taken by dispatches on their way to the log. */
+  readonly reserved?: ReadonlyMap<string, number>;
+}
+
 export function evolveWorker(worker: WorkerState | undefined, event: WorkerEvent): WorkerState | undefined {
   switch (event.type) {
     case 'WorkerRegistered':
@@ -105,12 +113,14 @@ export function isLive(worker: WorkerState, now: EpochMs, policy: SchedulingPoli
  * Decides what the scheduler appends now: cancellations, timeouts, and
  * dispatches of waiting runs (first come, first served) to the least loaded live
  * worker that serves the task and has a free slot. Runs of a dead worker are
- * dispatched again as a new attempt that spends no retry. Pure: time is an argument.
+ * dispatched again as a new attempt that spends no retry. `pending` holds what
+ * was decided but is not in the state yet: those runs wait, and their
+ * dispatches' slots count as taken. Pure: time is an argument.
  */
-export function planScheduling(state: SchedulerState, now: EpochMs, policy: SchedulingPolicy): RunEvent[] {
+export function planScheduling(state: SchedulerState, now: EpochMs, policy: SchedulingPolicy, pending: PendingDecisions = {}): RunEvent[] {
   const events: RunEvent[] = [];
   const live = [...state.workers.values()].filter((w) => isLive(w, now, policy));
-  const load = new Map<string, number>(live.map((w) => [w.workerId, 0]));
+  const load = new Map<string, number>(live.map((w) => [w.workerId, pending.reserved?.get(w.workerId) ?? 0]));
   for (const run of state.runs.values()) {
     if (isInFlight(run) && run.workerId && load.has(run.workerId)) {
       load.set(run.workerId, load.get(run.workerId)! + 1);
@@ -123,7 +133,7 @@ export function planScheduling(state: SchedulerState, now: EpochMs, policy: Sche
   // Only the runs that need something now are ordered: in steady state that is
   // the few new ones, not every run in flight.
   const needy: RunState[] = [];
-  for (const run of state.runs.values()) if (needsAction(run, now, load)) needy.push(run);
+  for (const run of state.runs.values()) if (needsAction(run, now, load) && !pending.deferred?.(run)) needy.push(run);
   needy.sort((a, b) => a.createdAt - b.createdAt || (a.runId < b.runId ? -1 : 1));
   for (const run of needy) {
     const base = { v: 1 as const, runId: run.runId, tenant: run.tenant, at: now };

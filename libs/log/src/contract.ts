@@ -486,6 +486,18 @@ export function logContract(name: string, target: ContractTarget): void {
         }
       });
 
+      test('an append larger than the broker takes in one batch lands whole, in order', async () => {
+        const topic = await freshTopic(1);
+        const appender = log.exclusiveAppender(uniqueName('appender'));
+        await appender.claim();
+        // 12 MiB for one partition: over the topic's 8 MiB batch limit.
+        const records = Array.from({ length: 6 }, (_, i) => ({ key: 'k', value: Buffer.alloc(2 * 1024 * 1024 - 1024, String(i)) }));
+        await appender.append([{ topic, records }]);
+        const got = await readAll(topic, 6);
+        assert.deepEqual(got.map((r) => r.value.toString('utf8', 0, 1)), ['0', '1', '2', '3', '4', '5']);
+        await appender.stop();
+      });
+
       test('an appender that has not claimed its id refuses to append', async () => {
         const topic = await freshTopic(1);
         const appender = log.exclusiveAppender(uniqueName('appender'));

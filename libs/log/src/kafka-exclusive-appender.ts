@@ -20,7 +20,16 @@ const TRANSACTION_TIMEOUT_MS = 10_000;
  */
 const TRANSACTION_RETRY = { initialRetryTime: 5, maxRetryTime: 500, retries: 12 };
 
+/**
+ * The most one send of a transaction carries. kafkajs puts each partition's
+ * share of a send in one record batch, and the broker refuses a batch over the
+ * topic's max.message.bytes (8 MiB): a larger append goes as several sends in
+ * the one transaction, still all or nothing.
+ */
+const MAX_SEND_BYTES = 4 * 1024 * 1024;
+
 type State = 'unclaimed' | 'claimed' | 'failed' | 'fenced' | 'stopped';
+type TopicMessages = { topic: string; messages: Message[] };
 
 export interface KafkaExclusiveAppenderOptions {
   readonly kafka: Kafka;
@@ -89,7 +98,7 @@ export class KafkaExclusiveAppender implements ExclusiveAppender {
       for (const { topic } of topicMessages) await this.options.checkTopic(topic);
       const transaction = await this.producer.transaction();
       try {
-        await transaction.sendBatch({ acks: -1, topicMessages });
+        for (const send of splitSends(topicMessages)) await transaction.sendBatch({ acks: -1, topicMessages: send });
         await transaction.commit();
       } catch (error) {
         if (isKafkaFencedError(error)) {
@@ -125,6 +134,27 @@ export class KafkaExclusiveAppender implements ExclusiveAppender {
     this.queue = run.catch(() => undefined);
     return run;
   }
+}
+
+/** The sends of one transaction, in order, each at most MAX_SEND_BYTES of values (one larger record goes alone). */
+function splitSends(topicMessages: readonly TopicMessages[]): TopicMessages[][] {
+  const sends: TopicMessages[][] = [[]];
+  let bytes = 0;
+  for (const { topic, messages } of topicMessages) {
+    for (const message of messages) {
+      const size = (message.value as Buffer).length;
+      let send = sends.at(-1)!;
+      if (bytes + size > MAX_SEND_BYTES && send.length > 0) {
+        sends.push((send = []));
+        bytes = 0;
+      }
+      const last = send.at(-1);
+      if (last?.topic === topic) last.messages.push(message);
+      else send.push({ topic, messages: [message] });
+      bytes += size;
+    }
+  }
+  return sends;
 }
 
 function toMessage(record: TopicRecords['records'][number]): Message {

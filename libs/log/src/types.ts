@@ -86,8 +86,9 @@ export interface ExclusiveAppender {
    * (once the broker has written the commit markers).
    * @throws FencedError when another appender claimed the id since this one did
    * @throws AppenderNotClaimedError before the first claim, and after an
-   *   append that failed otherwise: whether that one landed is unknown until
-   *   the next claim settles it
+   *   append whose outcome is unknown (its commit, or its abort, failed):
+   *   whether that one landed is unknown until the next claim settles it. An
+   *   append that failed and was aborted leaves the claim as it was.
    */
   append(batches: readonly TopicRecords[]): Promise<void>;
   /** Idempotent; waits for the append in flight. */

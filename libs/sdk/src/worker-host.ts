@@ -72,7 +72,7 @@ interface Execution {
   readonly done: Promise<void>;
 }
 
-/** How many ended attempts a worker remembers, so a dispatch sent again is not run again. */
+/** How many ended attempts a worker remembers, so a dispatch delivered again (reading is at-least-once) is not run again. */
 const ENDED_ATTEMPTS_MEMORY = 10_000;
 
 /**
@@ -212,7 +212,7 @@ export class WorkerHost {
     if (record.workerId !== this.id) return;
     const current = this.executions.get(record.runId);
     if (record.type === 'RunDispatched') {
-      // A scheduler that took the run over sends again what it cannot know was sent.
+      // Reading is at-least-once (a reader rebuilt after a broker error may deliver a batch again): an attempt runs once.
       if ((current && current.attempt >= record.attempt) || this.endedAttempts.has(`${record.runId}:${record.attempt}`)) return;
       // The worker admits work: schedulers that share it each count only their own runs.
       if (!current && (this.draining || this.executions.size >= this.slots)) return this.reject(record);

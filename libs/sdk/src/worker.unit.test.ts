@@ -219,7 +219,7 @@ describe('worker runtime', () => {
     assert.deepEqual(eventsOf(runId).map((e) => e.type), ['RunDispatched']);
   });
 
-  test('a dispatch sent again (a new scheduler took the run over) runs once', async () => {
+  test('a dispatch delivered again (reading is at-least-once) runs once', async () => {
     const runId = await dispatch('echo', 'once');
     await ended(runId);
     const again = runEvents.find((e) => e.runId === runId && e.type === 'RunDispatched')!;

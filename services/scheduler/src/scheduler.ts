@@ -3,7 +3,10 @@ import { emptySchedulerState, foldIntoScheduler, planScheduling, routeToWorkers 
 import {
   checkConsuming,
   FencedError,
+  InvalidRecordError,
   kafkaLogFromConfig,
+  RecordTooLargeError,
+  UnknownTopicError,
   startPlatformLog,
   type Decoded,
   type ExclusiveAppender,
@@ -30,6 +33,9 @@ const CHECKPOINT_CHECK_MS = 1000;
 
 /** Back-off between tries to claim a partition back: 100 ms doubling to 5 s. */
 const reclaimDelayMs = (attempt: number): number => Math.min(5000, 100 * 2 ** attempt);
+
+/** Back-off before a partition is planned for again after its n-th append in a row failed: 100 ms doubling to 10 s. */
+const appendRetryDelayMs = (failures: number): number => Math.min(10_000, 100 * 2 ** (failures - 1));
 
 /** A run's plan for one run-events partition: what its owner appends in one exclusive append. */
 interface PartitionPlan {
@@ -74,9 +80,11 @@ interface PartitionProgress {
  * a partition, even one frozen in the middle of a tick past its session
  * timeout, can never append a decision for it again: only the latest claimant
  * can, and it read every decision taken before its claim. A claim is lost to
- * a failed append too (its outcome is unknown); the scheduler then proves it
- * still owns the partition (the group takes a commit only from its current
- * owner), claims it again and reads up to the new end before it acts.
+ * a failed append too (its outcome is unknown); the scheduler then checks it
+ * is still in the group's current generation (the group refuses a commit from
+ * a member of an older one), claims it again and reads up to the new end
+ * before it acts. Safety rests on the claim and the read, not on that check:
+ * it only keeps a scheduler that lost its partitions from taking them back.
  */
 export class Scheduler implements Probed {
   private readonly lifecycle = new Lifecycle();
@@ -100,8 +108,10 @@ export class Scheduler implements Probed {
   private readonly appenders = new Map<number, ExclusiveAppender>();
   /** Owned partitions whose claim was lost (an append failed or was fenced): nothing is appended for them until claimed again. */
   private readonly reclaiming = new Set<number>();
-  /** Each partition's append in flight: planned for again only once it settled. */
-  private readonly commits = new Map<number, Promise<void>>();
+  /** Each partition's append in flight, with the worker slots its dispatches take: planned for again only once it settled. */
+  private readonly commits = new Map<number, { readonly done: Promise<void>; readonly slots: ReadonlyMap<string, number> }>();
+  /** Partitions whose appends failed lately: not planned for until `until`. */
+  private readonly setbacks = new Map<number, { failures: number; until: number }>();
   private workersCaughtUpAt: number | undefined;
   private ticking: Promise<void> | undefined;
   private tickAgain = false;
@@ -178,7 +188,7 @@ export class Scheduler implements Probed {
       clearInterval(this.timer);
       clearInterval(this.checkpointTimer);
       await this.ticking;
-      await Promise.all(this.commits.values());
+      await Promise.all([...this.commits.values()].map((c) => c.done));
       // A clean stop leaves a checkpoint of everything read, so the next owner starts from here.
       await this.checkpointing;
       this.requestCheckpoints(true);
@@ -217,9 +227,10 @@ export class Scheduler implements Probed {
     this.revoke();
     // A tick that began before the rebalance finishes its appends before ownership moves on.
     await this.ticking;
-    await Promise.all(this.commits.values());
+    await Promise.all([...this.commits.values()].map((c) => c.done));
     await this.checkpointing;
     this.reclaiming.clear();
+    this.setbacks.clear();
     for (const [partition, appender] of this.appenders) {
       if (partitions.includes(partition)) continue;
       this.appenders.delete(partition);
@@ -285,7 +296,7 @@ export class Scheduler implements Probed {
       }
     }
     const progress = this.progress.get(next.partition)!;
-    // A checkpoint may be ahead of what is read (it holds the scheduler's own appends): never go back.
+    // Never go back: a batch fetched before a claim may still arrive after the position moved on.
     progress.position = Math.max(progress.position, next.offset);
     const target = owned.get(next.partition)!;
     if (target > 0 && next.offset >= target) {
@@ -301,11 +312,12 @@ export class Scheduler implements Probed {
 
   /**
    * An append for the partition failed, so this scheduler holds no claim on it:
-   * another claimed it (fenced), or the outcome is unknown. Prove it still owns
-   * the partition by committing its checkpoint again (the group takes that only
-   * from the current owner; one that lost the partition keeps being refused
-   * until its rebalance ends this), claim it again, and read up to its new end
-   * before acting on it: what landed is then folded, whoever appended it.
+   * another claimed it (fenced), or the outcome is unknown. Check it is still
+   * in the group's current generation by committing the partition's checkpoint
+   * again (the group refuses a member of an older generation, which then keeps
+   * being refused until its rebalance ends this), claim it again, and read up
+   * to its new end before acting on it: what landed is then folded, whoever
+   * appended it.
    */
   private reclaim(partition: number, cause: unknown): void {
     if (this.reclaiming.has(partition)) return;
@@ -431,30 +443,46 @@ export class Scheduler implements Probed {
 
   private async tick(): Promise<void> {
     const owned = this.owned;
-    const events = planScheduling(this.state, Date.now(), { heartbeatTimeoutMs: this.config.CHUTE_HEARTBEAT_TIMEOUT_MS });
+    const now = Date.now();
+    const reserved = new Map<string, number>();
+    for (const { slots } of this.commits.values()) for (const [workerId, n] of slots) reserved.set(workerId, (reserved.get(workerId) ?? 0) + n);
+    const events = planScheduling(
+      this.state,
+      now,
+      { heartbeatTimeoutMs: this.config.CHUTE_HEARTBEAT_TIMEOUT_MS },
+      // A partition whose last plan is being appended is planned for again once that landed and is folded;
+      // its dispatches hold their workers' slots meanwhile.
+      { deferred: (run) => !this.mayPlan(this.runPartition.get(run.runId), now), reserved },
+    );
     if (events.length === 0) return;
     const { assignments, revocations } = routeToWorkers(this.state, events);
     const plans = new Map<number, PartitionPlan>();
-    const planOf = (runId: string): PartitionPlan | undefined => {
-      const partition = this.runPartition.get(runId);
-      // A partition whose last plan is still being appended is planned again once it has landed and is folded.
-      if (partition === undefined || this.reclaiming.has(partition) || this.commits.has(partition)) return undefined;
+    const planOf = (runId: string): PartitionPlan => {
+      const partition = this.runPartition.get(runId)!;
       let plan = plans.get(partition);
       if (!plan) plans.set(partition, (plan = { events: [], dispatches: [] }));
       return plan;
     };
-    for (const event of events) planOf(event.runId)?.events.push(event);
+    for (const event of events) planOf(event.runId).events.push(event);
     // Stopping an attempt goes before starting another on the same worker.
-    for (const record of [...revocations, ...assignments]) planOf(record.runId)?.dispatches.push(record);
+    for (const record of [...revocations, ...assignments]) planOf(record.runId).dispatches.push(record);
     // Each partition's append goes on without waiting for the others': a run
     // waits for its own partition's transaction, not for the slowest of the tick.
     for (const [partition, plan] of plans) {
-      const commit = this.commitPlan(partition, plan, owned).finally(() => {
+      const slots = new Map<string, number>();
+      for (const event of plan.events) if (event.type === 'RunDispatched') slots.set(event.workerId, (slots.get(event.workerId) ?? 0) + 1);
+      const done = this.commitPlan(partition, plan, owned).finally(() => {
         this.commits.delete(partition);
         this.requestTick();
       });
-      this.commits.set(partition, commit);
+      this.commits.set(partition, { done, slots });
     }
+  }
+
+  /** Whether runs of this partition may be planned for now: it is ours, claimed, no append of it in flight, not backing off. */
+  private mayPlan(partition: number | undefined, now: number): boolean {
+    if (partition === undefined || this.reclaiming.has(partition) || this.commits.has(partition)) return false;
+    return (this.setbacks.get(partition)?.until ?? 0) <= now;
   }
 
   /** Appends a partition's plan in one exclusive append, and folds it once it landed. */
@@ -464,10 +492,19 @@ export class Scheduler implements Probed {
     try {
       await appender.append([this.topics!.dispatch.encode(plan.dispatches), this.topics!.runEvents.encode(plan.events)]);
     } catch (error) {
-      // Nothing folded: once claimed again, the partition is read up to its end, and the next plan starts from what landed.
+      // Nothing folded, and the partition waits a back-off that grows while appends keep failing.
+      const failures = (this.setbacks.get(partition)?.failures ?? 0) + 1;
+      this.setbacks.set(partition, { failures, until: Date.now() + appendRetryDelayMs(failures) });
+      if (isRefusedBeforeSending(error)) {
+        // Refused here, before anything was sent: the claim holds, and planning again cannot help until what refused it changes.
+        this.logger.error('a plan was refused before it was sent; planning the partition again after a back-off', { partition, failures, err: error });
+        return;
+      }
+      // Once claimed again, the partition is read up to its end, and the next plan starts from what landed.
       this.reclaim(partition, error);
       return;
     }
+    this.setbacks.delete(partition);
     // Ownership moved while appending: the new owner reads these back from the log.
     if (this.owned !== owned) return;
     // Applied now rather than when read back, so the next plan does not repeat them;
@@ -477,4 +514,9 @@ export class Scheduler implements Probed {
       this.fold(event);
     }
   }
+}
+
+/** Errors an append raises before sending anything: the records, or the topic, are refused where they are. */
+function isRefusedBeforeSending(error: unknown): boolean {
+  return error instanceof InvalidRecordError || error instanceof RecordTooLargeError || error instanceof UnknownTopicError;
 }
