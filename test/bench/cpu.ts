@@ -7,6 +7,8 @@ const TICK_MS = 10; // USER_HZ is 100 on every Linux this runs on.
 interface Stat {
   ppid: number;
   cpuMs: number;
+  /** CPU of its children that have exited and been waited for (cutime + cstime). */
+  reapedChildrenCpuMs: number;
 }
 
 function stat(pid: number): Stat | undefined {
@@ -14,15 +16,25 @@ function stat(pid: number): Stat | undefined {
     const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The command name may hold spaces and parentheses: fields start after the last ')'.
     const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    return { ppid: Number(fields[1]), cpuMs: (Number(fields[11]) + Number(fields[12])) * TICK_MS };
+    return {
+      ppid: Number(fields[1]),
+      cpuMs: (Number(fields[11]) + Number(fields[12])) * TICK_MS,
+      reapedChildrenCpuMs: (Number(fields[13]) + Number(fields[14])) * TICK_MS,
+    };
   } catch {
     return undefined;
   }
 }
 
-/** CPU ms a process and its live children (PostgreSQL's backends) have used so far. */
+/**
+ * CPU ms a process and its children (PostgreSQL's backends) have used so far:
+ * the live ones, and those that exited, whose CPU the kernel adds to their
+ * parent's once it has waited for them (without it a backend that exits
+ * between two readings takes its CPU with it, and the difference goes negative).
+ */
 function treeCpuMs(root: number): number {
-  let total = stat(root)?.cpuMs ?? 0;
+  const own = stat(root);
+  let total = own ? own.cpuMs + own.reapedChildrenCpuMs : 0;
   for (const entry of readdirSync('/proc')) {
     const pid = Number(entry);
     if (!Number.isInteger(pid) || pid === root) continue;
