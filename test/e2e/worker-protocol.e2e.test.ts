@@ -28,11 +28,22 @@ class ProtocolWorker {
     this.closed = new Promise((resolve) => this.socket.on('close', (code, reason) => resolve({ code, reason: String(reason) })));
   }
 
+  /**
+   * Connects and registers; from then on it heartbeats at the interval the
+   * gateway asks for, as every SDK's worker does, until its socket closes.
+   * Without that, a worker given no run for longer than the scheduler's
+   * heartbeat timeout (3 s here) is presumed dead, and a busy machine gets
+   * there before the test's runs are all dispatched.
+   */
   static async register(gateway: string, tasks: string[], slots = 10): Promise<{ worker: ProtocolWorker; workerId: string }> {
     const worker = new ProtocolWorker(gateway);
     await new Promise((resolve, reject) => worker.socket.once('open', resolve).once('error', reject));
     worker.send({ type: 'register', name: 'protocol-test', tasks, slots });
     const registered = await worker.next('registered');
+    const beat = setInterval(() => {
+      if (worker.socket.readyState === WebSocket.OPEN) worker.send({ type: 'heartbeat' });
+    }, registered.heartbeatIntervalMs);
+    worker.socket.on('close', () => clearInterval(beat));
     return { worker, workerId: registered.workerId };
   }
 
