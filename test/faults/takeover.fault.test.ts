@@ -7,14 +7,12 @@ import assert from 'node:assert/strict';
 import type { RunEvent } from '@chute/schemas';
 import { Platform, waitFor, type ServiceProcess } from '@chute/testing';
 import { openAudit, type Audit } from '../support/audit';
+import { latestPartitions, ownerOf, triggerFlaky, twoSchedulers } from '../support/schedulers';
 
 /** kafkajs drops a killed member after the session timeout (libs/log's default). */
 const SESSION_TIMEOUT_MS = 10_000;
 /** Room for the rebalance, reading the partitions again and one tick, on a busy 2-core machine. */
 const TAKEOVER_SLACK_MS = 15_000;
-
-const latestPartitions = (scheduler: ServiceProcess): number[] =>
-  (scheduler.lines.filter((l) => l.msg === 'partitions assigned').at(-1)?.['partitions'] as number[] | undefined) ?? [];
 
 describe('scheduler takeover in the middle of a retry back-off', () => {
   let platform: Platform;
@@ -24,11 +22,7 @@ describe('scheduler takeover in the middle of a retry back-off', () => {
 
   before(async () => {
     platform = await Platform.start({ workers: 1 });
-    schedulers = [platform.processes.find((p) => p.name === 'scheduler')!, await platform.startService('scheduler')];
-    await waitFor(() => schedulers.every((s) => latestPartitions(s).length > 0) && schedulers.flatMap(latestPartitions).length === 6, {
-      timeoutMs: 60_000,
-      message: 'the two schedulers to split the partitions',
-    });
+    schedulers = await twoSchedulers(platform);
     audit = await openAudit(platform.env);
     await audit.topics.runEvents.tail((batch) => void events.push(...batch.map((d) => d.value)));
   });
@@ -40,16 +34,8 @@ describe('scheduler takeover in the middle of a retry back-off', () => {
 
   test('the retry is dispatched once, not before it is due, within the session timeout plus catch-up', async () => {
     // Attempts 1-4 fail; the back-off before attempt 5 is 4 s (500 ms doubling).
-    const response = await fetch(`${platform.gatewayUrl}/api/v1/tasks/flaky/runs`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ input: { failures: 4 }, retries: 4 }),
-    });
-    assert.equal(response.status, 201);
-    const { runId } = (await response.json()) as { runId: string };
-    const partition = await audit.log.partitionOf(audit.topics.runEvents.name, runId);
-    const owner = schedulers.find((s) => latestPartitions(s).includes(partition))!;
-    const survivor = schedulers.find((s) => s !== owner)!;
+    const runId = await triggerFlaky(platform.gatewayUrl, 4);
+    const { owner, other: survivor, partition } = await ownerOf(audit, schedulers, runId);
 
     const ofRun = () => events.filter((e) => e.runId === runId);
     let failure: Extract<RunEvent, { type: 'RunFailed' }> | undefined;

@@ -11,15 +11,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { RunEvent } from '@chute/schemas';
 import { Platform, waitFor, type ServiceProcess } from '@chute/testing';
 import { openAudit, type Audit } from '../support/audit';
+import { latestPartitions, ownerOf, triggerFlaky, twoSchedulers } from '../support/schedulers';
 
 /** kafkajs drops a silent member after the session timeout (libs/log's default). */
 const SESSION_TIMEOUT_MS = 10_000;
 
 /** What a scheduler logs when an append of its is refused because another claimed the partition. */
 const FENCED = 'another scheduler claimed a partition of ours; claiming it back if we still own it';
-
-const latestPartitions = (scheduler: ServiceProcess): number[] =>
-  (scheduler.lines.filter((l) => l.msg === 'partitions assigned').at(-1)?.['partitions'] as number[] | undefined) ?? [];
 
 describe('a scheduler frozen past its session wakes up fenced', () => {
   let platform: Platform;
@@ -31,11 +29,7 @@ describe('a scheduler frozen past its session wakes up fenced', () => {
     // Workers stay live in the frozen scheduler's view (their heartbeats are minutes
     // old when it wakes), so it does find the retry dispatchable.
     platform = await Platform.start({ workers: 1, serviceEnv: { scheduler: { CHUTE_HEARTBEAT_TIMEOUT_MS: '300000' } } });
-    schedulers = [platform.processes.find((p) => p.name === 'scheduler')!, await platform.startService('scheduler')];
-    await waitFor(() => schedulers.every((s) => latestPartitions(s).length > 0) && schedulers.flatMap(latestPartitions).length === 6, {
-      timeoutMs: 60_000,
-      message: 'the two schedulers to split the partitions',
-    });
+    schedulers = await twoSchedulers(platform);
     audit = await openAudit(platform.env);
     await audit.topics.runEvents.tail((batch) => void events.push(...batch.map((d) => d.value)));
   });
@@ -48,16 +42,8 @@ describe('a scheduler frozen past its session wakes up fenced', () => {
 
   test('what the zombie plans on waking is refused: the retry is dispatched once, by the new owner', async () => {
     // Attempts 1-6 fail; the back-off before attempt 7 is 16 s.
-    const response = await fetch(`${platform.gatewayUrl}/api/v1/tasks/flaky/runs`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ input: { failures: 6 }, retries: 6 }),
-    });
-    assert.equal(response.status, 201);
-    const { runId } = (await response.json()) as { runId: string };
-    const partition = await audit.log.partitionOf(audit.topics.runEvents.name, runId);
-    const owner = schedulers.find((s) => latestPartitions(s).includes(partition))!;
-    const survivor = schedulers.find((s) => s !== owner)!;
+    const runId = await triggerFlaky(platform.gatewayUrl, 6);
+    const { owner, other: survivor, partition } = await ownerOf(audit, schedulers, runId);
     const ofRun = () => events.filter((e) => e.runId === runId);
 
     let retryAt = 0;
