@@ -55,11 +55,15 @@ export class Lifecycle {
   }
 }
 
-/** The promise's outcome, or a rejection with `error` (an Error of that message) once `ms` pass first. */
-export function withDeadline<T>(promise: Promise<T>, ms: number, error: string | Error): Promise<T> {
+/**
+ * The promise's outcome, or a rejection with `error` (an Error of that message,
+ * or what the function makes) once `ms` pass first. A function, because on a hot
+ * path building an Error (its stack) for every call costs more than the race.
+ */
+export function withDeadline<T>(promise: Promise<T>, ms: number, error: string | (() => Error)): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(typeof error === 'string' ? new Error(error) : error), ms);
+    timer = setTimeout(() => reject(typeof error === 'string' ? new Error(error) : error()), ms);
     timer.unref();
   });
   return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));

@@ -20,7 +20,8 @@ const APPEND_DEADLINE_MS = 10_000;
 
 /** The append, or a 503 once the deadline passes (the append goes on: the event may still land). */
 function appendWithin(append: Promise<void>, ms: number): Promise<void> {
-  const unavailable = new ChuteError('UNAVAILABLE', `the log did not take the request within ${ms / 1000} s (broker unreachable?); it may still take it later`);
+  const unavailable = (): Error =>
+    new ChuteError('UNAVAILABLE', `the log did not take the request within ${ms / 1000} s (broker unreachable?); it may still take it later`);
   return withDeadline(append, ms, unavailable);
 }
 
@@ -58,7 +59,7 @@ export class GatewayServer implements Component {
     private readonly logger: Logger,
     deps: { log?: Log; db?: Db } = {},
   ) {
-    this.log = deps.log ?? kafkaLogFromConfig(config, 'chute-gateway', logger);
+    this.log = deps.log ?? kafkaLogFromConfig(config, 'chute-gateway', logger, this.metrics);
     this.ownsDb = deps.db === undefined;
     this.db = deps.db ?? createDb({ url: config.CHUTE_DATABASE_URL });
     this.keys = authKeysOf(config);
