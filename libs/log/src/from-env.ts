@@ -22,11 +22,12 @@ export function topicsConfigOf(config: LogConfig): PlatformTopicsConfig {
  * SASL included. Reads the TLS and password files the config names.
  * @throws ConfigError when one of them cannot be read
  */
-export function kafkaLogFromConfig(config: LogConfig, clientId: string, logger: Logger): KafkaLog {
+export function kafkaLogFromConfig(config: LogConfig, clientId: string, logger: Logger, metrics?: Metrics): KafkaLog {
   return new KafkaLog({
     brokers: config.CHUTE_KAFKA_BROKERS,
     clientId,
     logger,
+    ...(metrics ? { metrics } : {}),
     ...(config.CHUTE_INSTANCE_ID !== undefined ? { instanceId: config.CHUTE_INSTANCE_ID } : {}),
     ...brokerConnectionOf(config),
   });

@@ -15,7 +15,7 @@ import {
   type SASLOptions,
   type logCreator,
 } from 'kafkajs';
-import type { BrokerConnection, Logger } from '@chute/runtime';
+import type { BrokerConnection, Logger, Metrics } from '@chute/runtime';
 import { SupervisedConsumer } from './kafka-consumer';
 import { KafkaExclusiveAppender } from './kafka-exclusive-appender';
 import {
@@ -26,7 +26,9 @@ import {
   KafkaAuthenticationError,
   KafkaAuthorizationError,
 } from './kafka-errors';
+import { RequestCountingKafka } from './kafkajs-request-counter';
 import { patchKafkajsRequestQueue } from './kafkajs-request-queue';
+import { patchKafkajsTransactionCoordinator } from './kafkajs-transaction-coordinator';
 import { registerStaticMember } from './kafkajs-static-membership';
 import { registerLinger } from './kafkajs-adaptive-linger';
 import { deliverWithRetry } from './retry';
@@ -71,6 +73,8 @@ export interface KafkaLogOptions extends BrokerConnection {
    * process; unset, every start is a new member.
    */
   instanceId?: string;
+  /** Where to count the requests sent to the brokers (`chute_log_requests_total{api}`); unset, they are not counted. */
+  metrics?: Metrics;
 }
 
 /**
@@ -211,6 +215,7 @@ export class KafkaLog implements Log {
 
   constructor(private readonly options: KafkaLogOptions) {
     patchKafkajsRequestQueue();
+    patchKafkajsTransactionCoordinator();
     const logger = options.logger.child({ component: 'kafkajs' });
     // kafkajs reports routine rebalances as errors; keep them visible but below error.
     const creator: logCreator =
@@ -220,7 +225,7 @@ export class KafkaLog implements Log {
         if (level <= KafkaLogLevel.WARN && message !== LIMITED_RETRIES_WARNING) logger.warn(message, fields);
         else logger.debug(message, fields);
       };
-    this.kafka = new Kafka({
+    const config: KafkaConfig = {
       clientId: options.clientId,
       brokers: [...options.brokers],
       logLevel: KafkaLogLevel.WARN,
@@ -230,7 +235,8 @@ export class KafkaLog implements Log {
       socketFactory: noDelaySocketFactory,
       ...kafkaSecurityConfig(options),
       retry: { retries: 5, initialRetryTime: 200 },
-    });
+    };
+    this.kafka = options.metrics ? new RequestCountingKafka(config, options.metrics) : new Kafka(config);
     // Idempotent: a send retried after a lost acknowledgement (a broker
     // restart) is not written twice, and one request in flight keeps a
     // partition's records in order across retries. kafkajs then retries a send

@@ -18,6 +18,8 @@ export interface WorkerRuntime {
   heartbeatIntervalMs?: number;
   /** How long stop() waits for running tasks before giving up on them. @default 30000 */
   drainDeadlineMs?: number;
+  /** The registry its figures go to; given when the log counts into it too. @default a registry of its own */
+  metrics?: Metrics;
 }
 
 /** Runs an attempt by calling its task's function in this process. */
@@ -46,13 +48,14 @@ export class Worker implements TaskWorker {
   private resolveStopped: (() => void) | undefined;
   private readonly stopped = new Promise<void>((resolve) => (this.resolveStopped = resolve));
   /** The worker's own figures: runs in flight, the most ever in flight at once, dispatches refused, dispatch bytes read. */
-  readonly metrics = new Metrics();
+  readonly metrics: Metrics;
 
   constructor(
     readonly name: string,
     options: WorkerOptions,
     private readonly runtime: WorkerRuntime,
   ) {
+    this.metrics = runtime.metrics ?? new Metrics();
     this.tasks = tasksByName(options);
     this.slots = options.slots ?? 100;
     this.handleKill = options.handleKill ?? true;
@@ -147,9 +150,11 @@ export interface LogWorkerSettings {
 /** A worker on the log, with its own log connection: what `chute.worker()` makes for `transport: 'kafka'`. */
 export function logWorker(name: string, options: WorkerOptions, settings: LogWorkerSettings): Worker {
   const clientId = `chute-worker-${name}`;
-  const log = settings.log ? settings.log(clientId) : new KafkaLog({ brokers: settings.brokers, clientId, logger: settings.logger, ...settings.connection });
+  const metrics = new Metrics();
+  const log = settings.log ? settings.log(clientId) : new KafkaLog({ brokers: settings.brokers, clientId, logger: settings.logger, metrics, ...settings.connection });
   return new Worker(name, options, {
     log,
+    metrics,
     tenant: settings.tenant,
     topics: {
       prefix: settings.topicPrefix,

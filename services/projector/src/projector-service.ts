@@ -30,7 +30,7 @@ export class ProjectorService implements Probed {
     private readonly logger: Logger,
     deps: { log?: Log; db?: Db } = {},
   ) {
-    this.log = deps.log ?? kafkaLogFromConfig(config, 'chute-projector', logger);
+    this.log = deps.log ?? kafkaLogFromConfig(config, 'chute-projector', logger, this.metrics);
     this.ownsDb = deps.db === undefined;
     this.db = deps.db ?? createDb({ url: config.CHUTE_DATABASE_URL });
     this.applied = this.metrics.counter('chute_projector_events_total', 'Events applied to the read model, by topic.');

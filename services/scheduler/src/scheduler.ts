@@ -126,7 +126,7 @@ export class Scheduler implements Probed {
     private readonly logger: Logger,
     deps: { log?: Log } = {},
   ) {
-    this.log = deps.log ?? kafkaLogFromConfig(config, 'chute-scheduler', logger);
+    this.log = deps.log ?? kafkaLogFromConfig(config, 'chute-scheduler', logger, this.metrics);
     this.dispatched = this.metrics.counter('chute_scheduler_events_total', 'Events the scheduler appended, by type.');
     this.ownedGauge = this.metrics.gauge('chute_scheduler_owned_partitions', 'Run-events partitions this scheduler owns.');
     this.checkpointsWritten = this.metrics.counter('chute_scheduler_checkpoints_total', 'Checkpoints of run-events partitions written.');
