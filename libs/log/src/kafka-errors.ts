@@ -16,7 +16,10 @@ export type KafkaErrorType =
   | 'UNSUPPORTED_SASL_MECHANISM'
   | 'INVALID_PRODUCER_EPOCH'
   | 'INVALID_PRODUCER_ID_MAPPING'
-  | 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED';
+  | 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED'
+  | 'NOT_COORDINATOR'
+  | 'COORDINATOR_NOT_AVAILABLE'
+  | 'COORDINATOR_LOAD_IN_PROGRESS';
 
 interface KafkaJSErrorShape {
   readonly name?: unknown;
@@ -38,6 +41,17 @@ function* causes(error: unknown, depth = 0): Generator<KafkaJSErrorShape> {
 export function hasKafkaErrorType(error: unknown, type: KafkaErrorType): boolean {
   for (const e of causes(error)) if (e.type === type) return true;
   return false;
+}
+
+/**
+ * Whether the error is a coordinator's answer about something other than where
+ * the coordinator is (CONCURRENT_TRANSACTIONS, a fenced epoch...): the broker
+ * that gave it is still the coordinator. A connection failure, a timeout or a
+ * NOT_COORDINATOR-like answer says nothing of the kind.
+ */
+export function isAnswerFromCoordinator(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null || (error as KafkaJSErrorShape).name !== 'KafkaJSProtocolError') return false;
+  return !(['NOT_COORDINATOR', 'COORDINATOR_NOT_AVAILABLE', 'COORDINATOR_LOAD_IN_PROGRESS'] as const).some((type) => hasKafkaErrorType(error, type));
 }
 
 /** Whether kafkajs marks the error retriable: the broker may answer differently in a moment. */

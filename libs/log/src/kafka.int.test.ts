@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Kafka, logLevel } from 'kafkajs';
-import { silentLogger } from '@chute/runtime';
+import { Metrics, silentLogger } from '@chute/runtime';
 import { testBrokers, uniqueName, waitFor } from '@chute/testing';
 import { KafkaLog } from './kafka';
 import { hasKafkaErrorType } from './kafka-errors';
@@ -65,6 +65,27 @@ describe('kafka log: exclusive appenders', () => {
       await reader.stop();
       await dead.disconnect().catch(() => undefined);
       await successor.stop();
+      await log.stop();
+    }
+  });
+
+  test('back-to-back appends ask where their transaction coordinator is once, not before every AddPartitionsToTxn and EndTxn', async () => {
+    const metrics = new Metrics();
+    const log = new KafkaLog({ brokers: testBrokers(), clientId: uniqueName('coordinator'), logger: silentLogger, metrics });
+    await log.start();
+    const topic = uniqueName('coordinator');
+    await log.ensureTopics([{ name: topic, partitions: 1 }]);
+    const appender = log.exclusiveAppender(uniqueName('appender'));
+    const requests = metrics.counter('chute_log_requests_total', '');
+    try {
+      await appender.claim();
+      const before = { find: requests.get({ api: 'GroupCoordinator' }), end: requests.get({ api: 'EndTxn' }) };
+      for (let i = 0; i < 10; i++) await appender.append([{ topic, records: [{ key: 'k', value: `append ${i}` }] }]);
+      assert.equal(requests.get({ api: 'EndTxn' }) - before.end, 10, 'each append is a transaction of its own');
+      assert.equal(requests.get({ api: 'GroupCoordinator' }) - before.find, 0, 'the claim looked the coordinator up; the 10 transactions did not again');
+      assert.equal((await log.endOffsets(topic))[0]!.offset, 20, '10 records and 10 commit markers');
+    } finally {
+      await appender.stop();
       await log.stop();
     }
   });
