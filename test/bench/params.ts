@@ -1,5 +1,6 @@
 // The bench's parameters, read once from the environment. The defaults are the
 // full run (under 15 minutes on 2 cores); the smoke test sets tiny ones.
+import { resolve } from 'node:path';
 
 /** A positive integer from the environment, or `fallback`; a bad value stops the run with a clear message. */
 function positive(name: string, fallback: number): number {
@@ -41,6 +42,8 @@ export interface BenchParams {
   restSeconds: number;
   /** Where the JSON results and the SVG chart are written. @default test/bench/results */
   outDir: string;
+  /** When set, every service of the runs benchmark writes a V8 CPU profile (`--cpu-prof`) here as it stops. */
+  cpuProfDir: string | undefined;
 }
 
 export function readParams(): BenchParams {
@@ -56,8 +59,14 @@ export function readParams(): BenchParams {
     takeoverRuns: positive('CHUTE_BENCH_TAKEOVER_RUNS', 1_000_000),
     restSeconds: positive('CHUTE_BENCH_REST_SECONDS', 20),
     outDir: process.env['CHUTE_BENCH_OUT_DIR'] || 'test/bench/results',
+    cpuProfDir: process.env['CHUTE_BENCH_CPU_PROF_DIR'] || undefined,
   };
 }
 
 /** The gateway's per-token trigger limit (6,000 a minute by default) lifted: the bench measures capacity, not the limiter. */
 export const NO_TRIGGER_LIMIT = { CHUTE_RATE_LIMIT_TRIGGERS_PER_MINUTE: '100000000' };
+
+/** The node arguments that make a service write a CPU profile into `dir` when it exits. */
+export function cpuProfileArgs(dir: string | undefined): string[] {
+  return dir ? ['--cpu-prof', `--cpu-prof-dir=${resolve(dir)}`] : [];
+}

@@ -33,6 +33,7 @@ export function rows(params: BenchParams): Row[] {
     { title: 'trigger → task start at 100/s, open loop', chute: 'chute.start.100', bullmq: 'bullmq.start.100' },
     { title: 'trigger → completed at 100/s, open loop', chute: 'chute.start.100.completed', bullmq: 'bullmq.start.100.completed' },
     { title: 'CPU per run at 100/s, all processes', chute: 'chute.start.100.cpu', bullmq: 'bullmq.start.100.cpu' },
+    { title: 'Kafka requests per run at 100/s, all services', chute: 'chute.start.100.requests' },
   ];
   for (const clients of params.clients) {
     out.push(
@@ -40,6 +41,7 @@ export function rows(params: BenchParams): Row[] {
       { title: `trigger → completed, closed loop, ${clients} clients`, chute: `chute.runs.${clients}.completed`, bullmq: `bullmq.jobs.${clients}.completed` },
       { title: `trigger → task start, closed loop, ${clients} clients`, chute: `chute.runs.${clients}.start`, bullmq: `bullmq.jobs.${clients}.start` },
       { title: `CPU per run, closed loop, ${clients} clients, all processes`, chute: `chute.runs.${clients}.cpu`, bullmq: `bullmq.jobs.${clients}.cpu` },
+      { title: `Kafka requests per run, closed loop, ${clients} clients, all services`, chute: `chute.runs.${clients}.requests` },
     );
   }
   for (const name of REST_PROCESSES) out.push({ title: `CPU at rest: ${name} (no runs for ${params.restSeconds} s)`, chute: `chute.rest.${name}` });

@@ -1,12 +1,15 @@
 // Benchmark: no-op runs through the whole platform (gateway -> scheduler ->
 // worker -> projector -> gateway), the services as separate processes on the
 // real broker and PostgreSQL. Figures, not assertions: these machines are noisy.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Platform } from '@chute/testing';
 import { infraPid, measureCpu, type Measured } from './cpu';
 import { HttpClient } from './http';
 import { pool } from './pool';
-import { NO_TRIGGER_LIMIT, type BenchParams } from './params';
+import { profileReport } from './profile';
+import { cpuProfileArgs, NO_TRIGGER_LIMIT, type BenchParams } from './params';
 import { REST_PROCESSES } from './report';
 import type { Results } from './results';
 import { percentiles, report, summary } from './stats';
@@ -62,15 +65,44 @@ function cpuPerRun(platform: Platform): { stop(runs: number): { total: number; t
   };
 }
 
+/** Every service's `chute_log_requests_total`, summed by API: the requests the platform sent the broker so far. */
+async function brokerRequests(platform: Platform): Promise<Map<string, number>> {
+  const counts = new Map<string, number>();
+  for (const service of platform.processes) {
+    const base = service.name === 'gateway' ? Platform.addressOf(service) : Platform.probesOf(service);
+    const text = await (await fetch(`${base}/metrics`)).text();
+    for (const [, api, value] of text.matchAll(/^chute_log_requests_total\{api="(\w+)"\} (\d+)$/gm)) {
+      counts.set(api!, (counts.get(api!) ?? 0) + Number(value));
+    }
+  }
+  return counts;
+}
+
+/** The broker requests per run from here on, by API, largest first. */
+async function requestsPerRun(platform: Platform): Promise<{ stop(runs: number): Promise<{ total: number; text: string }> }> {
+  const before = await brokerRequests(platform);
+  return {
+    stop: async (runs) => {
+      const after = await brokerRequests(platform);
+      const each = [...after].map(([api, n]) => [api, (n - (before.get(api) ?? 0)) / runs] as const).filter(([, n]) => n > 0);
+      each.sort((a, b) => b[1] - a[1]);
+      const total = each.reduce((sum, [, n]) => sum + n, 0);
+      return { total, text: `${total.toFixed(1)} (${each.map(([api, n]) => `${api} ${n.toFixed(2)}`).join(', ')})` };
+    },
+  };
+}
+
 /** Closed loop: `clients` concurrent clients each trigger a run and wait for its result, until `total` runs. */
 async function throughput(platform: Platform, clients: number, total: number, results?: Results): Promise<void> {
   const client = new HttpClient(platform.gatewayUrl, clients);
+  const requests = results ? await requestsPerRun(platform) : undefined;
   const cpu = results ? cpuPerRun(platform) : undefined;
   const started = performance.now();
   const timings = await pool(Array.from({ length: total }), clients, () => runOnce(client)).finally(() => client.close());
   const seconds = (performance.now() - started) / 1000;
-  if (!cpu || !results) return;
+  if (!cpu || !requests || !results) return;
   const used = cpu.stop(total);
+  const sent = await requests.stop(total);
   const c = summary(timings.map((t) => t.completedAt - t.triggeredAt));
   const s = summary(timings.map((t) => t.startedAt - t.triggeredAt));
   const rateLabel = `no-op runs/s, closed loop (${clients} concurrent HTTP clients, ${total} runs)`;
@@ -78,10 +110,12 @@ async function throughput(platform: Platform, clients: number, total: number, re
   results.latency(`chute.runs.${clients}.completed`, 'chute', `trigger->completed, closed loop, ${clients} clients`, c);
   results.latency(`chute.runs.${clients}.start`, 'chute', `trigger->task start, closed loop, ${clients} clients`, s);
   results.value(`chute.runs.${clients}.cpu`, 'chute', `CPU per run summed over all processes, closed loop, ${clients} clients`, used.total, 'ms', { detail: used.text });
+  results.value(`chute.runs.${clients}.requests`, 'chute', `Kafka requests per run, closed loop, ${clients} clients`, sent.total, 'requests', { detail: sent.text });
   report(rateLabel, (total / seconds).toFixed(0));
   report(`trigger->completed (closed loop, ${clients} clients)`, percentiles(c));
   report(`trigger->task start (closed loop, ${clients} clients)`, percentiles(s));
   report(`CPU per run (closed loop, ${clients} clients)`, used.text);
+  report(`Kafka requests per run (closed loop, ${clients} clients)`, sent.text);
 }
 
 /** Open loop at a fixed rate: trigger->task start at `rate` runs/s for `seconds`. */
@@ -89,6 +123,7 @@ async function startLatencyAtRate(platform: Platform, rate: number, seconds: num
   const client = new HttpClient(platform.gatewayUrl, rate);
   const pending: Promise<Timing>[] = [];
   const interval = 1000 / rate;
+  const requests = results ? await requestsPerRun(platform) : undefined;
   const begin = performance.now();
   const cpu = results ? cpuPerRun(platform) : undefined;
   try {
@@ -99,17 +134,20 @@ async function startLatencyAtRate(platform: Platform, rate: number, seconds: num
       pending.push(runOnce(client));
     }
     const timings = await Promise.all(pending);
-    if (!cpu || !results) return;
+    if (!cpu || !requests || !results) return;
     const used = cpu.stop(timings.length);
+    const sent = await requests.stop(timings.length);
     const s = summary(timings.map((t) => t.startedAt - t.triggeredAt));
     const c = summary(timings.map((t) => t.completedAt - t.triggeredAt));
     const startLabel = `trigger->task start at ${rate} runs/s (open loop, ${s.n} runs)`;
     results.latency(`chute.start.${rate}`, 'chute', startLabel, s);
     results.latency(`chute.start.${rate}.completed`, 'chute', `trigger->completed at ${rate} runs/s (open loop)`, c);
     results.value(`chute.start.${rate}.cpu`, 'chute', `CPU per run summed over all processes at ${rate} runs/s`, used.total, 'ms', { detail: used.text });
+    results.value(`chute.start.${rate}.requests`, 'chute', `Kafka requests per run at ${rate} runs/s`, sent.total, 'requests', { detail: sent.text });
     report(startLabel, percentiles(s));
     report(`trigger->completed at ${rate} runs/s (open loop)`, percentiles(c));
     report(`CPU per run at ${rate} runs/s`, used.text);
+    report(`Kafka requests per run at ${rate} runs/s`, sent.text);
   } finally {
     client.close();
   }
@@ -133,8 +171,23 @@ async function cpuAtRest(platform: Platform, results: Results, seconds: number):
   );
 }
 
+/** What the services warned of during the benchmark: a stall in the figures often has its reason here. */
+function reportWarnings(platform: Platform): void {
+  for (const service of platform.processes) {
+    const warned = service.lines.filter((l) => l.level === 'warn' || l.level === 'error');
+    if (warned.length === 0) continue;
+    const kinds = new Map<string, number>();
+    for (const line of warned) kinds.set(String(line.msg), (kinds.get(String(line.msg)) ?? 0) + 1);
+    report(`${service.name} ${service.pid} warnings`, [...kinds].map(([msg, n]) => `${n}× ${msg}`).join('; '));
+  }
+}
+
 export async function runsBench(results: Results, params: BenchParams): Promise<void> {
-  const platform = await Platform.start({ workers: 1, env: { CHUTE_WORKER_SLOTS: String(Math.max(2000, ...params.clients)), ...NO_TRIGGER_LIMIT } });
+  const platform = await Platform.start({
+    workers: 1,
+    env: { CHUTE_WORKER_SLOTS: String(Math.max(2000, ...params.clients)), ...NO_TRIGGER_LIMIT },
+    nodeArgs: cpuProfileArgs(params.cpuProfDir),
+  });
   try {
     // Warm-up, not reported: the broker's JVM and the services' JIT reach
     // steady state (the first seconds run several times slower).
@@ -145,5 +198,13 @@ export async function runsBench(results: Results, params: BenchParams): Promise<
     for (const clients of params.clients) await throughput(platform, clients, clients * params.runsPerClient, results);
   } finally {
     await platform.stop();
+    reportWarnings(platform);
+  }
+  if (params.cpuProfDir) {
+    // The services wrote their profiles as they stopped: they cover the whole benchmark, warm-up and rest included.
+    const file = join(params.outDir, 'profiles.md');
+    mkdirSync(params.outDir, { recursive: true });
+    writeFileSync(file, `# Where the services' CPU went during the runs benchmark\n\n${profileReport(platform.processes, params.cpuProfDir)}`);
+    console.log(`bench: wrote ${file} from the profiles in ${params.cpuProfDir}`);
   }
 }

@@ -20,6 +20,8 @@ export interface PlatformOptions {
    * tokens); off, every request is the default tenant's. @default false
    */
   auth?: boolean;
+  /** Arguments to node for every service, before its main.js (`--cpu-prof` cannot go in NODE_OPTIONS). */
+  nodeArgs?: readonly string[];
 }
 
 /**
@@ -34,6 +36,7 @@ export class Platform {
     readonly gatewayUrl: string,
     private readonly dropDatabase: () => Promise<void>,
     private readonly serviceEnv: NonNullable<PlatformOptions['serviceEnv']> = {},
+    private readonly nodeArgs: readonly string[] = [],
   ) {}
 
   static async start(options: PlatformOptions = {}): Promise<Platform> {
@@ -50,17 +53,18 @@ export class Platform {
       ...options.env,
     };
     const serviceEnv = options.serviceEnv ?? {};
+    const nodeArgs = options.nodeArgs ?? [];
     const started: ServiceProcess[] = [];
     try {
       // The projector first: it creates the topics and migrates the read model.
-      const projector = ServiceProcess.start('projector', { ...env, ...serviceEnv.projector });
+      const projector = ServiceProcess.start('projector', { ...env, ...serviceEnv.projector }, nodeArgs);
       started.push(projector);
       await projector.waitForLog('started');
-      const rest = (['scheduler', 'gateway'] as const).map((name) => ServiceProcess.start(name, { ...env, ...serviceEnv[name] }));
+      const rest = (['scheduler', 'gateway'] as const).map((name) => ServiceProcess.start(name, { ...env, ...serviceEnv[name] }, nodeArgs));
       started.push(...rest);
       await Promise.all(rest.map((p) => p.waitForLog('started')));
       const listening = rest[1]!.lines.find((l) => l.msg === 'listening');
-      const platform = new Platform(env, String(listening?.['address']), database.drop, serviceEnv);
+      const platform = new Platform(env, String(listening?.['address']), database.drop, serviceEnv, nodeArgs);
       platform.processes.push(...started);
       for (let i = 0; i < (options.workers ?? 1); i++) await platform.startWorker(`worker-${i}`);
       return platform;
@@ -80,7 +84,7 @@ export class Platform {
 
   /** Starts one more worker process and waits until it serves. */
   async startWorker(name: string, env: Record<string, string> = {}): Promise<ServiceProcess> {
-    const worker = ServiceProcess.start('worker', { ...this.env, ...this.serviceEnv.worker, CHUTE_WORKER_NAME: name, ...env });
+    const worker = ServiceProcess.start('worker', { ...this.env, ...this.serviceEnv.worker, CHUTE_WORKER_NAME: name, ...env }, this.nodeArgs);
     this.processes.push(worker);
     await worker.waitForLog('serving');
     return worker;
@@ -94,7 +98,7 @@ export class Platform {
   /** Starts another built service with the platform's environment (plus its `serviceEnv` and `env`), once it has started. */
   async startService(name: string, env: Record<string, string> = {}): Promise<ServiceProcess> {
     const own = this.serviceEnv[name as keyof Platform['serviceEnv']];
-    const service = ServiceProcess.start(name, { ...this.env, ...own, ...env });
+    const service = ServiceProcess.start(name, { ...this.env, ...own, ...env }, this.nodeArgs);
     this.processes.push(service);
     await service.waitForLog('started');
     return service;
