@@ -211,6 +211,9 @@ export interface StreamHubOptions {
   recentBytes?: number;
 }
 
+/** How long an ended run's stream waits for the tail to read its last chunk before its grace period begins anyway. */
+const CATCH_UP_MS = 60_000;
+
 /** Clocks of other machines may run behind ours: a run's records may carry times this much before its request. */
 const CLOCK_SKEW_MS = 5000;
 
@@ -310,8 +313,31 @@ export class StreamHub {
     if (finalStatus) subscriber.endWith(finalStatus);
   }
 
-  /** A run ended: streams whose worker could not write the end are closed after a grace period. */
+  /**
+   * A run ended. Its stream ends with the end record its worker appends next;
+   * a stream whose worker could not write one is closed anyway, a grace period
+   * after this gateway's tail has read the stream as far as it went when the
+   * run's end was seen. Every chunk is on the log before the run's end, so a
+   * tail that lags behind (a burst of chunks to many subscribers) cuts no
+   * stream short: the grace counts from when the last chunk was read.
+   */
   runEnded(runId: string, status: FinalStatus): void {
+    if (!this.subscribers.get(runId)?.size) return;
+    void this.endOnceRead(runId, status);
+  }
+
+  private async endOnceRead(runId: string, status: FinalStatus): Promise<void> {
+    try {
+      const { log } = this.options;
+      const topic = this.options.records.name;
+      const partition = await log.partitionOf(topic, runId);
+      const end = (await log.endOffsets(topic)).find((p) => p.partition === partition)?.offset ?? 0;
+      if (!(await this.recent.untilRead(partition, end, CATCH_UP_MS))) {
+        this.options.logger.warn('the stream tail did not reach an ended run\'s last chunk in time; its stream ends after the grace period anyway', { runId, partition, end });
+      }
+    } catch (error) {
+      this.options.logger.warn('could not read where an ended run\'s stream stands; it ends after the grace period', { runId, err: error });
+    }
     for (const s of this.subscribers.get(runId) ?? []) s.endAfter(status, this.endGraceMs);
   }
 
