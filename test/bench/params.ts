@@ -68,5 +68,6 @@ export const NO_TRIGGER_LIMIT = { CHUTE_RATE_LIMIT_TRIGGERS_PER_MINUTE: '1000000
 
 /** The node arguments that make a service write a CPU profile into `dir` when it exits. */
 export function cpuProfileArgs(dir: string | undefined): string[] {
-  return dir ? ['--cpu-prof', `--cpu-prof-dir=${resolve(dir)}`] : [];
+  // Every 5 ms rather than V8's 1 ms: on 2 cores the profiler's own cost at 1 ms shows in every figure.
+  return dir ? ['--cpu-prof', '--cpu-prof-interval=5000', `--cpu-prof-dir=${resolve(dir)}`] : [];
 }

@@ -9,6 +9,7 @@ import { infraPid, measureCpu, type Measured } from './cpu';
 import { HttpClient } from './http';
 import { pool } from './pool';
 import { profileReport } from './profile';
+import { reportWarnings } from './warnings';
 import { cpuProfileArgs, NO_TRIGGER_LIMIT, type BenchParams } from './params';
 import { REST_PROCESSES } from './report';
 import type { Results } from './results';
@@ -169,17 +170,6 @@ async function cpuAtRest(platform: Platform, results: Results, seconds: number):
     `CPU at rest, ms per second over ${seconds} s`,
     order.filter((name) => used[name] !== undefined).map((name) => `${name} ${(used[name]! / seconds).toFixed(1)}`).join(', '),
   );
-}
-
-/** What the services warned of during the benchmark: a stall in the figures often has its reason here. */
-function reportWarnings(platform: Platform): void {
-  for (const service of platform.processes) {
-    const warned = service.lines.filter((l) => l.level === 'warn' || l.level === 'error');
-    if (warned.length === 0) continue;
-    const kinds = new Map<string, number>();
-    for (const line of warned) kinds.set(String(line.msg), (kinds.get(String(line.msg)) ?? 0) + 1);
-    report(`${service.name} ${service.pid} warnings`, [...kinds].map(([msg, n]) => `${n}× ${msg}`).join('; '));
-  }
 }
 
 export async function runsBench(results: Results, params: BenchParams): Promise<void> {

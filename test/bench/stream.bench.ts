@@ -11,6 +11,7 @@ import { NO_TRIGGER_LIMIT, type BenchParams } from './params';
 import { pool } from './pool';
 import type { Results } from './results';
 import { ms, now, percentiles, report, summary } from './stats';
+import { reportWarnings } from './warnings';
 import { Subscriber, TRANSPORT_NAMES, type Transport } from './subscribers';
 
 function rssMiB(pid: number): number {
@@ -177,5 +178,6 @@ export async function streamBench(results: Results, params: BenchParams): Promis
     report(crowdLabel, `gateway RSS ${base.toFixed(0)} MiB before, ${crowd.rss!.idle.toFixed(0)} MiB idle, ${crowd.rss!.active.toFixed(0)} MiB peak active; latency ${percentiles(lc)}; attached in ${ms(crowd.attachMs)}`);
   } finally {
     await platform.stop();
+    reportWarnings(platform);
   }
 }
