@@ -25,6 +25,15 @@ function appendWithin(append: Promise<void>, ms: number): Promise<void> {
   return withDeadline(append, ms, unavailable);
 }
 
+/**
+ * Connections the kernel may hold for the gateway before it accepts them
+ * (capped by net.core.somaxconn). Node's default, 511, overflowed when a
+ * thousand subscribers connected at once on a busy gateway: the kernel dropped
+ * their handshakes (TcpExtListenOverflows) and they were retried seconds later
+ * or reset.
+ */
+const LISTEN_BACKLOG = 4096;
+
 /** Run-scoped stream tokens: `stream:read` for one run of one tenant, signed like every token. */
 function streamTokens(keys: AuthKeys, ttlMs: number): StreamTokens {
   return {
@@ -122,7 +131,7 @@ export class GatewayServer implements Component {
           checkConsuming(this.log);
         },
       });
-      await this.app.listen({ host: this.config.CHUTE_GATEWAY_HOST, port: this.config.CHUTE_GATEWAY_PORT });
+      await this.app.listen({ host: this.config.CHUTE_GATEWAY_HOST, port: this.config.CHUTE_GATEWAY_PORT, backlog: LISTEN_BACKLOG });
       this.logger.info('listening', { address: this.address() });
     });
   }
