@@ -8,6 +8,7 @@ import { Platform } from '@chute/testing';
 import { infraPid, measureCpu, type Measured } from './cpu';
 import { HttpClient } from './http';
 import { pool } from './pool';
+import { recordBroker } from './broker-profile';
 import { profileReport } from './profile';
 import { reportWarnings } from './warnings';
 import { cpuProfileArgs, NO_TRIGGER_LIMIT, type BenchParams } from './params';
@@ -178,6 +179,9 @@ export async function runsBench(results: Results, params: BenchParams): Promise<
     env: { CHUTE_WORKER_SLOTS: String(Math.max(2000, ...params.clients)), ...NO_TRIGGER_LIMIT },
     nodeArgs: cpuProfileArgs(params.cpuProfDir),
   });
+  const brokerPid = infraPid('kafka');
+  const broker = params.cpuProfDir && brokerPid ? recordBroker(brokerPid, params.cpuProfDir) : undefined;
+  let brokerReport = '';
   try {
     // Warm-up, not reported: the broker's JVM and the services' JIT reach
     // steady state (the first seconds run several times slower).
@@ -187,6 +191,7 @@ export async function runsBench(results: Results, params: BenchParams): Promise<
     await startLatencyAtRate(platform, 100, params.openLoopSeconds, results);
     for (const clients of params.clients) await throughput(platform, clients, clients * params.runsPerClient, results);
   } finally {
+    if (broker) brokerReport = `## broker (pid ${brokerPid}, Java Flight Recorder)\n\n${broker.stop()}\n`;
     await platform.stop();
     reportWarnings(platform);
   }
@@ -194,7 +199,8 @@ export async function runsBench(results: Results, params: BenchParams): Promise<
     // The services wrote their profiles as they stopped: they cover the whole benchmark, warm-up and rest included.
     const file = join(params.outDir, 'profiles.md');
     mkdirSync(params.outDir, { recursive: true });
-    writeFileSync(file, `# Where the services' CPU went during the runs benchmark\n\n${profileReport(platform.processes, params.cpuProfDir)}`);
+    const services = profileReport(platform.processes, params.cpuProfDir);
+    writeFileSync(file, `# Where the CPU went during the runs benchmark\n\n${services}\n${brokerReport}`);
     console.log(`bench: wrote ${file} from the profiles in ${params.cpuProfDir}`);
   }
 }
