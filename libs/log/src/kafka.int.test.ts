@@ -83,7 +83,8 @@ describe('kafka log: exclusive appenders', () => {
       for (let i = 0; i < 10; i++) await appender.append([{ topic, records: [{ key: 'k', value: `append ${i}` }] }]);
       assert.equal(requests.get({ api: 'EndTxn' }) - before.end, 10, 'each append is a transaction of its own');
       assert.equal(requests.get({ api: 'GroupCoordinator' }) - before.find, 0, 'the claim looked the coordinator up; the 10 transactions did not again');
-      assert.equal((await log.endOffsets(topic))[0]!.offset, 20, '10 records and 10 commit markers');
+      // The broker writes a transaction's commit marker after EndTxn answers.
+      await waitFor(async () => (await log.endOffsets(topic))[0]!.offset === 20, { timeoutMs: 30_000, message: '10 records and 10 commit markers' });
     } finally {
       await appender.stop();
       await log.stop();
