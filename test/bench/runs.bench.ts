@@ -4,9 +4,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Chute, type Task } from '@chute/sdk';
 import { Platform } from '@chute/testing';
 import { infraPid, measureCpu, type Measured } from './cpu';
-import { HttpClient } from './http';
 import { pool } from './pool';
 import { recordBroker } from './broker-profile';
 import { profileReport } from './profile';
@@ -22,26 +22,28 @@ interface Timing {
   completedAt: number;
 }
 
-interface ResultView {
-  status: string;
-  startedAt: string | null;
+/** What the worker's `clock` task returns: when its fn ran. */
+type Clock = { at: number };
+
+/** The SDK's handle of the `clock` task: a no-op that returns when it ran. */
+type ClockTask = Task<Record<string, never>, Clock>;
+
+/**
+ * Runs the no-op through the SDK's `run()`, as a user does; times trigger ->
+ * task start and trigger -> result from this machine's one clock.
+ */
+async function runOnce(task: ClockTask): Promise<Timing> {
+  const triggeredAt = performance.timeOrigin + performance.now();
+  const { at } = await task.run({});
+  return { triggeredAt, startedAt: at, completedAt: performance.timeOrigin + performance.now() };
 }
 
-/** Triggers a no-op run and waits for its result; times from this machine's one clock. */
-async function runOnce(client: HttpClient): Promise<Timing> {
-  const triggeredAt = Date.now();
-  const t0 = performance.now();
-  const trigger = await client.request<{ runId: string }>('POST', '/api/v1/tasks/noop/runs', '{}');
-  if (trigger.status !== 201) throw new Error(`trigger answered ${trigger.status}: ${JSON.stringify(trigger.body)}`);
-  const { runId } = trigger.body;
-  for (;;) {
-    const result = await client.request<ResultView>('GET', `/api/v1/runs/${runId}/result?timeoutMs=30000`);
-    if (result.status === 202) continue;
-    if (result.status !== 200) throw new Error(`result answered ${result.status}`);
-    if (result.body.status !== 'COMPLETED' || !result.body.startedAt) throw new Error(`run ${runId} ended ${result.body.status}`);
-    // startedAt is the worker's RunStarted time: trigger -> task start with no database in the way.
-    return { triggeredAt, startedAt: Date.parse(result.body.startedAt), completedAt: triggeredAt + (performance.now() - t0) };
-  }
+/** A client of the platform's gateway with a token for runs, as a user's app holds one. */
+async function clockTask(platform: Platform): Promise<ClockTask> {
+  const token = await platform.token('default', ['runs:write', 'runs:read']);
+  // The same definition as the worker's (services/worker/src/tasks.ts); this process only triggers it.
+  const fn = (): Clock => ({ at: performance.timeOrigin + performance.now() });
+  return Chute.init({ gatewayUrl: platform.gatewayUrl, token }).task({ name: 'clock', fn });
 }
 
 /** The platform's processes by name, the broker and PostgreSQL. */
@@ -70,9 +72,10 @@ function cpuPerRun(platform: Platform): { stop(runs: number): { total: number; t
 /** Every service's `chute_log_requests_total`, summed by API: the requests the platform sent the broker so far. */
 async function brokerRequests(platform: Platform): Promise<Map<string, number>> {
   const counts = new Map<string, number>();
+  const authorization = `Bearer ${await platform.token('default', ['runs:read'])}`;
   for (const service of platform.processes) {
     const base = service.name === 'gateway' ? Platform.addressOf(service) : Platform.probesOf(service);
-    const text = await (await fetch(`${base}/metrics`)).text();
+    const text = await (await fetch(`${base}/metrics`, { headers: { authorization } })).text();
     for (const [, api, value] of text.matchAll(/^chute_log_requests_total\{api="(\w+)"\} (\d+)$/gm)) {
       counts.set(api!, (counts.get(api!) ?? 0) + Number(value));
     }
@@ -96,11 +99,11 @@ async function requestsPerRun(platform: Platform): Promise<{ stop(runs: number):
 
 /** Closed loop: `clients` concurrent clients each trigger a run and wait for its result, until `total` runs. */
 async function throughput(platform: Platform, clients: number, total: number, results?: Results): Promise<void> {
-  const client = new HttpClient(platform.gatewayUrl, clients);
+  const task = await clockTask(platform);
   const requests = results ? await requestsPerRun(platform) : undefined;
   const cpu = results ? cpuPerRun(platform) : undefined;
   const started = performance.now();
-  const timings = await pool(Array.from({ length: total }), clients, () => runOnce(client)).finally(() => client.close());
+  const timings = await pool(Array.from({ length: total }), clients, () => runOnce(task));
   const seconds = (performance.now() - started) / 1000;
   if (!cpu || !requests || !results) return;
   const used = cpu.stop(total);
@@ -122,37 +125,33 @@ async function throughput(platform: Platform, clients: number, total: number, re
 
 /** Open loop at a fixed rate: trigger->task start at `rate` runs/s for `seconds`. */
 async function startLatencyAtRate(platform: Platform, rate: number, seconds: number, results?: Results): Promise<void> {
-  const client = new HttpClient(platform.gatewayUrl, rate);
+  const task = await clockTask(platform);
   const pending: Promise<Timing>[] = [];
   const interval = 1000 / rate;
   const requests = results ? await requestsPerRun(platform) : undefined;
   const begin = performance.now();
   const cpu = results ? cpuPerRun(platform) : undefined;
-  try {
-    for (let i = 0; i < rate * seconds; i++) {
-      const due = begin + i * interval;
-      const wait = due - performance.now();
-      if (wait > 0) await sleep(wait);
-      pending.push(runOnce(client));
-    }
-    const timings = await Promise.all(pending);
-    if (!cpu || !requests || !results) return;
-    const used = cpu.stop(timings.length);
-    const sent = await requests.stop(timings.length);
-    const s = summary(timings.map((t) => t.startedAt - t.triggeredAt));
-    const c = summary(timings.map((t) => t.completedAt - t.triggeredAt));
-    const startLabel = `trigger->task start at ${rate} runs/s (open loop, ${s.n} runs)`;
-    results.latency(`chute.start.${rate}`, 'chute', startLabel, s);
-    results.latency(`chute.start.${rate}.completed`, 'chute', `trigger->completed at ${rate} runs/s (open loop)`, c);
-    results.value(`chute.start.${rate}.cpu`, 'chute', `CPU per run summed over all processes at ${rate} runs/s`, used.total, 'ms', { detail: used.text });
-    results.value(`chute.start.${rate}.requests`, 'chute', `Kafka requests per run at ${rate} runs/s`, sent.total, 'requests', { detail: sent.text });
-    report(startLabel, percentiles(s));
-    report(`trigger->completed at ${rate} runs/s (open loop)`, percentiles(c));
-    report(`CPU per run at ${rate} runs/s`, used.text);
-    report(`Kafka requests per run at ${rate} runs/s`, sent.text);
-  } finally {
-    client.close();
+  for (let i = 0; i < rate * seconds; i++) {
+    const due = begin + i * interval;
+    const wait = due - performance.now();
+    if (wait > 0) await sleep(wait);
+    pending.push(runOnce(task));
   }
+  const timings = await Promise.all(pending);
+  if (!cpu || !requests || !results) return;
+  const used = cpu.stop(timings.length);
+  const sent = await requests.stop(timings.length);
+  const s = summary(timings.map((t) => t.startedAt - t.triggeredAt));
+  const c = summary(timings.map((t) => t.completedAt - t.triggeredAt));
+  const startLabel = `trigger->task start at ${rate} runs/s (open loop, ${s.n} runs)`;
+  results.latency(`chute.start.${rate}`, 'chute', startLabel, s);
+  results.latency(`chute.start.${rate}.completed`, 'chute', `trigger->completed at ${rate} runs/s (open loop)`, c);
+  results.value(`chute.start.${rate}.cpu`, 'chute', `CPU per run summed over all processes at ${rate} runs/s`, used.total, 'ms', { detail: used.text });
+  results.value(`chute.start.${rate}.requests`, 'chute', `Kafka requests per run at ${rate} runs/s`, sent.total, 'requests', { detail: sent.text });
+  report(startLabel, percentiles(s));
+  report(`trigger->completed at ${rate} runs/s (open loop)`, percentiles(c));
+  report(`CPU per run at ${rate} runs/s`, used.text);
+  report(`Kafka requests per run at ${rate} runs/s`, sent.text);
 }
 
 /**
@@ -175,6 +174,8 @@ async function cpuAtRest(platform: Platform, results: Results, seconds: number):
 
 export async function runsBench(results: Results, params: BenchParams): Promise<void> {
   const platform = await Platform.start({
+    // As users run it: every request carries a token the gateway verifies.
+    auth: true,
     workers: 1,
     env: { CHUTE_WORKER_SLOTS: String(Math.max(2000, ...params.clients)), ...NO_TRIGGER_LIMIT },
     nodeArgs: cpuProfileArgs(params.cpuProfDir),

@@ -34,6 +34,9 @@ export function exampleTasks(chute: Chute) {
       },
     }),
     chute.task({ name: 'noop', fn: () => undefined }),
+    // A no-op that says when it ran (ms since the epoch, sub-ms precision): the
+    // runs benchmark times trigger -> task start through the SDK's run() with it.
+    chute.task({ name: 'clock', fn: () => ({ at: performance.timeOrigin + performance.now() }) }),
     chute.task({ name: 'echo', fn: (input: unknown) => input }),
     chute.task({
       name: 'fail',
