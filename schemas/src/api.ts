@@ -69,10 +69,24 @@ export type ListRunsQuery = z.infer<typeof ListRunsQuery>;
 export const ListRunsResponse = z.object({ runs: z.array(RunView), nextCursor: z.string().nullable() });
 export type ListRunsResponse = z.infer<typeof ListRunsResponse>;
 
+/** The longest a request may wait for a run to end (a long poll, answered 202 past it). */
+export const MAX_WAIT_MS = 120_000;
+
 export const ResultQuery = z.object({
   /** How long to wait for the run to end before answering 202 with its current state. @default 30000 */
-  timeoutMs: z.coerce.number().int().min(0).max(120_000).default(30_000),
+  timeoutMs: z.coerce.number().int().min(0).max(MAX_WAIT_MS).default(30_000),
 });
+
+export const TriggerRunQuery = z.object({
+  /**
+   * Wait up to this long for the run to end, and answer with the run itself
+   * (200 once it ended, 202 with its current state past the wait) instead of
+   * 201 with its id: a run that ends in time costs one exchange, not a trigger
+   * and a `/result`. Absent: answer 201 at once.
+   */
+  waitMs: z.coerce.number().int().min(0).max(MAX_WAIT_MS).optional(),
+});
+export type TriggerRunQuery = z.infer<typeof TriggerRunQuery>;
 
 export const ApiError = z.object({ code: z.string(), message: z.string() });
 

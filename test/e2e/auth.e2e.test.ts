@@ -76,6 +76,19 @@ describe('auth and tenants', () => {
     assert.deepEqual(await codeOf(await call('GET', '/api/v1/runs', expired)), [401, 'TOKEN_EXPIRED']);
     const response = await call('POST', '/api/v1/tasks/echo/runs', acmeReader, { input: null });
     assert.deepEqual(await codeOf(response), [403, 'FORBIDDEN']);
+    // Waiting answers with the run's output: a token that may trigger but not read is refused before any run is made.
+    const writer = await platform.token('acme', ['runs:write']);
+    assert.deepEqual(await codeOf(await call('POST', '/api/v1/tasks/echo/runs?waitMs=1000', writer, { input: null })), [403, 'FORBIDDEN']);
+    assert.equal((await call('POST', '/api/v1/tasks/echo/runs', writer, { input: null })).status, 201, 'the same token triggers without waitMs');
+  });
+
+  test('a trigger with waitMs answers with the ended run in the caller tenant', async () => {
+    const response = await call('POST', '/api/v1/tasks/echo/runs?waitMs=30000', acme, { input: { hello: 'waited' } });
+    assert.equal(response.status, 200);
+    const run = (await response.json()) as RunView;
+    assert.equal(run.status, 'COMPLETED');
+    assert.deepEqual(run.output, { hello: 'waited' });
+    assert.deepEqual(await codeOf(await call('GET', `/api/v1/runs/${run.runId}`, globex)), [404, 'RUN_NOT_FOUND']);
   });
 
   test("a tenant's run is run by its own workers and seen by it alone: another tenant gets 404, and cannot cancel it", async () => {

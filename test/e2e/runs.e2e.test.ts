@@ -83,6 +83,44 @@ describe('runs end to end', () => {
     assert.deepEqual(run.output, { via: 'http' });
   });
 
+  test('a trigger with waitMs answers 200 with the ended run, in one exchange', async () => {
+    const created = await postJson('/api/v1/tasks/echo/runs?waitMs=30000', { input: { via: 'one exchange' } });
+    assert.equal(created.status, 200);
+    const run = (await created.json()) as RunView;
+    assert.equal(run.status, 'COMPLETED');
+    assert.deepEqual(run.output, { via: 'one exchange' });
+    assert.ok(run.startedAt && run.finishedAt, 'the run as it ended, started and finished');
+    // The same run as /result serves it.
+    const result = await http(`/api/v1/runs/${run.runId}/result?timeoutMs=0`);
+    assert.deepEqual(await result.json(), run);
+  });
+
+  test('a trigger with waitMs answers 202 with the run as it stands when the wait runs out; /result takes over', async () => {
+    const created = await postJson('/api/v1/tasks/sleep/runs?waitMs=200', { input: { ms: 1500 } });
+    assert.equal(created.status, 202);
+    const run = (await created.json()) as RunView;
+    assert.ok(run.status === 'QUEUED' || run.status === 'RUNNING', `not ended yet, got ${run.status}`);
+    const result = await http(`/api/v1/runs/${run.runId}/result?timeoutMs=30000`);
+    assert.equal(result.status, 200);
+    assert.equal(((await result.json()) as RunView).status, 'COMPLETED');
+  });
+
+  test('a trigger with waitMs of a failing task answers 200 with the run FAILED', async () => {
+    const created = await postJson('/api/v1/tasks/fail/runs?waitMs=30000', { input: { message: 'waited' }, retries: 0 });
+    assert.equal(created.status, 200);
+    const run = (await created.json()) as RunView;
+    assert.equal(run.status, 'FAILED');
+    assert.equal(run.error?.message, 'waited (attempt 1)');
+  });
+
+  test('a waitMs out of range or not a number is 400 naming it', async () => {
+    for (const waitMs of ['120001', '-1', 'soon']) {
+      const refused = await postJson(`/api/v1/tasks/echo/runs?waitMs=${waitMs}`, { input: 'never' });
+      assert.equal(refused.status, 400, `waitMs=${waitMs}`);
+      assert.match(((await refused.json()) as { message: string }).message, /waitMs/);
+    }
+  });
+
   test('a failing task is retried, then FAILED with its error', async () => {
     const fail = chute.task({ name: 'fail', retries: 2, fn: () => undefined });
     const ref = await fail.runNoWait({ message: 'nope' });

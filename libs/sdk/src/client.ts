@@ -18,6 +18,7 @@ import {
   RunView,
   TriggerRunResponse,
   type RunStatus,
+  type TriggerRunBody,
 } from '@chute/schemas';
 import { z } from 'zod';
 import { RunFailedError } from './errors';
@@ -60,6 +61,19 @@ export interface ChuteOptions {
    */
   tenant?: string;
 }
+
+type AnyTaskDefinition = TaskDefinition<never, unknown> | TaskDefinition<unknown, unknown>;
+
+/** How long one request waits for a run to end before the client asks again (a long poll). */
+const RESULT_WAIT_MS = 30_000;
+
+const triggerPath = (definition: AnyTaskDefinition): string => `/api/v1/tasks/${encodeURIComponent(definition.name)}/runs`;
+
+const triggerBody = (definition: AnyTaskDefinition, input: unknown): TriggerRunBody => ({
+  input: input === undefined ? null : (input as TriggerRunBody['input']),
+  retries: definition.retries,
+  executionTimeoutMs: definition.executionTimeoutMs,
+});
 
 /** The settled end of a run: its output, or a RunFailedError. */
 function outputOf<O>(run: RunView): O {
@@ -114,7 +128,7 @@ export class Task<I, O> {
 
   /** Triggers a run and waits for its output (rejects with RunFailedError if it does not complete). */
   async run(input: I): Promise<O> {
-    return (await this.runNoWait(input)).result();
+    return outputOf<O>(await this.runs.triggerAndWait(this.definition, input));
   }
 }
 
@@ -146,13 +160,20 @@ export class Runs {
   }
 
   /** @internal */
-  async trigger(definition: TaskDefinition<never, unknown> | TaskDefinition<unknown, unknown>, input: unknown): Promise<string> {
-    const { data } = await this.http.request('POST', `/api/v1/tasks/${encodeURIComponent(definition.name)}/runs`, TriggerRunResponse, {
-      input: input === undefined ? null : input,
-      retries: definition.retries,
-      executionTimeoutMs: definition.executionTimeoutMs,
-    });
+  async trigger(definition: AnyTaskDefinition, input: unknown): Promise<string> {
+    const { data } = await this.http.request('POST', triggerPath(definition), TriggerRunResponse, triggerBody(definition, input));
     return data.runId;
+  }
+
+  /**
+   * Triggers a run and waits for it to end. A run that ends within the
+   * gateway's wait costs one exchange; a longer one goes on waiting on `/result`.
+   * @internal
+   */
+  async triggerAndWait(definition: AnyTaskDefinition, input: unknown): Promise<RunView> {
+    const path = `${triggerPath(definition)}?waitMs=${RESULT_WAIT_MS}`;
+    const { status, data } = await this.http.request('POST', path, RunView, triggerBody(definition, input));
+    return status === 200 ? data : this.waitForEnd(data.runId);
   }
 
   async get(runId: string): Promise<RunView> {
@@ -184,7 +205,7 @@ export class Runs {
   /** Waits (long-polling the gateway) until the run has ended, and returns it. */
   async waitForEnd(runId: string): Promise<RunView> {
     for (;;) {
-      const { status, data } = await this.http.request('GET', `/api/v1/runs/${encodeURIComponent(runId)}/result?timeoutMs=30000`, RunView);
+      const { status, data } = await this.http.request('GET', `/api/v1/runs/${encodeURIComponent(runId)}/result?timeoutMs=${RESULT_WAIT_MS}`, RunView);
       if (status === 200) return data;
     }
   }

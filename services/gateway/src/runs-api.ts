@@ -16,6 +16,7 @@ import {
   RunView,
   TaskNameParams,
   TriggerRunBody,
+  TriggerRunQuery,
   TriggerRunResponse,
   type RunEvent,
   type RunRequested,
@@ -97,6 +98,51 @@ export function registerRunsApi(
     return deps.waiters.recentEvents(id).reduce<RunState | undefined>(evolveRun, state);
   };
 
+  /**
+   * Waits up to `timeoutMs` for the run to end: the run as it ended, or as it
+   * stands at the timeout. Rejects with RUN_NOT_FOUND for a run this tenant
+   * does not have.
+   */
+  const awaitEnd = async (id: string, tenant: string, timeoutMs: number): Promise<{ ended: boolean; view: RunView }> => {
+    const deadline = Date.now() + timeoutMs;
+    // Register before the first read, so an end between the two is not missed.
+    const waiter = deps.waiters.wait(id, timeoutMs);
+    let ending: RunEvent | undefined;
+    void waiter.ended.then((event) => (ending = event));
+    try {
+      const started = Date.now();
+      let waitedOnFold = false;
+      for (;;) {
+        const timeUp = Date.now() >= deadline || deps.waiters.closed;
+        // A run this gateway saw requested (its own trigger at once, another
+        // gateway's once the tail brings it) is answered from its fold of the log.
+        const held = ofTenant(deps.waiters.recentState(id), tenant);
+        if (held && isFinal(held.status)) return { ended: true, view: viewOf(held) };
+        if (held && !timeUp && !waitedOnFold) {
+          // The first wait costs no query; later ones also look at the read model,
+          // which may be ahead of a lagging tail.
+          waitedOnFold = true;
+          await Promise.race([waiter.ended, sleep(Math.min(1000, deadline - Date.now()))]);
+          continue;
+        }
+        // The read model, with the events the tail saw folded on (or the fold, while it has no row).
+        const state = await currentState(id, tenant);
+        if (state && isFinal(state.status)) return { ended: true, view: viewOf(state) };
+        if (timeUp) {
+          if (!state) throw notFound(id);
+          return { ended: false, view: viewOf(state) };
+        }
+        // A run the read model has not shown for this long was most likely never triggered.
+        if (!state && Date.now() - started > UNKNOWN_RUN_GRACE_MS) throw notFound(id);
+        // Until the run ends, look rarely (the tail will say when); once it has, the
+        // projector is a moment behind: look often.
+        await (ending ? sleep(20) : Promise.race([waiter.ended, sleep(1000)]));
+      }
+    } finally {
+      waiter.cancel();
+    }
+  };
+
   app.post(
     '/api/v1/tasks/:name/runs',
     {
@@ -104,12 +150,19 @@ export function registerRunsApi(
       schema: {
         summary: 'Trigger a run of a task',
         tags: ['runs'],
+        description: 'With `waitMs`, waits for the run to end and answers with the run: 200 once it ended, 202 with its current state past the wait.',
         params: TaskNameParams,
+        querystring: TriggerRunQuery,
         body: TriggerRunBody,
-        response: { 201: TriggerRunResponse, ...errors },
+        response: { 201: TriggerRunResponse, 200: RunView, 202: RunView, ...errors },
       },
     },
     async (request, reply) => {
+      const { waitMs } = request.query;
+      // Refused before the run exists: waiting answers with the run's output, which runs:read guards.
+      if (waitMs !== undefined && !request.principal.scopes.has('runs:read')) {
+        throw new ChuteError('FORBIDDEN', 'waitMs answers with the run: this token lacks the runs:read scope (trigger without waitMs, or use a token with it)');
+      }
       const { input, retries, executionTimeoutMs } = request.body;
       const runId = randomUUID();
       const requested: RunRequested = {
@@ -128,7 +181,9 @@ export function registerRunsApi(
       // follows at once then waits on the fold instead of the read model.
       const length = Number(request.headers['content-length']);
       deps.waiters.requested(requested, Number.isInteger(length) && length > 0 ? length : Buffer.byteLength(JSON.stringify(input)));
-      return reply.status(201).send({ runId });
+      if (waitMs === undefined) return reply.status(201).send({ runId });
+      const { ended, view } = await awaitEnd(runId, requested.tenant, waitMs);
+      return reply.status(ended ? 200 : 202).send(view);
     },
   );
 
@@ -220,45 +275,8 @@ export function registerRunsApi(
       },
     },
     async (request, reply) => {
-      const { id } = request.params;
-      const { tenant } = request.principal;
-      const deadline = Date.now() + request.query.timeoutMs;
-      // Register before the first read, so an end between the two is not missed.
-      const waiter = deps.waiters.wait(id, request.query.timeoutMs);
-      let ending: RunEvent | undefined;
-      void waiter.ended.then((event) => (ending = event));
-      try {
-        const started = Date.now();
-        let waitedOnFold = false;
-        for (;;) {
-          const timeUp = Date.now() >= deadline || deps.waiters.closed;
-          // A run this gateway saw requested (its own trigger at once, another
-          // gateway's once the tail brings it) is answered from its fold of the log.
-          const held = ofTenant(deps.waiters.recentState(id), tenant);
-          if (held && isFinal(held.status)) return reply.status(200).send(viewOf(held));
-          if (held && !timeUp && !waitedOnFold) {
-            // The first wait costs no query; later ones also look at the read model,
-            // which may be ahead of a lagging tail.
-            waitedOnFold = true;
-            await Promise.race([waiter.ended, sleep(Math.min(1000, deadline - Date.now()))]);
-            continue;
-          }
-          // The read model, with the events the tail saw folded on (or the fold, while it has no row).
-          const state = await currentState(id, tenant);
-          if (state && isFinal(state.status)) return reply.status(200).send(viewOf(state));
-          if (timeUp) {
-            if (!state) throw notFound(id);
-            return reply.status(202).send(viewOf(state));
-          }
-          // A run the read model has not shown for this long was most likely never triggered.
-          if (!state && Date.now() - started > UNKNOWN_RUN_GRACE_MS) throw notFound(id);
-          // Until the run ends, look rarely (the tail will say when); once it has, the
-          // projector is a moment behind: look often.
-          await (ending ? sleep(20) : Promise.race([waiter.ended, sleep(1000)]));
-        }
-      } finally {
-        waiter.cancel();
-      }
+      const { ended, view } = await awaitEnd(request.params.id, request.principal.tenant, request.query.timeoutMs);
+      return reply.status(ended ? 200 : 202).send(view);
     },
   );
   return { currentState };
