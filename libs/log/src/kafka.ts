@@ -56,7 +56,12 @@ export interface KafkaLogOptions extends BrokerConnection {
   /** Names this process to the broker; consumer groups of tails are derived from it. */
   clientId: string;
   logger: Logger;
-  /** How long a fetch waits on an idle partition; bounds how fast a consumer stops. @default 250 */
+  /**
+   * How long a fetch waits on an idle partition. A fetch returns at the first
+   * record, so this costs no latency; it is what an idle consumer pays (a fetch
+   * the broker answers empty, per wait) and it bounds how fast a consumer
+   * stops (kafkajs lets the fetch in flight finish). @default 1000
+   */
   maxWaitTimeMs?: number;
   /** Per-flush cap on the bytes one send carries; the rest waits for the next send. @default 4 MiB */
   maxFlushBytes?: number;
@@ -580,7 +585,7 @@ export class KafkaLog implements Log {
    */
   private fetchWait(groupId: string, options: ReadOptions): { groupId: string; minBytes: number; maxWaitTimeInMs: number } {
     const linger = options.lingerMs ?? 0;
-    const idleWaitMs = this.options.maxWaitTimeMs ?? 250;
+    const idleWaitMs = this.options.maxWaitTimeMs ?? 1000;
     if (linger <= 0) return { groupId, minBytes: 1, maxWaitTimeInMs: idleWaitMs };
     registerLinger(groupId, { minBytes: LINGER_MIN_BYTES, lingerMs: linger, idleWaitMs });
     return { groupId, minBytes: LINGER_MIN_BYTES, maxWaitTimeInMs: linger };
