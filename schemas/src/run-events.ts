@@ -68,6 +68,12 @@ export const RunRejected = z.object({
 });
 export type RunRejected = z.infer<typeof RunRejected>;
 
+/**
+ * The most a task's output may take as JSON: with its envelope it stays well
+ * under the log's record limit, so a run's end is never refused for its size.
+ */
+export const MAX_OUTPUT_BYTES = 1024 * 1024;
+
 export const RunCompleted = z.object({
   ...envelope,
   type: z.literal('RunCompleted'),

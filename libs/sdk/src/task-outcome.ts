@@ -1,4 +1,4 @@
-import type { Json, TaskError } from '@chute/schemas';
+import { MAX_OUTPUT_BYTES, type Json, type TaskError } from '@chute/schemas';
 import { NonRetryableError } from './errors';
 
 /** A task's error as the log records it. */
@@ -24,5 +24,8 @@ export function toJsonOutput(value: unknown): Json {
     throw new NonRetryableError(`task output is not JSON-serializable: ${error instanceof Error ? error.message : String(error)}`);
   }
   if (text === undefined) throw new NonRetryableError(`task output is not JSON-serializable: ${typeof value}`);
+  // Checked here, not left to the log: a run's end refused for its size would leave the run running until its timeout.
+  const bytes = text.length <= MAX_OUTPUT_BYTES / 3 ? text.length : Buffer.byteLength(text);
+  if (bytes > MAX_OUTPUT_BYTES) throw new NonRetryableError(`task output is ${bytes} bytes of JSON; the most a run's output may take is ${MAX_OUTPUT_BYTES}`);
   return JSON.parse(text) as Json;
 }

@@ -2,7 +2,7 @@ import { decideRetry } from '@chute/domain';
 import type { Log, PlatformTopics, Subscription } from '@chute/log';
 import { checkConsuming, DispatchRouter, pickWorkerId, type DispatchSource } from '@chute/log';
 import { Lifecycle, Metrics, withDeadline, type Logger } from '@chute/runtime';
-import type { DispatchRecord, FinalStatus, Json, RunDispatched } from '@chute/schemas';
+import type { DispatchRecord, FinalStatus, Json, RunDispatched, RunStarted } from '@chute/schemas';
 import { StreamWriter } from './context';
 import { NonRetryableError } from './errors';
 import { toJsonOutput, toTaskError } from './task-outcome';
@@ -262,15 +262,32 @@ export class WorkerHost {
     const { runId, attempt } = dispatch;
     const base = { v: 1 as const, runId, tenant: dispatch.tenant, attempt };
     const stream = new StreamWriter(topics.stream, runId, dispatch.tenant, attempt);
-    // The task starts without waiting for the log to take its start (one round
-    // trip less before it runs); its end is appended only once the start's
-    // append has settled, so the log keeps them in order. A start the log
-    // refused does not lose the outcome: a run may end without a recorded start.
+    // The task starts without waiting for the log to take its start, and the
+    // start is appended a turn of the event loop later: a task that ends
+    // before then (a no-op, a cache hit) reports its start with its end, in
+    // one request. The log sends appends in call order, so a start sent alone
+    // still lands before the end. A start the log refused does not lose the
+    // outcome: a run may end without a recorded start.
+    let start: RunStarted | undefined;
+    let startPending: NodeJS.Immediate | undefined;
     let startSettled: Promise<void> | undefined;
-    const started = (): void => {
-      startSettled ??= topics.runEvents
-        .append([{ ...base, type: 'RunStarted', at: Date.now(), workerId: this.workerId }])
+    const sendStart = (): void => {
+      startPending = undefined;
+      startSettled = topics.runEvents
+        .append([start!])
         .catch((error: unknown) => this.logger.warn('could not append the run start; its end is reported regardless', { runId, err: error }));
+    };
+    const started = (): void => {
+      if (start) return;
+      start = { ...base, type: 'RunStarted', at: Date.now(), workerId: this.workerId };
+      startPending = setImmediate(sendStart);
+    };
+    /** The start, if it has not gone out yet: it goes with the end instead. */
+    const unsentStart = (): RunStarted[] => {
+      if (!startPending) return [];
+      clearImmediate(startPending);
+      startPending = undefined;
+      return [start!];
     };
 
     let outcome: { ok: true; output: Json } | { ok: false; error: unknown };
@@ -294,22 +311,26 @@ export class WorkerHost {
 
     if (controller.signal.aborted) {
       // The scheduler already wrote the end (cancel, timeout or re-dispatch); close the stream with it.
+      unsentStart();
       const reason: unknown = controller.signal.reason;
       if (reason instanceof AttemptAborted && reason.finalStatus) await this.endStream(base, reason.finalStatus, stream.lastSeq);
       return;
     }
     const now = Date.now();
-    // The stream's end only after the run's end is on the log: a subscriber told
-    // COMPLETED can rely on the run reading COMPLETED.
+    // The run's end and the stream's end are appended together, without
+    // waiting for the first to be acknowledged: the log sends appends in call
+    // order, so they share one request and the run's end is written first.
     if (outcome.ok) {
-      await topics.runEvents.append([{ ...base, type: 'RunCompleted', at: now, output: outcome.output }]);
-      await this.endStream(base, 'COMPLETED', stream.lastSeq);
+      await Promise.all([
+        topics.runEvents.append([...unsentStart(), { ...base, type: 'RunCompleted', at: now, output: outcome.output }]),
+        this.endStream(base, 'COMPLETED', stream.lastSeq),
+      ]);
       return;
     }
     const error = toTaskError(outcome.error);
     const retry = decideRetry(dispatch, error, now);
-    await topics.runEvents.append([{ ...base, type: 'RunFailed', at: now, error, retry }]);
-    if (!retry.willRetry) await this.endStream(base, 'FAILED', stream.lastSeq);
+    const failed = topics.runEvents.append([...unsentStart(), { ...base, type: 'RunFailed', at: now, error, retry }]);
+    await (retry.willRetry ? failed : Promise.all([failed, this.endStream(base, 'FAILED', stream.lastSeq)]));
   }
 
   private endStream(attempt: { runId: string; tenant: string; attempt: number }, status: FinalStatus, lastSeq: number): Promise<void> {

@@ -17,7 +17,19 @@ class FlakyLog extends EmbeddedLog {
   refuseNextStart = false;
   /** Refuses the chunk whose data is this, as a broker refuses a record for good. */
   refuseChunk: string | undefined;
+  /** Every append call: its topic, its records' types and runs, and how many appends were still in flight when it was made. */
+  readonly appends: { topic: string; records: { type: string; runId: string }[]; inFlight: number }[] = [];
+  private inFlight = 0;
   override async append(topic: string, records: readonly AppendRecord[]): Promise<void> {
+    this.appends.push({ topic, records: records.map((r) => JSON.parse(String(r.value)) as { type: string; runId: string }), inFlight: this.inFlight });
+    this.inFlight++;
+    try {
+      return await this.refuseOrAppend(topic, records);
+    } finally {
+      this.inFlight--;
+    }
+  }
+  private async refuseOrAppend(topic: string, records: readonly AppendRecord[]): Promise<void> {
     if (this.refuseNextStart && records.some((r) => String(r.value).includes('"RunStarted"'))) {
       this.refuseNextStart = false;
       throw new Error('broker unavailable');
@@ -42,6 +54,13 @@ describe('worker runtime', () => {
 
   const chute = Chute.init({ log: () => log, topicPrefix: 'unit', logger: silentLogger, heartbeatIntervalMs: 50 });
   const echo = chute.task({ name: 'echo', fn: (input: unknown) => ({ echoed: input }) });
+  const slowEcho = chute.task({
+    name: 'slow-echo',
+    fn: async (input: unknown) => {
+      await sleep(30);
+      return { echoed: input };
+    },
+  });
   const chunky = chute.task({
     name: 'chunky',
     fn: async (input: { n: number }, ctx) => {
@@ -86,7 +105,7 @@ describe('worker runtime', () => {
     await topics.runEvents.tail((b) => void runEvents.push(...b.map((d) => d.value)));
     await topics.stream.tail((b) => void stream.push(...b.map((d) => d.value)));
     await topics.workerEvents.tail((b) => void workerEvents.push(...b.map((d) => d.value)));
-    worker = await chute.worker('unit-worker', { workflows: [echo, chunky, failing, hanging, deaf, badOutput, tooBig, gappy], slots: 5 });
+    worker = await chute.worker('unit-worker', { workflows: [echo, chunky, failing, hanging, deaf, badOutput, tooBig, gappy, slowEcho], slots: 5 });
     served = worker.start();
     await waitFor(() => workerEvents.some((e) => e.type === 'WorkerRegistered'), { message: 'registration' });
   });
@@ -134,7 +153,7 @@ describe('worker runtime', () => {
   test('registers with its tasks and slots, and heartbeats', async () => {
     const registered = workerEvents.find((e) => e.type === 'WorkerRegistered');
     assert.ok(registered && registered.type === 'WorkerRegistered');
-    assert.deepEqual(registered.tasks, ['echo', 'chunky', 'failing', 'hanging', 'deaf', 'bad-output', 'too-big', 'gappy']);
+    assert.deepEqual(registered.tasks, ['echo', 'chunky', 'failing', 'hanging', 'deaf', 'bad-output', 'too-big', 'gappy', 'slow-echo']);
     assert.equal(registered.slots, 5);
     await waitFor(() => workerEvents.some((e) => e.type === 'WorkerHeartbeat'), { message: 'a heartbeat' });
   });
@@ -147,6 +166,28 @@ describe('worker runtime', () => {
     assert.deepEqual(completed.type === 'RunCompleted' && completed.output, { echoed: { a: 1 } });
     const end = stream.find((r) => r.runId === runId);
     assert.deepEqual(end && end.type === 'StreamEnd' && [end.status, end.lastSeq], ['COMPLETED', -1]);
+  });
+
+  test("an instant task's start goes with its end in one append, and the end of stream without waiting for it", async () => {
+    const runId = await dispatch('echo', 'at once');
+    await ended(runId);
+    const mine = log.appends.filter((a) => a.records.some((r) => r.runId === runId && r.type !== 'RunDispatched'));
+    assert.deepEqual(
+      mine.map((a) => a.records.map((r) => r.type)),
+      [['RunStarted', 'RunCompleted'], ['StreamEnd']],
+    );
+    assert.ok(mine[1]!.inFlight >= 1, 'the end of stream was appended while the run end was still in flight');
+  });
+
+  test("a task that takes a while has its start appended on its own, before its end", async () => {
+    const runId = await dispatch('slow-echo', 'later');
+    await ended(runId);
+    const mine = log.appends.filter((a) => a.records.some((r) => r.runId === runId && r.type !== 'RunDispatched'));
+    assert.deepEqual(
+      mine.map((a) => a.records.map((r) => r.type)),
+      [['RunStarted'], ['RunCompleted'], ['StreamEnd']],
+    );
+    assert.deepEqual(eventsOf(runId).map((e) => e.type), ['RunDispatched', 'RunStarted', 'RunCompleted']);
   });
 
   test('un-awaited putStream calls arrive in call order, all before the end; unicode and bytes intact', async () => {
@@ -249,7 +290,8 @@ describe('worker runtime', () => {
 
   test('a start the log refuses does not lose the outcome: the run still completes', async () => {
     log.refuseNextStart = true;
-    const runId = await dispatch('echo', 'kept');
+    // A task that outlasts a turn of the event loop: its start goes alone (an instant task's goes with its end).
+    const runId = await dispatch('slow-echo', 'kept');
     await ended(runId);
     const events = eventsOf(runId);
     assert.equal(log.refuseNextStart, false, 'the start was refused');
