@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"sync/atomic"
+	"time"
 )
 
 // DefaultGatewayURL is the gateway a client talks to when neither
@@ -18,7 +19,7 @@ const DefaultGatewayURL = "http://127.0.0.1:8080"
 // reaches the gateway's HTTP API. It is safe for concurrent use.
 type Client struct {
 	gateways   *gatewayList
-	token      string
+	header     http.Header
 	httpClient *http.Client
 	logger     *slog.Logger
 	runs       *Runs
@@ -50,7 +51,10 @@ func WithToken(token string) ClientOption {
 
 // WithHTTPClient sets the HTTP client of the consumer calls. Streams and the
 // result long-poll last long: give it no overall Timeout; cancel their
-// context instead. Default: a client with no timeout.
+// context instead. Its transport is used as given: size its idle pool
+// (MaxIdleConnsPerHost) for the concurrency of your calls, or connections are
+// closed and opened again between them. Default: a client with no timeout
+// whose transport keeps up to 256 idle connections to each gateway.
 func WithHTTPClient(httpClient *http.Client) ClientOption {
 	return func(c *clientConfig) { c.httpClient = httpClient }
 }
@@ -80,12 +84,16 @@ func NewClient(opts ...ClientOption) (*Client, error) {
 		token = *cfg.token
 	}
 	if cfg.httpClient == nil {
-		cfg.httpClient = &http.Client{}
+		cfg.httpClient = &http.Client{Transport: newTransport()}
 	}
 	if cfg.logger == nil {
 		cfg.logger = slog.Default()
 	}
-	c := &Client{gateways: gateways, token: token, httpClient: cfg.httpClient, logger: cfg.logger}
+	header := http.Header{}
+	if token != "" {
+		header.Set("Authorization", "Bearer "+token)
+	}
+	c := &Client{gateways: gateways, header: header, httpClient: cfg.httpClient, logger: cfg.logger}
 	c.runs = &Runs{client: c, gateways: gateways.cursor()}
 	return c, nil
 }
@@ -93,13 +101,37 @@ func NewClient(opts ...ClientOption) (*Client, error) {
 // Runs returns the consumer side: triggering, waiting for and streaming runs.
 func (c *Client) Runs() *Runs { return c.runs }
 
-// authHeader returns the headers every request to the gateway carries.
+// authHeader returns the headers every request to the gateway carries. It
+// is a copy: an http.Client with a cookie jar adds to a request's headers, so
+// requests must not share one map.
 func (c *Client) authHeader() http.Header {
-	h := http.Header{}
-	if c.token != "" {
-		h.Set("Authorization", "Bearer "+c.token)
+	return c.header.Clone()
+}
+
+// maxIdleConnsPerGateway is how many idle connections the default transport
+// keeps to each gateway. net/http's default keeps 2 per host, so more than 2
+// concurrent callers (each waiting run holds a connection for its whole wait)
+// would close their connections after each request and open new ones: a TCP
+// handshake and a socket in TIME_WAIT per request. All of a client's requests
+// go to a gateway or two, so the per-host bound is the one that matters; an
+// idle connection costs a socket, closed after 90 s unused.
+const maxIdleConnsPerGateway = 256
+
+// newTransport returns the transport of the default HTTP client, built once
+// per Client: net/http's defaults (proxy from the environment, dial and TLS
+// timeouts, TCP keep-alive, HTTP/2 over TLS) with an idle pool sized for many
+// concurrent requests to the same gateway.
+func newTransport() http.RoundTripper {
+	t, ok := http.DefaultTransport.(*http.Transport)
+	if !ok {
+		// A program replaced http.DefaultTransport with something else: build ours from scratch.
+		t = &http.Transport{Proxy: http.ProxyFromEnvironment, ForceAttemptHTTP2: true,
+			IdleConnTimeout: 90 * time.Second, TLSHandshakeTimeout: 10 * time.Second}
 	}
-	return h
+	t = t.Clone()
+	t.MaxIdleConns = 2 * maxIdleConnsPerGateway
+	t.MaxIdleConnsPerHost = maxIdleConnsPerGateway
+	return t
 }
 
 // gatewayList is the gateways a client may talk to, in the order given.

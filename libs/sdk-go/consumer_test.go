@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -49,12 +50,16 @@ func runView(runId, status string, output any, taskError any) map[string]any {
 	}
 }
 
+func completed(output any) func(runId string) map[string]any {
+	return func(runId string) map[string]any { return runView(runId, "COMPLETED", output, nil) }
+}
+
 func TestRunNoWaitTriggersARun(t *testing.T) {
 	g := newFakeGateway(t)
 	runId := newRunId()
 	g.mux.HandleFunc("POST /api/v1/tasks/{name}/runs", func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		if r.PathValue("name") != "greet" || r.Header.Get("Authorization") != "Bearer secret-token" || r.Header.Get("Content-Type") != "application/json" {
+		if r.PathValue("name") != "greet" || r.URL.RawQuery != "" || r.Header.Get("Authorization") != "Bearer secret-token" || r.Header.Get("Content-Type") != "application/json" {
 			t.Errorf("trigger request: %s %s %v", r.Method, r.URL, r.Header)
 		}
 		if string(body) != `{"input":{"name":"Anna"},"retries":2,"executionTimeoutMs":1500}` {
@@ -72,9 +77,50 @@ func TestRunNoWaitTriggersARun(t *testing.T) {
 	}
 }
 
-func TestRunWaitsThroughTimeoutsForTheOutput(t *testing.T) {
+func TestRunThatEndsWithinTheWaitCostsOneExchange(t *testing.T) {
+	g := newFakeGateway(t)
+	runs := g.serveRuns(0, completed(map[string]any{"greeting": "Hello, Anna"}))
+	_, task, _ := newConsumer(t, g)
+	result, err := task.Run(context.Background(), greetInput{Name: "Anna"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out greetOutput
+	if err := result.Into(&out); err != nil || out.Greeting != "Hello, Anna" || result.RunId == "" {
+		t.Errorf("result = %+v (%s), %v", out, result.Output, err)
+	}
+	if got := runs.log(); len(got) != 1 || got[0] != "POST /api/v1/tasks/greet/runs?waitMs=30000" {
+		t.Errorf("requests = %q, want the waited trigger alone", got)
+	}
+	// The body is RunNoWait's: waiting is the query's business.
+	if got := runs.triggerBodies(); len(got) != 1 || got[0] != `{"input":{"name":"Anna"},"retries":2,"executionTimeoutMs":1500}` {
+		t.Errorf("trigger bodies = %q", got)
+	}
+}
+
+func TestRunGoesOnWaitingWithResultAfterA202(t *testing.T) {
+	g := newFakeGateway(t)
+	runs := g.serveRuns(3, completed(map[string]any{"greeting": "Hello, Anna"}))
+	_, task, _ := newConsumer(t, g)
+	result, err := task.Run(context.Background(), greetInput{Name: "Anna"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out greetOutput
+	if err := result.Into(&out); err != nil || out.Greeting != "Hello, Anna" {
+		t.Errorf("result = %+v (%s), %v", out, result.Output, err)
+	}
+	resultPath := "GET /api/v1/runs/" + result.RunId + "/result?timeoutMs=30000"
+	want := []string{"POST /api/v1/tasks/greet/runs?waitMs=30000", resultPath, resultPath, resultPath}
+	if got := runs.log(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("requests = %q, want %q", got, want)
+	}
+}
+
+func TestRunAgainstAGatewayWithoutWaitMsWaitsOnResult(t *testing.T) {
 	g := newFakeGateway(t)
 	runId := newRunId()
+	// A gateway older than waitMs ignores it and answers as to RunNoWait.
 	g.mux.HandleFunc("POST /api/v1/tasks/greet/runs", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusCreated, map[string]string{"runId": runId})
 	})
@@ -106,20 +152,133 @@ func TestRunWaitsThroughTimeoutsForTheOutput(t *testing.T) {
 }
 
 func TestRunReportsARunThatDidNotComplete(t *testing.T) {
-	g := newFakeGateway(t)
-	runId := newRunId()
-	g.mux.HandleFunc("POST /api/v1/tasks/greet/runs", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusCreated, map[string]string{"runId": runId})
-	})
-	g.mux.HandleFunc("GET /api/v1/runs/{id}/result", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, runView(runId, "FAILED", nil, map[string]any{"name": "Error", "message": "boom", "nonRetryable": false}))
-	})
-	_, task, _ := newConsumer(t, g)
-	_, err := task.Run(context.Background(), greetInput{})
-	var failed *hatchet.RunFailedError
-	if !errors.As(err, &failed) || failed.Status != "FAILED" || failed.RunId != runId || failed.TaskError == nil || failed.TaskError.Message != "boom" {
-		t.Errorf("Run = %v, want a RunFailedError", err)
+	for _, pending := range []int{0, 1} {
+		g := newFakeGateway(t)
+		g.serveRuns(pending, func(runId string) map[string]any {
+			return runView(runId, "FAILED", nil, map[string]any{"name": "Error", "message": "boom", "nonRetryable": false})
+		})
+		_, task, _ := newConsumer(t, g)
+		_, err := task.Run(context.Background(), greetInput{})
+		var failed *hatchet.RunFailedError
+		if !errors.As(err, &failed) || failed.Status != "FAILED" || failed.RunId == "" || failed.TaskError == nil || failed.TaskError.Message != "boom" {
+			t.Errorf("Run (ended after %d 202s) = %v, want a RunFailedError", pending, err)
+		}
 	}
+}
+
+func TestResultOfARunRefWaitsOnResult(t *testing.T) {
+	g := newFakeGateway(t)
+	runs := g.serveRuns(1, completed("done"))
+	_, task, _ := newConsumer(t, g)
+	ref, err := task.RunNoWait(context.Background(), greetInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	result, err := ref.Result(context.Background())
+	if err != nil || string(result.Output) != `"done"` {
+		t.Fatalf("Result = %v, %v", result, err)
+	}
+	resultPath := "GET /api/v1/runs/" + ref.RunId + "/result?timeoutMs=30000"
+	want := []string{"POST /api/v1/tasks/greet/runs", resultPath, resultPath}
+	if got := runs.log(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("requests = %q, want %q", got, want)
+	}
+}
+
+func TestSequentialRequestsReuseOneConnection(t *testing.T) {
+	g := newFakeGateway(t)
+	g.serveRuns(1, completed("done"))
+	g.mux.HandleFunc("GET /api/v1/runs/{id}", func(w http.ResponseWriter, r *http.Request) {
+		// An error answer's body is read too, or its connection could not be reused.
+		writeJSON(w, http.StatusNotFound, map[string]string{"code": "RUN_NOT_FOUND", "message": strings.Repeat("x", 10000)})
+	})
+	client, task, _ := newConsumer(t, g)
+	ctx := context.Background()
+	for i := range 10 {
+		if _, err := task.Run(ctx, greetInput{}); err != nil {
+			t.Fatalf("run %d: %v", i, err)
+		}
+		if _, err := client.Runs().Get(ctx, newRunId()); err == nil {
+			t.Fatalf("Get of an unknown run succeeded")
+		}
+	}
+	if n := g.acceptedConns(); n != 1 {
+		t.Errorf("30 sequential requests used %d connections, want 1", n)
+	}
+}
+
+func TestConcurrentCallersKeepTheirConnections(t *testing.T) {
+	g := newFakeGateway(t)
+	g.serveRuns(0, completed("done"))
+	_, task, _ := newConsumer(t, g)
+	const callers, runsEach = 16, 20
+	var wg sync.WaitGroup
+	for range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range runsEach {
+				if _, err := task.Run(context.Background(), greetInput{}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	// net/http's default transport keeps 2 idle connections per host: the
+	// other callers would close theirs after each run and dial again.
+	if n := g.acceptedConns(); n > 2*callers {
+		t.Errorf("%d callers used %d connections for %d runs, want at most %d", callers, n, callers*runsEach, 2*callers)
+	}
+}
+
+func TestAConnectionTheGatewayClosedIsReplaced(t *testing.T) {
+	g := newFakeGateway(t)
+	g.serveRuns(0, completed("done"))
+	_, task, _ := newConsumer(t, g)
+	ctx := context.Background()
+	if _, err := task.Run(ctx, greetInput{}); err != nil {
+		t.Fatal(err)
+	}
+	// As a gateway closes a keep-alive connection idle for too long, or on restart.
+	g.srv.CloseClientConnections()
+	time.Sleep(50 * time.Millisecond)
+	if _, err := task.Run(ctx, greetInput{}); err != nil {
+		t.Fatalf("Run after the gateway closed the idle connection: %v", err)
+	}
+	if n := g.acceptedConns(); n != 2 {
+		t.Errorf("connections = %d, want 2", n)
+	}
+}
+
+func TestAClientOfTheCallersIsUsedAsGiven(t *testing.T) {
+	g := newFakeGateway(t)
+	g.serveRuns(0, completed("done"))
+	transport := &http.Transport{MaxIdleConnsPerHost: 1}
+	counting := &countingTransport{base: transport}
+	httpClient := &http.Client{Transport: counting}
+	client, err := hatchet.NewClient(hatchet.WithGatewayURL(g.URL()), hatchet.WithHTTPClient(httpClient))
+	if err != nil {
+		t.Fatal(err)
+	}
+	task := client.NewStandaloneTask("greet", func(hatchet.Context, greetInput) (*greetOutput, error) { return nil, nil })
+	if _, err := task.Run(context.Background(), greetInput{}); err != nil {
+		t.Fatal(err)
+	}
+	if counting.calls.Load() != 1 || httpClient.Transport != counting || transport.MaxIdleConnsPerHost != 1 {
+		t.Errorf("the caller's client: %d round trips, transport %T, MaxIdleConnsPerHost %d", counting.calls.Load(), httpClient.Transport, transport.MaxIdleConnsPerHost)
+	}
+}
+
+type countingTransport struct {
+	base  http.RoundTripper
+	calls atomic.Int64
+}
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.calls.Add(1)
+	return c.base.RoundTrip(r)
 }
 
 func TestGatewayErrorsAreTyped(t *testing.T) {
@@ -136,6 +295,10 @@ func TestGatewayErrorsAreTyped(t *testing.T) {
 	var api *hatchet.APIError
 	if !errors.As(err, &api) || api.Status != 400 || api.Code != "BAD_REQUEST" || api.Message != "retries: too big" {
 		t.Errorf("RunNoWait = %v, want the gateway's BAD_REQUEST", err)
+	}
+	api = nil
+	if _, err = task.Run(context.Background(), greetInput{}); !errors.As(err, &api) || api.Status != 400 || api.Code != "BAD_REQUEST" {
+		t.Errorf("Run = %v, want the gateway's BAD_REQUEST", err)
 	}
 	_, err = client.Runs().Get(context.Background(), newRunId())
 	if !errors.As(err, &api) || api.Status != 502 || api.Code != "HTTP_ERROR" || api.Message != "upstream down" {

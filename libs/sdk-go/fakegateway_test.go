@@ -5,10 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -78,7 +81,8 @@ func (m msg) str(key string) string { s, _ := m[key].(string); return s }
 
 // fakeGateway is a gateway on 127.0.0.1 speaking the worker protocol (each
 // worker connection is handed to the test) and serving whatever consumer
-// routes a test registers.
+// routes a test registers (serveRuns registers the trigger and result routes
+// as the gateway serves them).
 type fakeGateway struct {
 	t     *testing.T
 	srv   *httptest.Server
@@ -86,6 +90,8 @@ type fakeGateway struct {
 	conns chan *workerConn
 	// refuse, when set, answers the worker's upgrade with this status and body.
 	refuse atomic.Pointer[[2]string]
+	// accepted counts the TCP connections the server accepted.
+	accepted atomic.Int64
 }
 
 func newFakeGateway(t *testing.T) *fakeGateway {
@@ -93,9 +99,110 @@ func newFakeGateway(t *testing.T) *fakeGateway {
 	loadSchemas(t)
 	g := &fakeGateway{t: t, mux: http.NewServeMux(), conns: make(chan *workerConn, 16)}
 	g.mux.HandleFunc("GET /api/v1/workers/connect", g.acceptWorker)
-	g.srv = httptest.NewServer(g.mux)
+	g.srv = httptest.NewUnstartedServer(g.mux)
+	g.srv.Config.ConnState = func(_ net.Conn, state http.ConnState) {
+		if state == http.StateNew {
+			g.accepted.Add(1)
+		}
+	}
+	g.srv.Start()
 	t.Cleanup(g.srv.Close)
 	return g
+}
+
+// acceptedConns is how many TCP connections the gateway has accepted so far.
+func (g *fakeGateway) acceptedConns() int64 { return g.accepted.Load() }
+
+// fakeRuns serves POST /api/v1/tasks/{name}/runs and GET
+// /api/v1/runs/{id}/result as the gateway does. Without waitMs, a trigger
+// answers 201 {runId}; with it, and on result, the run as it stands once
+// "waited": 200 if it has ended, 202 if not. A run ends at its
+// (pending+1)-th wait, so with pending 0 the waited trigger answers 200.
+type fakeRuns struct {
+	t       *testing.T
+	pending int
+	end     func(runId string) map[string]any
+
+	mu       sync.Mutex
+	waits    map[string]int
+	requests []string
+	bodies   []string
+}
+
+// serveRuns registers the runs routes; end gives an ended run's view.
+func (g *fakeGateway) serveRuns(pending int, end func(runId string) map[string]any) *fakeRuns {
+	f := &fakeRuns{t: g.t, pending: pending, end: end, waits: map[string]int{}}
+	g.mux.HandleFunc("POST /api/v1/tasks/{name}/runs", f.trigger)
+	g.mux.HandleFunc("GET /api/v1/runs/{id}/result", f.result)
+	return f
+}
+
+// log is every request served, as "METHOD path?query", in order.
+func (f *fakeRuns) log() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.requests...)
+}
+
+// triggerBodies is the body of every trigger, in order.
+func (f *fakeRuns) triggerBodies() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.bodies...)
+}
+
+func (f *fakeRuns) record(r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.requests = append(f.requests, r.Method+" "+r.URL.RequestURI())
+	if r.Method == http.MethodPost {
+		f.bodies = append(f.bodies, string(body))
+	}
+}
+
+func (f *fakeRuns) trigger(w http.ResponseWriter, r *http.Request) {
+	f.record(r)
+	runId := newRunId()
+	f.mu.Lock()
+	f.waits[runId] = 0
+	f.mu.Unlock()
+	if !r.URL.Query().Has("waitMs") {
+		writeJSON(w, http.StatusCreated, map[string]string{"runId": runId})
+		return
+	}
+	// The gateway's bound (schemas/src/api.ts, TriggerRunQuery).
+	waitMs, err := strconv.Atoi(r.URL.Query().Get("waitMs"))
+	if err != nil || waitMs < 0 || waitMs > 120000 {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"code": "BAD_REQUEST", "message": "waitMs must be an integer from 0 to 120000"})
+		return
+	}
+	f.wait(w, runId)
+}
+
+func (f *fakeRuns) result(w http.ResponseWriter, r *http.Request) {
+	f.record(r)
+	runId := r.PathValue("id")
+	f.mu.Lock()
+	_, known := f.waits[runId]
+	f.mu.Unlock()
+	if !known {
+		writeJSON(w, http.StatusNotFound, map[string]string{"code": "RUN_NOT_FOUND", "message": "no run " + runId})
+		return
+	}
+	f.wait(w, runId)
+}
+
+func (f *fakeRuns) wait(w http.ResponseWriter, runId string) {
+	f.mu.Lock()
+	f.waits[runId]++
+	ended := f.waits[runId] > f.pending
+	f.mu.Unlock()
+	if ended {
+		writeJSON(w, http.StatusOK, f.end(runId))
+		return
+	}
+	writeJSON(w, http.StatusAccepted, runView(runId, "RUNNING", nil, nil))
 }
 
 func (g *fakeGateway) URL() string { return g.srv.URL }

@@ -12,9 +12,15 @@ import (
 	"time"
 )
 
-// resultPollMs is how long one result request waits at the gateway before it
-// answers 202 and is asked again.
+// resultPollMs is how long one result request, and the trigger of Run,
+// waits at the gateway before it answers 202 and is asked again.
 const resultPollMs = 30000
+
+// maxDrainBytes bounds how much of an answer's unread rest is read before
+// its body is closed. Read to its end, a body gives its connection back to
+// the transport's pool; closed before, the connection is closed. A longer
+// rest costs more to read than a new connection.
+const maxDrainBytes = 64 * 1024
 
 // maxResultRetries bounds how many result requests in a row may fail to
 // connect (or meet a gateway that is briefly unavailable) before Result fails.
@@ -106,29 +112,68 @@ type triggerBody struct {
 	ExecutionTimeoutMs *int64          `json:"executionTimeoutMs,omitempty"`
 }
 
-// trigger starts a run of task with input and returns its id.
-func (r *Runs) trigger(ctx context.Context, task *StandaloneTask, input any) (string, error) {
+func newTriggerBody(task *StandaloneTask, input any) (*triggerBody, error) {
 	encoded, err := json.Marshal(input)
 	if err != nil {
-		return "", fmt.Errorf("chute: the input of task %s is not JSON: %w", task.name, err)
+		return nil, fmt.Errorf("chute: the input of task %s is not JSON: %w", task.name, err)
 	}
-	body := triggerBody{Input: encoded, Retries: task.retries}
+	body := &triggerBody{Input: encoded, Retries: task.retries}
 	if task.executionTimeout > 0 {
 		ms := task.executionTimeout.Milliseconds()
 		body.ExecutionTimeoutMs = &ms
+	}
+	return body, nil
+}
+
+// errNoRunId is an answer to a trigger that does not say which run it started.
+var errNoRunId = errors.New("chute: the gateway's answer to a trigger carried no runId")
+
+// trigger starts a run of task with input and returns its id.
+func (r *Runs) trigger(ctx context.Context, task *StandaloneTask, input any) (string, error) {
+	body, err := newTriggerBody(task, input)
+	if err != nil {
+		return "", err
 	}
 	var answer struct {
 		RunId string `json:"runId"`
 	}
 	// Not retried: a trigger that reached the gateway and lost its answer
 	// would start a second run.
-	if _, err := r.do(ctx, http.MethodPost, "/api/v1/tasks/"+url.PathEscape(task.name)+"/runs", body, &answer); err != nil {
+	if _, err := r.do(ctx, http.MethodPost, task.triggerPath, body, &answer); err != nil {
 		return "", err
 	}
 	if answer.RunId == "" {
-		return "", errors.New("chute: the gateway's answer to a trigger carried no runId")
+		return "", errNoRunId
 	}
 	return answer.RunId, nil
+}
+
+// run starts a run of task with input and waits for its end. The trigger
+// itself waits (waitMs), so a run that ends within that wait costs one
+// exchange rather than a trigger and a result request.
+func (r *Runs) run(ctx context.Context, task *StandaloneTask, input any) (*TaskResult, error) {
+	body, err := newTriggerBody(task, input)
+	if err != nil {
+		return nil, err
+	}
+	var view RunView
+	// Not retried, as trigger. The answer comes only once the run has ended
+	// or the wait is over, so a connection lost in between leaves a run the
+	// caller has no id of: the price of the single exchange.
+	status, err := r.do(ctx, http.MethodPost, task.waitedTriggerPath, body, &view)
+	if err != nil {
+		return nil, err
+	}
+	if view.RunId == "" {
+		return nil, errNoRunId
+	}
+	if status == http.StatusOK {
+		return view.outcome()
+	}
+	// 202: the run had not ended by the end of the wait. (A gateway older
+	// than waitMs ignores it and answers 201 with the id alone.) Either way
+	// the waiting goes on as Result's.
+	return r.Result(ctx, view.RunId)
 }
 
 // Get returns the run as the gateway shows it now.
@@ -205,18 +250,27 @@ func (r *Runs) do(ctx context.Context, method, pathAndQuery string, body, out an
 		}
 		return 0, fmt.Errorf("chute: %w", err)
 	}
-	defer res.Body.Close()
+	// json.Decoder stops at the end of the value, before the body's end
+	// (a trailing newline, or the EOF not yet seen): drained, the connection
+	// goes back to the pool.
+	defer drainAndClose(res.Body)
 	if res.StatusCode >= 300 {
 		return res.StatusCode, readAPIError(res)
 	}
 	if out == nil {
-		_, _ = io.Copy(io.Discard, res.Body)
 		return res.StatusCode, nil
 	}
 	if err := json.NewDecoder(res.Body).Decode(out); err != nil {
 		return res.StatusCode, fmt.Errorf("chute: decoding the answer to %s %s: %w", method, req.URL.Redacted(), err)
 	}
 	return res.StatusCode, nil
+}
+
+// drainAndClose reads the rest of a response body (up to maxDrainBytes) and
+// closes it, so its connection can be used again.
+func drainAndClose(body io.ReadCloser) {
+	_, _ = io.CopyN(io.Discard, body, maxDrainBytes)
+	_ = body.Close()
 }
 
 // readAPIError turns an error answer into an *APIError, reading the

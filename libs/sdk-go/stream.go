@@ -216,10 +216,13 @@ func (r *Runs) followOnce(ctx context.Context, runId string, fromStart bool, onA
 		}
 		return false, err
 	}
-	defer res.Body.Close()
 	if res.StatusCode != http.StatusOK {
+		defer drainAndClose(res.Body)
 		return false, readAPIError(res)
 	}
+	// Closed, not drained: the stream may have more to send after its end
+	// event, and one connection per subscription costs little.
+	defer res.Body.Close()
 	idle := time.AfterFunc(streamIdleTimeout, cancel)
 	defer idle.Stop()
 

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"reflect"
 	"regexp"
 	"runtime/debug"
+	"strconv"
 	"time"
 )
 
@@ -28,6 +30,8 @@ type StandaloneTask struct {
 	inputType        reflect.Type
 	retries          *int
 	executionTimeout time.Duration
+	// The trigger route's paths, built once rather than per run.
+	triggerPath, waitedTriggerPath string
 }
 
 // TaskOption configures a task; pass them to NewStandaloneTask.
@@ -67,6 +71,8 @@ func (c *Client) NewStandaloneTask(name string, fn any, opts ...TaskOption) *Sta
 		panic(fmt.Sprintf("chute: task %s: %v", name, err))
 	}
 	t := &StandaloneTask{client: c, name: name, fn: fv, inputType: fv.Type().In(1)}
+	t.triggerPath = "/api/v1/tasks/" + url.PathEscape(name) + "/runs"
+	t.waitedTriggerPath = t.triggerPath + "?waitMs=" + strconv.Itoa(resultPollMs)
 	for _, opt := range opts {
 		opt(t)
 	}
@@ -111,13 +117,11 @@ func (t *StandaloneTask) RunNoWait(ctx context.Context, input any) (*RunRef, err
 }
 
 // Run triggers a run of the task with input and waits for its output. A run
-// that does not complete returns a *RunFailedError.
+// that does not complete returns a *RunFailedError. A run that ends within
+// 30 s costs one HTTP exchange: the trigger waits for the end (waitMs);
+// a longer one goes on waiting as Result does.
 func (t *StandaloneTask) Run(ctx context.Context, input any) (*TaskResult, error) {
-	ref, err := t.RunNoWait(ctx, input)
-	if err != nil {
-		return nil, err
-	}
-	return ref.Result(ctx)
+	return t.client.runs.run(ctx, t, input)
 }
 
 // call runs the task function on a JSON input and returns its JSON output.
