@@ -24,7 +24,7 @@ class RunsTest < Minitest::Test
     ref = task.run_no_wait
     request = @gateway.next_request
     assert_equal RUN_ID, ref.workflow_run_id
-    assert_equal ["POST", "/api/v1/tasks/echo/runs"], [request.verb, request.path]
+    assert_equal ["POST", "/api/v1/tasks/echo/runs", {}], [request.verb, request.path, request.query]
     assert_equal({ "input" => {}, "retries" => 2, "executionTimeoutMs" => 90_000 }, request.body)
     assert_equal "Bearer secret-token", request.headers["authorization"]
 
@@ -32,8 +32,28 @@ class RunsTest < Minitest::Test
     assert_equal({ "input" => { "topic" => "x" } }, @gateway.next_request.body)
   end
 
-  def test_run_long_polls_the_result_until_it_is_200_and_returns_the_output
-    trigger_route
+  def test_a_run_that_ends_within_the_wait_costs_one_request
+    @gateway.serve_runs { |id| FakeGateway.run_view(id, "COMPLETED", output: { "answer" => 42 }) }
+    task = @client.task(name: "echo", retries: 1) { nil }
+
+    assert_equal({ "answer" => 42 }, task.run({ "q" => 1 }))
+    request = @gateway.next_request
+    assert_equal({ "input" => { "q" => 1 }, "retries" => 1 }, request.body, "the body is run_no_wait's")
+    assert_equal "Bearer secret-token", request.headers["authorization"]
+    assert_equal ["POST", "/api/v1/tasks/echo/runs", { "waitMs" => "30000" }], [request.verb, request.path, request.query]
+    assert_empty request_log, "no request but the waited trigger"
+  end
+
+  def test_after_a_202_the_run_is_waited_for_on_result
+    run_ids = @gateway.serve_runs(pending: 2) { |id| FakeGateway.run_view(id, "COMPLETED", output: "late") }
+
+    assert_equal "late", @client.task(name: "echo") { nil }.run
+    result = "GET /api/v1/runs/#{run_ids.first}/result?timeoutMs=30000"
+    assert_equal ["POST /api/v1/tasks/echo/runs?waitMs=30000", result, result], request_log
+  end
+
+  def test_against_a_gateway_without_wait_ms_the_run_long_polls_the_result
+    trigger_route # answers 201 {runId}, whatever the query
     polls = 0
     @gateway.route("GET", %r{/result\z}) do |request|
       assert_equal "30000", request.query["timeoutMs"]
@@ -55,13 +75,23 @@ class RunsTest < Minitest::Test
   end
 
   def test_run_raises_run_failed_error_with_status_and_error
-    trigger_route
     error = { "name" => "ArgumentError", "message" => "bad input", "nonRetryable" => true }
-    @gateway.route("GET", %r{/result\z}) { [200, run_view("FAILED", error: error)] }
+    [0, 1].each do |pending|
+      run_ids = @gateway.serve_runs(pending: pending) { |id| FakeGateway.run_view(id, "FAILED", error: error) }
 
-    failure = assert_raises(Chute::RunFailedError) { @client.task(name: "echo") { nil }.run }
-    assert_equal [RUN_ID, "FAILED", error], [failure.run_id, failure.status, failure.error]
-    assert_equal "run #{RUN_ID} ended FAILED: ArgumentError: bad input", failure.message
+      failure = assert_raises(Chute::RunFailedError) { @client.task(name: "echo") { nil }.run }
+      assert_equal [run_ids.last, "FAILED", error], [failure.run_id, failure.status, failure.error]
+      assert_equal "run #{run_ids.last} ended FAILED: ArgumentError: bad input", failure.message
+    end
+  end
+
+  def test_result_of_a_reference_waits_on_result
+    run_ids = @gateway.serve_runs(pending: 1)
+
+    ref = @client.task(name: "echo") { nil }.run_no_wait
+    assert_equal "done", ref.result
+    result = "GET /api/v1/runs/#{run_ids.first}/result?timeoutMs=30000"
+    assert_equal ["POST /api/v1/tasks/echo/runs", result, result], request_log
   end
 
   def test_gateway_errors_raise_api_error_with_status_and_code
@@ -69,6 +99,8 @@ class RunsTest < Minitest::Test
 
     error = assert_raises(Chute::ApiError) { @client.runs.trigger("echo", {}) }
     assert_equal [400, "BAD_REQUEST", "BAD_REQUEST: input: too large"], [error.status, error.code, error.message]
+    error = assert_raises(Chute::ApiError) { @client.task(name: "echo") { nil }.run }
+    assert_equal [400, "BAD_REQUEST"], [error.status, error.code]
   end
 
   def test_subscribe_yields_chunks_in_order_reports_attempts_and_ends_at_end

@@ -41,6 +41,13 @@ module GatewayTest
     [worker, @gateway.next_worker]
   end
 
+  # Every request the fake received so far, as "VERB path?query".
+  def request_log
+    log = []
+    log << @gateway.requests.pop(timeout: 0) until @gateway.requests.empty?
+    log.map { |r| "#{r.verb} #{r.path}#{r.query.empty? ? '' : "?#{URI.encode_www_form(r.query)}"}" }
+  end
+
   # Waits until the block is true (polling), failing after +timeout+ seconds.
   def eventually(timeout: 5, message: "condition never became true")
     deadline = Time.now + timeout

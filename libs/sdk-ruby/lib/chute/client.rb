@@ -24,7 +24,14 @@ module Chute
       @gateways = Gateways.new(gateway_url)
       @token = token
       @logger = logger || Logger.new($stderr, progname: "chute")
-      @runs = Runs.new(Http.new(@gateways, token))
+      @http = Http.new(@gateways, token)
+      @runs = Runs.new(@http)
+    end
+
+    # Closes the connections to the gateways kept open between requests. The
+    # client stays usable: a later request opens a new one.
+    def close
+      @http.close
     end
 
     # Defines a task; its block gets the run's input (parsed JSON: a Hash with

@@ -7,20 +7,45 @@ require_relative "stream"
 module Chute
   # Runs, through the gateway's HTTP API: what Client#runs is.
   class Runs
+    # How long a waited trigger and each result request wait at the gateway
+    # for the run to end before answering 202 (and being asked again).
+    WAIT_MS = 30_000
+    # Long enough for the gateway's wait and then some: a read timeout is a
+    # gateway that stopped answering, not a run that takes long.
+    WAIT_READ_TIMEOUT = 90
+
     def initialize(http)
       @http = http
     end
 
     # Triggers a run of +task+ (a Task, or a task's name) with +input+ (JSON); returns its id.
     def trigger(task, input = {})
-      body = { "input" => input }
-      if task.is_a?(Task)
-        body["retries"] = task.retries if task.retries
-        body["executionTimeoutMs"] = task.execution_timeout_ms if task.execution_timeout_ms
-        task = task.name
-      end
-      _, json = @http.request("POST", "/api/v1/tasks/#{escape(task)}/runs", body: body, accept: [201])
+      name, body = trigger_request(task, input)
+      _, json = @http.request("POST", "/api/v1/tasks/#{escape(name)}/runs", body: body, accept: [201])
       json.fetch("runId")
+    end
+
+    # Triggers a run and waits for its end; returns the run, like #wait_for_end.
+    # The trigger itself waits (waitMs), so a run that ends within WAIT_MS
+    # costs one exchange; a longer one is waited for as #wait_for_end does.
+    # Like #trigger, the trigger is never sent twice: its answer comes only
+    # once the run ended or the wait is over, and a connection that breaks
+    # meanwhile raises ApiError (CONNECTION_LOST) with the run possibly
+    # started.
+    def trigger_and_wait(task, input = {})
+      name, body = trigger_request(task, input)
+      path = "/api/v1/tasks/#{escape(name)}/runs?waitMs=#{WAIT_MS}"
+      status, run = @http.request("POST", path, body: body, read_timeout: WAIT_READ_TIMEOUT)
+      return run if status == 200
+
+      # 202: the run had not ended within the wait. (A gateway older than
+      # waitMs ignores it and answers 201 with the id alone.)
+      wait_for_end(run.fetch("runId"))
+    end
+
+    # Triggers a run and waits for its output (RunFailedError if it does not complete).
+    def run(task, input = {})
+      outcome(trigger_and_wait(task, input))
     end
 
     # The run as the gateway sees it (a Hash: "status", "output", "error", "attempt"...).
@@ -40,7 +65,8 @@ module Chute
     def wait_for_end(run_id, max_failures: 5)
       failures = 0
       loop do
-        status, run = @http.request("GET", "/api/v1/runs/#{escape(run_id)}/result?timeoutMs=30000", read_timeout: 90)
+        status, run = @http.request("GET", "/api/v1/runs/#{escape(run_id)}/result?timeoutMs=#{WAIT_MS}",
+                                    read_timeout: WAIT_READ_TIMEOUT)
         return run if status == 200
 
         failures = 0
@@ -54,10 +80,7 @@ module Chute
 
     # The output of a run that completed; RunFailedError for any other end.
     def result(run_id)
-      run = wait_for_end(run_id)
-      return run["output"] if run["status"] == "COMPLETED"
-
-      raise RunFailedError.new(run_id, run["status"], run["error"])
+      outcome(wait_for_end(run_id), run_id)
     end
 
     # The chunks a run publishes from now on, as Strings, until its stream
@@ -85,6 +108,23 @@ module Chute
     end
 
     private
+
+    # The task's name and the trigger's body.
+    def trigger_request(task, input)
+      body = { "input" => input }
+      return [task, body] unless task.is_a?(Task)
+
+      body["retries"] = task.retries if task.retries
+      body["executionTimeoutMs"] = task.execution_timeout_ms if task.execution_timeout_ms
+      [task.name, body]
+    end
+
+    # An ended run's output; RunFailedError unless it completed.
+    def outcome(run, run_id = run["runId"])
+      return run["output"] if run["status"] == "COMPLETED"
+
+      raise RunFailedError.new(run_id, run["status"], run["error"])
+    end
 
     def escape(segment)
       URI.encode_www_form_component(segment).gsub("+", "%20")

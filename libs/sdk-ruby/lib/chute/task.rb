@@ -60,9 +60,10 @@ module Chute
       WorkflowRunRef.new(@runs.trigger(self, input), @runs)
     end
 
-    # Triggers a run and waits for its output (RunFailedError if it does not complete).
+    # Triggers a run and waits for its output (RunFailedError if it does not
+    # complete). A run that ends within 30 s costs one HTTP exchange.
     def run(input = {})
-      run_no_wait(input).result
+      @runs.run(self, input)
     end
 
     def self.milliseconds(duration)

@@ -3,6 +3,7 @@
 require "base64"
 require "digest/sha1"
 require "json"
+require "securerandom"
 require "socket"
 require "timeout"
 require "uri"
@@ -11,19 +12,25 @@ require_relative "schemas"
 require_relative "timed_queue"
 
 # A stand-in for Chute's gateway on 127.0.0.1 (an ephemeral port): the worker
-# protocol's WebSocket and scripted HTTP routes (JSON and SSE). Every message
-# the SDK sends, and every stream message the fake sends, is checked against
-# schemas/json; #problems lists what did not match.
+# protocol's WebSocket and scripted HTTP routes (JSON and SSE), over
+# keep-alive connections as Node's server keeps them. Every message the SDK
+# sends, and every stream message the fake sends, is checked against
+# schemas/json; #problems lists what did not match. #serve_runs serves the
+# trigger and result routes as the gateway does.
 class FakeGateway
   Request = Struct.new(:verb, :path, :query, :headers, :body, :io, keyword_init: true)
 
-  attr_reader :port, :problems, :requests
-  attr_accessor :heartbeat_interval_ms, :max_chunk_bytes, :answer_register
+  TRIGGER_PATH = %r{\A/api/v1/tasks/[^/]+/runs\z}
+  RESULT_PATH = %r{\A/api/v1/runs/([^/]+)/result\z}
+
+  attr_reader :port, :problems, :requests, :connections
+  attr_accessor :heartbeat_interval_ms, :max_chunk_bytes, :answer_register, :keep_alive
 
   def initialize(heartbeat_interval_ms: 100, max_chunk_bytes: 1024)
     @heartbeat_interval_ms = heartbeat_interval_ms
     @max_chunk_bytes = max_chunk_bytes
     @answer_register = true
+    @keep_alive = true
     @server = TCPServer.new("127.0.0.1", 0)
     @port = @server.addr[1]
     @routes = []
@@ -32,7 +39,70 @@ class FakeGateway
     @sessions = TimedQueue.new
     @threads = []
     @registrations = 0
+    @connections = 0
+    @idle = []
+    @lock = Mutex.new
     @acceptor = Thread.new { accept_loop }
+  end
+
+  # A run as the gateway shows it (RunView).
+  def self.run_view(run_id, status, output: nil, error: nil)
+    { "runId" => run_id, "task" => "echo", "status" => status, "input" => {}, "output" => output, "error" => error,
+      "attempt" => 1, "retries" => 0, "workerId" => nil, "createdAt" => "", "updatedAt" => "",
+      "startedAt" => nil, "finishedAt" => nil }
+  end
+
+  # Serves POST /api/v1/tasks/:name/runs and GET /api/v1/runs/:id/result as
+  # the gateway does. Without waitMs a trigger answers 201 {runId}; with it,
+  # and on result, the run as it stands once "waited": 200 if it has ended,
+  # 202 if not. A run ends at its (+pending+ + 1)-th wait, so with pending 0
+  # the waited trigger answers 200. The block gives an ended run's view
+  # (default: COMPLETED with output "done"). Returns the ids of the runs
+  # triggered, in order, as a list that grows.
+  def serve_runs(pending: 0, &ended)
+    ended ||= ->(run_id) { FakeGateway.run_view(run_id, "COMPLETED", output: "done") }
+    waits = {}
+    triggered = []
+    lock = Mutex.new
+    wait = lambda do |run_id|
+      done = lock.synchronize { (waits[run_id] += 1) > pending }
+      done ? [200, ended.call(run_id)] : [202, FakeGateway.run_view(run_id, "RUNNING")]
+    end
+    route("POST", TRIGGER_PATH) do |request|
+      run_id = SecureRandom.uuid
+      lock.synchronize do
+        waits[run_id] = 0
+        triggered << run_id
+      end
+      wait_ms = request.query["waitMs"]
+      # The gateway's bound (schemas/src/api.ts, TriggerRunQuery).
+      if wait_ms.nil? then [201, { "runId" => run_id }]
+      elsif !/\A\d+\z/.match?(wait_ms) || wait_ms.to_i > 120_000
+        [400, { "code" => "BAD_REQUEST", "message" => "waitMs must be an integer from 0 to 120000" }]
+      else
+        wait.call(run_id)
+      end
+    end
+    route("GET", RESULT_PATH) do |request|
+      run_id = request.path[RESULT_PATH, 1]
+      next [404, { "code" => "RUN_NOT_FOUND", "message" => "no run #{run_id}" }] unless lock.synchronize { waits.key?(run_id) }
+
+      wait.call(run_id)
+    end
+    triggered
+  end
+
+  # How many kept connections wait for their next request.
+  def idle_connections
+    @lock.synchronize { @idle.size }
+  end
+
+  # Closes the kept connections that wait for their next request, as a
+  # gateway does with those idle past its keep-alive timeout.
+  def close_idle_connections
+    idle = @lock.synchronize { @idle.dup }
+    idle.each(&:close)
+    idle.size
   end
 
   def url
@@ -73,30 +143,42 @@ class FakeGateway
   def accept_loop
     loop do
       io = @server.accept
+      @lock.synchronize { @connections += 1 }
       @threads << Thread.new { handle(io) }
     end
   rescue IOError
     nil
   end
 
+  # Serves the connection's requests, one after another, until the client
+  # closes it, a route answers by itself (a stream, a dropped connection), or
+  # either side asks for Connection: close.
   def handle(io)
-    request_line = io.gets or return
-    method, target = request_line.split
-    uri = URI(target)
-    headers = read_headers(io)
-    if headers["upgrade"]&.casecmp?("websocket") && uri.path == "/api/v1/workers/connect"
-      return WorkerSession.new(self, io, headers).run { |session| @sessions << session }
-    end
+    while (request_line = next_request_line(io))
+      method, target = request_line.split
+      uri = URI(target)
+      headers = read_headers(io)
+      if headers["upgrade"]&.casecmp?("websocket") && uri.path == "/api/v1/workers/connect"
+        return WorkerSession.new(self, io, headers).run { |session| @sessions << session }
+      end
 
-    body = headers["content-length"] ? io.read(headers["content-length"].to_i) : nil
-    request = Request.new(verb: method, path: uri.path, query: URI.decode_www_form(uri.query || "").to_h,
-                          headers: headers, body: body && !body.empty? ? JSON.parse(body) : nil, io: io)
-    @requests << request
-    answer(request)
+      body = headers["content-length"] ? io.read(headers["content-length"].to_i) : nil
+      request = Request.new(verb: method, path: uri.path, query: URI.decode_www_form(uri.query || "").to_h,
+                            headers: headers, body: body && !body.empty? ? JSON.parse(body) : nil, io: io)
+      @requests << request
+      break unless answer(request)
+    end
   rescue IOError, SystemCallError
     nil
   ensure
     io.close unless io.closed?
+  end
+
+  def next_request_line(io)
+    @lock.synchronize { @idle << io }
+    io.gets
+  ensure
+    @lock.synchronize { @idle.delete(io) }
   end
 
   def read_headers(io)
@@ -108,18 +190,26 @@ class FakeGateway
     headers
   end
 
+  # Answers the request; true when the connection may carry another one.
   def answer(request)
     _, _, handler = @routes.find { |method, pattern, _| method == request.verb && pattern.match?(request.path) }
-    return respond(request.io, 404, { "code" => "NOT_FOUND", "message" => "no route #{request.path}" }) unless handler
+    status, json = if handler
+                     handler.call(request)
+                   else
+                     [404, { "code" => "NOT_FOUND", "message" => "no route #{request.path}" }]
+                   end
+    # A route that wrote its answer itself leaves the connection in a state only it knows.
+    return false unless status
 
-    status, json = handler.call(request)
-    respond(request.io, status, json) if status
+    keep = @keep_alive && !request.headers["connection"]&.casecmp?("close")
+    respond(request.io, status, json, keep: keep)
+    keep
   end
 
-  def respond(io, status, json)
+  def respond(io, status, json, keep: false)
     body = JSON.generate(json)
     io.write("HTTP/1.1 #{status} X\r\nContent-Type: application/json\r\nContent-Length: #{body.bytesize}\r\n" \
-             "Connection: close\r\n\r\n#{body}")
+             "Connection: #{keep ? 'keep-alive' : 'close'}\r\n\r\n#{body}")
   end
 
   public
