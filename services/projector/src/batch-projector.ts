@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Db } from '@chute/db';
-import type { Decoded } from '@chute/log';
+import type { Decoded, PartitionOffset } from '@chute/log';
 import type { Counter, Logger, Metrics } from '@chute/runtime';
 import type { RecordParked } from '@chute/schemas';
 import {
@@ -21,6 +21,13 @@ export interface BatchProjectorOptions<T> {
   /** The consumer group the batches come from, named in each dead letter. */
   consumer: string;
   apply: ApplyEvents<T>;
+  /**
+   * Writes a batch with its checkpoint, all or nothing, skipping what the
+   * checkpoint is past; resolves with the records applied. `next` is where
+   * reading the partition goes on after the batch.
+   * @default a transaction: {@link projectBatch} with `apply`
+   */
+  write?: (batch: readonly Decoded<T>[], next?: PartitionOffset) => Promise<number>;
   /** Appends dead letters; resolves once the log holds them durably. */
   park(letters: readonly RecordParked[]): Promise<void>;
   logger: Logger;
@@ -42,8 +49,10 @@ export interface BatchProjectorOptions<T> {
 export class BatchProjector<T> {
   private readonly deadLetters: Counter;
   private readonly policy: ParkingPolicy;
+  private readonly write: (batch: readonly Decoded<T>[], next?: PartitionOffset) => Promise<number>;
 
   constructor(private readonly options: BatchProjectorOptions<T>) {
+    this.write = options.write ?? ((batch) => projectBatch(options.db, options.projection, batch, options.apply));
     this.deadLetters = options.metrics.counter(
       'chute_projector_dead_letters_total',
       'Records the read model refused even alone, parked on the dead-letter topic and skipped, by projection.',
@@ -57,11 +66,11 @@ export class BatchProjector<T> {
    * @returns how many records were applied (records behind the checkpoint and parked ones do not count).
    * @throws the database's error when it is an outage; the batch should be delivered again.
    */
-  async project(batch: readonly Decoded<T>[]): Promise<number> {
-    const { db, projection, apply, logger } = this.options;
+  async project(batch: readonly Decoded<T>[], next?: PartitionOffset): Promise<number> {
+    const { projection, logger } = this.options;
     for (let attempt = 1; ; attempt++) {
       try {
-        return await projectBatch(db, projection, batch, apply);
+        return await this.write(batch, next);
       } catch (error) {
         const failure = classifyProjectionError(error);
         const next = nextStepAfterFailure(failure, attempt, this.policy);
@@ -87,7 +96,7 @@ export class BatchProjector<T> {
     let applied = 0;
     for (const decoded of batch) {
       try {
-        applied += await projectBatch(this.options.db, this.options.projection, [decoded], this.options.apply);
+        applied += await this.write([decoded]);
       } catch (error) {
         const failure = classifyProjectionError(error);
         if (failure.kind === 'outage') throw error;

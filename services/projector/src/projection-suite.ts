@@ -13,6 +13,7 @@ import type { RecordParked } from '@chute/schemas';
 import { BatchProjector } from './batch-projector';
 import { classifyProjectionError } from './failures';
 import { applyRunEvents, projectBatch, type ApplyEvents } from './projection';
+import { RunsProjection } from './runs-projection';
 import { at, decodedRecords, refusedDispatch, runLife } from './test-fixtures';
 
 /** What the suite needs from an engine: an empty database, and how to release it. */
@@ -195,6 +196,87 @@ export function describeRunProjection(engine: string, open: () => Promise<EmptyD
         [damaged, 2, 'READ_MODEL_ROW_INVALID'],
       ]);
       assert.equal(await checkpointOf(partition), 7);
+    });
+
+    describe('one statement per batch (RunsProjection)', () => {
+      /** A projection of its own, and how many batches it wrote each way. */
+      function runsProjection() {
+        const metrics = new Metrics();
+        const projection = new RunsProjection(db, metrics);
+        const written = metrics.counter('chute_projector_run_batches_total', '');
+        return { projection, ways: () => ({ statement: written.get({ write: 'statement' }), transaction: written.get({ write: 'transaction' }) }) };
+      }
+      const rowOf = (runId: string) => db.selectFrom('runs').selectAll().where('id', '=', runId).executeTakeFirstOrThrow();
+      const next = (offset: number) => ({ partition, offset });
+
+      test('batches that follow on are written in one statement each, to the same rows the transaction writes', async () => {
+        partition = 20;
+        const { projection, ways } = runsProjection();
+        const runId = randomUUID();
+        const other = randomUUID();
+        const input = { text: 'a\u0000b', n: [1, 2] };
+        const [requested, dispatched, started, completed] = runLife(runId, input, { out: 'é🙂' });
+        assert.equal(await projection.project(decodedRecords([requested!], { partition }), next(1)), 1);
+        // Past a commit marker at offset 1: the next batch starts at 2.
+        assert.equal(await projection.project(decodedRecords([dispatched!, ...runLife(other, null, null).slice(0, 1)], { partition, offset: 2 }), next(4)), 2);
+        assert.equal(await projection.project(decodedRecords([started!, completed!], { partition, offset: 4 }), next(6)), 2);
+        assert.deepEqual(ways(), { statement: 2, transaction: 1 }, 'the first batch reads (nothing is known of the partition), the others do not');
+        const row = await rowOf(runId);
+        const folded = [requested!, dispatched!, started!, completed!].reduce<RunState | undefined>(evolveRun, undefined)!;
+        assert.deepEqual(
+          [row.status, row.input, row.output, row.attempt, row.worker_id, row.started_at?.getTime(), row.finished_at?.getTime()],
+          ['COMPLETED', input, { out: 'é🙂' }, 1, 'w-1', folded.startedAt, folded.finishedAt],
+        );
+        assert.deepEqual(decodeRunState(runId, row.state), folded, 'the stored state is the fold of the events');
+        assert.equal((await rowOf(other)).status, 'QUEUED');
+        assert.equal(await checkpointOf(partition), 6);
+      });
+
+      test('a checkpoint another projector moved meanwhile: the statement writes nothing, and the batch goes the long way', async () => {
+        partition = 21;
+        const mine = runsProjection();
+        const theirs = runsProjection();
+        const runId = randomUUID();
+        const [requested, dispatched, started, completed] = runLife(runId, null, 'ok');
+        await mine.projection.project(decodedRecords([requested!, dispatched!], { partition }), next(2));
+        // The partition changed hands and back: the other projector applied offset 2 meanwhile.
+        await theirs.projection.project(decodedRecords([started!], { partition, offset: 2 }), next(3));
+        assert.equal(await mine.projection.project(decodedRecords([started!, completed!], { partition, offset: 2 }), next(4)), 1, 'only what the checkpoint is not past');
+        assert.deepEqual(mine.ways(), { statement: 0, transaction: 2 });
+        assert.deepEqual([(await rowOf(runId)).status, await checkpointOf(partition)], ['COMPLETED', 4]);
+      });
+
+      test('a request whose run id is taken does not overwrite the run: the batch goes the long way, where the fold ignores it', async () => {
+        partition = 22;
+        const { projection, ways } = runsProjection();
+        const runId = randomUUID();
+        const life = runLife(runId, { first: true }, 'ok');
+        // The run is in the read model, written through another partition's checkpoint.
+        await projectBatch(db, 'runs', decodedRecords(life, { partition: 23 }), applyRunEvents);
+        const before = await rowOf(runId);
+        const latecomer = randomUUID();
+        await projection.project(decodedRecords(runLife(latecomer, null, null).slice(0, 1), { partition }), next(1));
+        const again: RunEvent = { ...life[0]!, input: { first: false } } as RunEvent;
+        assert.equal(await projection.project(decodedRecords([again], { partition, offset: 1 }), next(2)), 1);
+        assert.deepEqual(ways(), { statement: 0, transaction: 2 });
+        assert.deepEqual(await rowOf(runId), before);
+        assert.equal(await checkpointOf(partition), 2);
+      });
+
+      test('a run it does not remember is read first: the batch goes the long way, then the next follows on in one statement', async () => {
+        partition = 24;
+        const { projection, ways } = runsProjection();
+        const known = randomUUID();
+        const unknown = randomUUID();
+        const unknownLife = runLife(unknown, null, 'ok');
+        await project(unknownLife.slice(0, 2), 0);
+        const knownLife = runLife(known, null, 'ok');
+        await projection.project(decodedRecords(knownLife.slice(0, 1), { partition, offset: 2 }), next(3));
+        await projection.project(decodedRecords([unknownLife[2]!, knownLife[1]!], { partition, offset: 3 }), next(5));
+        await projection.project(decodedRecords([unknownLife[3]!, knownLife[2]!, knownLife[3]!], { partition, offset: 5 }), next(8));
+        assert.deepEqual(ways(), { statement: 1, transaction: 2 });
+        assert.deepEqual([(await rowOf(unknown)).status, (await rowOf(known)).status, await checkpointOf(partition)], ['COMPLETED', 'COMPLETED', 8]);
+      });
     });
   });
 }

@@ -97,6 +97,14 @@ async function moveCheckpoint(db: Db | Trx, projection: string, topic: string, p
  * @throws InvalidRowError (@chute/db) when a touched row's state does not decode.
  */
 export async function applyRunEvents(trx: Trx, events: readonly RunEvent[]): Promise<void> {
+  await foldRunEvents(trx, events);
+}
+
+/**
+ * {@link applyRunEvents}, returning every touched run as folded (undefined for
+ * a run the events did not create).
+ */
+export async function foldRunEvents(trx: Trx, events: readonly RunEvent[]): Promise<ReadonlyMap<string, RunState | undefined>> {
   const ids = [...new Set(events.map((e) => e.runId))];
   const rows = await trx.selectFrom('runs').select(['id', 'state']).where('id', 'in', ids).execute();
   const states = new Map<string, RunState | undefined>(rows.map((r) => [r.id, decodeRunState(r.id, r.state)]));
@@ -109,7 +117,7 @@ export async function applyRunEvents(trx: Trx, events: readonly RunEvent[]): Pro
       changed.add(event.runId);
     }
   }
-  if (changed.size === 0) return;
+  if (changed.size === 0) return states;
   const values = [...changed].map((id) => runRow(states.get(id)!));
   await trx
     .insertInto('runs')
@@ -129,6 +137,7 @@ export async function applyRunEvents(trx: Trx, events: readonly RunEvent[]): Pro
       })),
     )
     .execute();
+  return states;
 }
 
 /** Folds worker events into `workers`. */

@@ -99,12 +99,28 @@ describe('projector service on the broker', () => {
     assert.equal(checkpoint.offset, await runEventsEnd(), 'the checkpoint is past every record, the parked one included');
   });
 
-  test("a run whose stored state does not decode has its events parked as READ_MODEL_ROW_INVALID; other runs go on", async () => {
+  test("a run it remembers whose stored state was damaged behind its back is written again from the log's fold", async () => {
+    const damaged = randomUUID();
+    const [requested, dispatched] = runLife(damaged, null, null);
+    await topics.runEvents.append([requested!]);
+    await waitForStatus(damaged, 'QUEUED');
+    await database.db.updateTable('runs').set({ state: JSON.stringify({ v: 1, runId: damaged }) }).where('id', '=', damaged).execute();
+    await topics.runEvents.append([dispatched!]);
+    await waitFor(async () => (await rowOf(damaged))?.worker_id === 'w-1', { timeoutMs: 60_000, intervalMs: 50, message: 'the dispatch to be projected' });
+    const state = decodeRunState(damaged, (await rowOf(damaged))!.state);
+    assert.deepEqual([state.phase, state.attempt, state.workerId], ['dispatched', 1, 'w-1']);
+  });
+
+  test("a run whose stored state does not decode, and that it does not remember (it restarted), has its events parked as READ_MODEL_ROW_INVALID; other runs go on", async () => {
     const damaged = randomUUID();
     const other = randomUUID();
     const [requested, dispatched] = runLife(damaged, null, null);
     await topics.runEvents.append([requested!]);
     await waitForStatus(damaged, 'QUEUED');
+    // A new projector knows no run: it reads each row it folds onto.
+    await service.stop();
+    service = new ProjectorService(config, silentLogger);
+    await service.start();
     await database.db.updateTable('runs').set({ state: JSON.stringify({ v: 1, runId: damaged }) }).where('id', '=', damaged).execute();
     await topics.runEvents.append([dispatched!, ...runLife(other, null, 'ok')]);
 
@@ -114,6 +130,6 @@ describe('projector service on the broker', () => {
       letters.filter((l) => l.key === damaged).map((l) => l.code),
       ['READ_MODEL_ROW_INVALID'],
     );
-    assert.match(service.metrics.render(), /^chute_projector_dead_letters_total\{projection="runs"\} 2$/m);
+    assert.match(service.metrics.render(), /^chute_projector_dead_letters_total\{projection="runs"\} 1$/m, 'counted by the projector that parked it');
   });
 });

@@ -2,7 +2,8 @@ import { createDb, migrateToLatest, pingDb, type Db } from '@chute/db';
 import { checkConsuming, kafkaLogFromConfig, startPlatformLog, type Log, type Subscription } from '@chute/log';
 import { Lifecycle, Metrics, type Logger, type Probed } from '@chute/runtime';
 import type { ProjectorConfig } from './config';
-import { BatchProjector } from './batch-projector';
+import { BatchProjector, type BatchProjectorOptions } from './batch-projector';
+import { RunsProjection } from './runs-projection';
 import { applyRunEvents, applyWorkerEvents, type ApplyEvents } from './projection';
 
 /**
@@ -46,17 +47,20 @@ export class ProjectorService implements Probed {
       // records parked (the database or the broker is out): the log delivers it again.
       const onError = (error: unknown) => this.logger.error('projection failed; retrying the batch', { err: error });
       const lingerMs = this.config.CHUTE_PROJECTOR_LINGER_MS;
-      const projector = <T>(projection: string, consumer: string, apply: ApplyEvents<T>) =>
+      const projector = <T>(projection: string, consumer: string, apply: ApplyEvents<T>, write?: BatchProjectorOptions<T>['write']) =>
         new BatchProjector<T>({
           db: this.db,
           projection,
           consumer,
           apply,
+          ...(write ? { write } : {}),
           park: (letters) => topics.deadLetters.append(letters),
           logger: this.logger,
           metrics: this.metrics,
         });
-      const runs = projector('runs', `${group}.runs`, applyRunEvents);
+      // Run events come often: most of their batches are one statement (see RunsProjection).
+      const runsProjection = new RunsProjection(this.db, this.metrics);
+      const runs = projector('runs', `${group}.runs`, applyRunEvents, (batch, next) => runsProjection.project(batch, next));
       const workers = projector('workers', `${group}.workers`, applyWorkerEvents);
       // Both groups join at once: after a crash each waits out its dead
       // predecessor's session timeout, and one after the other would wait twice.
@@ -65,8 +69,8 @@ export class ProjectorService implements Probed {
           group: `${group}.runs`,
           onError,
           lingerMs,
-          handler: async (batch) => {
-            this.applied.inc({ topic: 'run-events' }, await runs.project(batch));
+          handler: async (batch, next) => {
+            this.applied.inc({ topic: 'run-events' }, await runs.project(batch, next));
           },
         }),
         topics.workerEvents.consume({
