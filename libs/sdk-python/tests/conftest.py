@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -26,10 +26,12 @@ async def gateway() -> AsyncIterator[FakeGateway]:
 
 
 @pytest.fixture
-def client(gateway: FakeGateway, monkeypatch: pytest.MonkeyPatch) -> Chute:
+def client(gateway: FakeGateway, monkeypatch: pytest.MonkeyPatch) -> Iterator[Chute]:
     monkeypatch.setenv("CHUTE_GATEWAY_URL", gateway.url)
     monkeypatch.setenv("CHUTE_TOKEN", "secret-token")
-    return Chute()
+    chute = Chute()
+    yield chute
+    chute.close()  # the blocking calls' loop thread, if a test made one
 
 
 @pytest.fixture

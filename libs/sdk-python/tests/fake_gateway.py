@@ -11,6 +11,7 @@ Problems are collected in ``violations``; the ``gateway`` fixture fails a test t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
@@ -169,6 +170,10 @@ class BridgedRun:
     output: Any = None
     error: Any = None
 
+    async def ended(self) -> None:
+        while not self.items or self.items[-1]["type"] != "end":
+            await self.changed.wait()
+
     def publish(self, item: dict[str, Any]) -> None:
         self.items.append(item)
         changed, self.changed = self.changed, asyncio.Event()
@@ -197,11 +202,17 @@ class FakeGateway:
         self.stream_requests: list[dict[str, str]] = []
         self.errors: dict[str, tuple[int, dict[str, str]]] = {}
         self.default_output: Any = {"ok": True}
+        # Consumer HTTP requests as (method, path, query, client port): what each call cost, on which connection.
+        self.requests: list[tuple[str, str, dict[str, str], int]] = []
+        # What a trigger with ?waitMs= answers, in turn: (status, run status). Default: 200 COMPLETED.
+        self.waited_triggers: list[tuple[int, str]] = []
+        self.ignore_wait = False  # answer a trigger with ?waitMs= as a gateway without it does: 201 {runId}
+        self.next_run_ids: list[str] = []
         self._runner: web.AppRunner | None = None
         self.url = ""
 
     async def start(self) -> str:
-        app = web.Application()
+        app = web.Application(middlewares=[self._record])
         app.router.add_get("/api/v1/workers/connect", self._worker_socket)
         app.router.add_post("/api/v1/tasks/{name}/runs", self._trigger)
         app.router.add_get("/api/v1/runs/{id}/result", self._result)
@@ -288,6 +299,14 @@ class FakeGateway:
 
     # --- consumer HTTP API -------------------------------------------------------
 
+    @web.middleware
+    async def _record(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.path != "/api/v1/workers/connect":
+            peer = request.transport.get_extra_info("peername") if request.transport is not None else None
+            self.requests.append((request.method, request.path, dict(request.query), peer[1] if peer else 0))
+        response: web.StreamResponse = await handler(request)
+        return response
+
     def run_view(self, run_id: str, status: str = "COMPLETED", **fields: Any) -> dict[str, Any]:
         now = "2026-11-01T00:00:00.000Z"
         final = status in ("COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT")
@@ -314,23 +333,41 @@ class FakeGateway:
         if name in self.errors:
             status, body = self.errors[name]
             return web.json_response(body, status=status)
+        wait_ms: int | None = None
+        if "waitMs" in request.query:
+            raw = request.query["waitMs"]
+            if not raw.isdigit() or int(raw) > 120_000:
+                message = f"waitMs: expected a whole number from 0 to 120000, got {raw!r}"
+                return web.json_response({"code": "BAD_REQUEST", "message": message}, status=400)
+            wait_ms = int(raw)
         body = await request.json()
         self.triggers.append((name, body, dict(request.headers)))
-        run_id = str(uuid.uuid4())
+        run_id = self.next_run_ids.pop(0) if self.next_run_ids else str(uuid.uuid4())
+        run: BridgedRun | None = None
         if self.bridge:
             run = self.runs[run_id] = BridgedRun(run_id, name, body.get("input"))
             serving = [w for w in self.workers if name in w.log[0]["tasks"] and not w.ws.closed]
             if serving:
                 await serving[0].assign(name, run.input, run_id=run_id)
-        return web.json_response({"runId": run_id}, status=201)
+        if wait_ms is None or self.ignore_wait:
+            return web.json_response({"runId": run_id}, status=201)
+        if run is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait_ms / 1000):
+                    await run.ended()
+            ended = run.status in ("COMPLETED", "FAILED")
+            view = self.run_view(run_id, run.status, task=name, output=run.output, error=run.error)
+            return web.json_response(view, status=200 if ended else 202)
+        status, run_status = self.waited_triggers.pop(0) if self.waited_triggers else (200, "COMPLETED")
+        output = self.default_output if run_status == "COMPLETED" else None
+        return web.json_response(self.run_view(run_id, run_status, task=name, output=output), status=status)
 
     async def _result(self, request: web.Request) -> web.Response:
         run_id = request.match_info["id"]
         assert request.query.get("timeoutMs") == "30000"
         if run_id in self.runs:
             run = self.runs[run_id]
-            while not run.items or run.items[-1]["type"] != "end":
-                await run.changed.wait()
+            await run.ended()
             return web.json_response(self.run_view(run_id, run.status, output=run.output, error=run.error))
         script = self.results.get(run_id)
         if not script:

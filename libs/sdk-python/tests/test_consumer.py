@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
+import threading
 import uuid
+import warnings
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -20,7 +24,9 @@ from chute import (
     StreamDisconnectedError,
     WorkerConfigError,
 )
+from chute.stream import _sse_lines
 
+from conftest import StartWorker
 from fake_gateway import FakeGateway, StreamSession
 
 
@@ -83,6 +89,184 @@ async def test_aio_run_waits_through_202_and_returns_the_typed_output(gateway: F
     assert await ask.aio_run({"prompt": "again"}) == Answer(text="direct")
 
 
+def exchanges(gateway: FakeGateway) -> list[tuple[str, str, dict[str, str]]]:
+    return [(method, path, query) for method, path, query, _ in gateway.requests]
+
+
+WAIT = {"waitMs": "30000"}
+RESULT = {"timeoutMs": "30000"}
+
+
+async def test_a_waited_run_costs_one_request(gateway: FakeGateway, client: Chute) -> None:
+    @client.task(name="ask", retries=2)
+    async def ask(input: Question, ctx: Context) -> Answer:
+        return Answer(text="")
+
+    gateway.default_output = {"text": "at once"}
+    assert await ask.aio_run({"prompt": "hi"}) == Answer(text="at once")
+    assert exchanges(gateway) == [("POST", "/api/v1/tasks/ask/runs", WAIT)]
+    assert gateway.triggers[0][1] == {
+        "input": {"prompt": "hi", "max_tokens": 16},
+        "retries": 2,
+        "executionTimeoutMs": 300_000,
+    }
+    assert gateway.triggers[0][2]["Authorization"] == "Bearer secret-token"
+
+
+async def test_a_waited_run_that_did_not_complete_raises_after_one_request(gateway: FakeGateway, client: Chute) -> None:
+    @client.task(name="ask")
+    async def ask(input: Question, ctx: Context) -> Answer:
+        return Answer(text="")
+
+    gateway.waited_triggers = [(200, "CANCELLED")]
+    with pytest.raises(RunFailedError) as caught:
+        await ask.aio_run({"prompt": "hi"})
+    assert caught.value.status == "CANCELLED"
+    assert exchanges(gateway) == [("POST", "/api/v1/tasks/ask/runs", WAIT)]
+
+
+async def test_a_run_not_ended_within_the_wait_is_waited_for_with_result(gateway: FakeGateway, client: Chute) -> None:
+    @client.task(name="ask")
+    async def ask(input: Question, ctx: Context) -> Answer:
+        return Answer(text="")
+
+    run_id = str(uuid.uuid4())
+    gateway.next_run_ids = [run_id]
+    gateway.waited_triggers = [(202, "RUNNING")]
+    gateway.results[run_id] = [
+        (202, gateway.run_view(run_id, "RUNNING")),
+        (200, gateway.run_view(run_id, "COMPLETED", output={"text": "late"})),
+    ]
+    assert await ask.aio_run({"prompt": "hi"}) == Answer(text="late")
+    result = f"/api/v1/runs/{run_id}/result"
+    assert exchanges(gateway) == [("POST", "/api/v1/tasks/ask/runs", WAIT)] + [("GET", result, RESULT)] * 2
+
+
+async def test_a_gateway_that_ignores_wait_ms_is_waited_for_with_result(gateway: FakeGateway, client: Chute) -> None:
+    @client.task(name="ask")
+    async def ask(input: Question, ctx: Context) -> Answer:
+        return Answer(text="")
+
+    run_id = str(uuid.uuid4())
+    gateway.next_run_ids = [run_id]
+    gateway.ignore_wait = True  # 201 {runId}, as before the gateway had waitMs
+    gateway.default_output = {"text": "polled"}
+    assert await ask.aio_run({"prompt": "hi"}) == Answer(text="polled")
+    assert exchanges(gateway) == [
+        ("POST", "/api/v1/tasks/ask/runs", WAIT),
+        ("GET", f"/api/v1/runs/{run_id}/result", RESULT),
+    ]
+
+
+async def test_a_run_served_by_a_worker_costs_one_request(start_worker: StartWorker) -> None:
+    fake = FakeGateway(bridge=True)  # the fake plays the platform: trigger, assignment, result
+    await fake.start()
+    try:
+        client = Chute(fake.url)
+
+        @client.task(name="answer")
+        async def answer(input: Question, ctx: Context) -> Answer:
+            await asyncio.sleep(0.05)
+            return Answer(text=f"{input.prompt}: 42")
+
+        worker, _ = await start_worker(client, [answer])
+        await (await fake.next_connection()).next("register")  # the bridge answered it already
+        assert await answer.aio_run({"prompt": "life"}) == Answer(text="life: 42")
+        assert exchanges(fake) == [("POST", "/api/v1/tasks/answer/runs", WAIT)]
+        worker.stop()
+    finally:
+        await fake.stop()
+    assert not fake.violations, "\n".join(fake.violations)
+
+
+async def test_a_run_without_waiting_does_not_ask_to_wait(gateway: FakeGateway, client: Chute) -> None:
+    @client.task(name="ask")
+    async def ask(input: Question, ctx: Context) -> Answer:
+        return Answer(text="")
+
+    await ask.aio_run({"prompt": "a"}, wait_for_result=False)
+    await ask.aio_run_no_wait({"prompt": "b"})
+    await client.aio_trigger("ask", {"prompt": "c"})
+    assert exchanges(gateway) == [("POST", "/api/v1/tasks/ask/runs", {})] * 3
+
+
+async def test_requests_reuse_one_connection(gateway: FakeGateway, client: Chute) -> None:
+    @client.task(name="ask")
+    async def ask(input: Question, ctx: Context) -> Answer:
+        return Answer(text="")
+
+    gateway.default_output = {"text": ""}
+    for prompt in "abc":
+        await ask.aio_run({"prompt": prompt})
+    ref = await ask.aio_run_no_wait({"prompt": "d"})
+    await ref.aio_result()
+    await client.runs.aio_get(ref.workflow_run_id)
+    assert len(gateway.requests) == 6
+    assert len({port for *_, port in gateway.requests}) == 1
+
+
+async def test_concurrent_runs_share_the_pool(gateway: FakeGateway, client: Chute) -> None:
+    @client.task(name="ask")
+    async def ask(input: Question, ctx: Context) -> Answer:
+        return Answer(text="")
+
+    gateway.default_output = {"text": "ok"}
+    answers = await asyncio.gather(*(ask.aio_run({"prompt": str(i)}) for i in range(150)))
+    assert answers == [Answer(text="ok")] * 150
+    assert len(gateway.requests) == 150
+    connections = len({port for *_, port in gateway.requests})
+    for prompt in "xyz":  # idle connections are kept for the next calls
+        await ask.aio_run({"prompt": prompt})
+    assert len({port for *_, port in gateway.requests}) == connections
+
+
+async def test_aclose_closes_the_pool_and_the_client_stays_usable(gateway: FakeGateway, client: Chute) -> None:
+    @client.task(name="ask")
+    async def ask(input: Question, ctx: Context) -> Answer:
+        return Answer(text="")
+
+    gateway.default_output = {"text": ""}
+    await ask.aio_run({"prompt": "a"})
+    await client.aclose()
+    await client.aclose()
+    async with client:
+        await ask.aio_run({"prompt": "b"})
+    await ask.aio_run({"prompt": "c"})
+    first, second, third = (port for *_, port in gateway.requests)
+    assert len({first, second, third}) == 3
+
+
+async def test_a_pool_closes_with_its_event_loop(gateway: FakeGateway, client: Chute) -> None:
+    @client.task(name="ask")
+    async def ask(input: Question, ctx: Context) -> Answer:
+        return Answer(text="")
+
+    gateway.default_output = {"text": ""}
+
+    def in_a_loop_of_its_own() -> Answer:
+        return asyncio.run(ask.aio_run({"prompt": "x"}))
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert await asyncio.to_thread(in_a_loop_of_its_own) == Answer(text="")
+        assert await asyncio.to_thread(in_a_loop_of_its_own) == Answer(text="")
+        gc.collect()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
+    assert len({port for *_, port in gateway.requests}) == 2  # a loop's connections end with it
+    assert len(client._http._sessions._pools) == 0
+
+
+async def test_a_dropped_client_closes_its_pool(gateway: FakeGateway) -> None:
+    client = Chute(gateway.url)
+    await client.aio_trigger("t", {})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        del client
+        gc.collect()
+        await asyncio.sleep(0.05)  # the session is closed by a task of this loop
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
+
+
 async def test_a_run_that_did_not_complete_raises_run_failed(gateway: FakeGateway, client: Chute) -> None:
     run_id = str(uuid.uuid4())
     error = {"name": "RuntimeError", "message": "model overloaded", "nonRetryable": True}
@@ -130,6 +314,26 @@ async def test_sync_run_and_result(gateway: FakeGateway, client: Chute) -> None:
 
     await asyncio.to_thread(blocking_caller)
     assert len(gateway.triggers) == 2
+    assert [method for method, *_ in exchanges(gateway)] == ["POST", "GET", "POST", "GET"]  # ask.run: one exchange
+
+
+async def test_sync_calls_from_any_thread_share_one_pool(gateway: FakeGateway, client: Chute) -> None:
+    @client.task(name="ask")
+    def ask(input: Question, ctx: Context) -> dict[str, bool]:
+        return {}
+
+    def blocking_caller() -> None:
+        for prompt in "ab":
+            assert ask.run({"prompt": prompt}) == {"ok": True}
+
+    await asyncio.to_thread(blocking_caller)
+    await asyncio.gather(asyncio.to_thread(blocking_caller), asyncio.to_thread(blocking_caller))
+    assert len(gateway.requests) == 6
+    assert len({port for *_, port in gateway.requests}) <= 2  # the two concurrent callers may need two connections
+    client.close()
+    assert not [t for t in threading.enumerate() if t.name == "chute-sync-loop"]
+    await asyncio.to_thread(blocking_caller)  # a closed client starts its thread again
+    assert len(gateway.requests) == 8
 
 
 async def test_sync_run_inside_a_loop_says_to_await(client: Chute) -> None:
@@ -250,3 +454,23 @@ async def test_subscribe_to_an_unknown_run_raises_at_once(gateway: FakeGateway, 
         await collect(client, str(uuid.uuid4()))
     assert (caught.value.status, caught.value.code) == (404, "RUN_NOT_FOUND")
     assert len(gateway.stream_requests) == 1
+
+
+async def pieces(*parts: bytes) -> AsyncIterator[bytes]:
+    for part in parts:
+        yield part
+
+
+async def test_sse_lines_end_at_crlf_lf_or_cr_wherever_the_body_is_cut() -> None:
+    raw = "data: a\r\n\r\nid: 1\rdata: b\n\ndata: \u2028é\r\nlast\r".encode()
+    expected = ["data: a", "", "id: 1", "data: b", "", "data: \u2028é", "last"]
+    for cut in range(len(raw) + 1):  # through a CRLF and through a two-byte character too
+        assert [line async for line in _sse_lines(pieces(raw[:cut], raw[cut:]))] == expected, cut
+    assert [line async for line in _sse_lines(pieces(b"no end"))] == ["no end"]
+
+
+async def test_sse_lines_take_a_line_longer_than_any_buffer() -> None:
+    line = "data: " + "x" * (3 * 1024 * 1024)
+    raw = (line + "\n\n").encode()
+    parts = [raw[i : i + 65536] for i in range(0, len(raw), 65536)]
+    assert [got async for got in _sse_lines(pieces(*parts))] == [line, ""]

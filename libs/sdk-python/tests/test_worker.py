@@ -9,7 +9,7 @@ import threading
 import time
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from chute import (
     AttemptCancelledError,
@@ -119,6 +119,48 @@ async def test_runs_attempts_concurrently_and_a_sync_task_in_a_thread(
     assert by_run == {first: ["b0", "b1", "b2"], second: ["b0", "b1", "b2"]}
     assert outputs == {first: 42, second: 42}
     assert all(name.startswith("chute-test-worker") for name in threads)
+
+
+class Labelled(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    label_text: str = Field(alias="labelText")
+
+
+async def test_outputs_are_sent_as_json_and_one_that_is_not_json_fails_without_retry(
+    gateway: FakeGateway, client: Chute, start_worker: StartWorker
+) -> None:
+    @client.task()
+    async def rich(input: EmptyModel, ctx: Context) -> dict[str, object]:
+        return {"text": "naïve — ✓ \u2028", "model": Labelled(label_text="x"), "numbers": [1, 2.5, None, True]}
+
+    @client.task()
+    async def nothing(input: EmptyModel, ctx: Context) -> None:
+        pass
+
+    @client.task()
+    async def not_a_number(input: EmptyModel, ctx: Context) -> float:
+        return float("nan")
+
+    @client.task()
+    async def not_json(input: EmptyModel, ctx: Context) -> object:
+        return object()
+
+    await start_worker(client, [rich, nothing, not_a_number, not_json])
+    connection = await gateway.registered_connection()
+    expected = {"text": "naïve — ✓ \u2028", "model": {"labelText": "x"}, "numbers": [1, 2.5, None, True]}
+    for task, output in (("rich", expected), ("nothing", None)):
+        run_id, _ = await connection.assign(task)
+        assert await connection.next() == {"type": "started", "runId": run_id, "attempt": 1}
+        assert await connection.next() == {"type": "completed", "runId": run_id, "attempt": 1, "output": output}
+    for task in ("not_a_number", "not_json"):
+        run_id, _ = await connection.assign(task)
+        assert (await connection.next())["type"] == "started"
+        failed = await connection.next()
+        assert (failed["type"], failed["runId"]) == ("failed", run_id)
+        assert failed["error"]["name"] == "NonRetryableError"
+        assert "not JSON-serializable" in failed["error"]["message"]
+        assert failed["error"]["nonRetryable"] is True
 
 
 async def test_a_failure_is_reported_with_its_error(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Self
 
 from chute.config import ClientConfig
 from chute.duration import Duration
@@ -26,8 +26,38 @@ class Chute:
 
     def __init__(self, gateway_url: str | Sequence[str] | None = None, token: str | None = None) -> None:
         self.config = ClientConfig.resolve(gateway_url, token)
-        self.runs = Runs(GatewayHttp(self.config))
+        self._http = GatewayHttp(self.config)
+        self.runs = Runs(self._http)
         """Runs through the gateway: results, cancellation and streams."""
+
+    async def aclose(self) -> None:
+        """Close the connections this client keeps open in the running event loop.
+
+        Optional: they are closed anyway when the loop ends through ``asyncio.run`` (or
+        ``asyncio.Runner``, uvicorn, pytest-asyncio). The client stays usable; a later call
+        opens new connections.
+        """
+        await self._http.aclose()
+
+    def close(self) -> None:
+        """Close the connections of the blocking methods (``run``, ``result``, ...) and stop their thread.
+
+        Optional: that happens anyway when the client is garbage-collected or the program
+        exits. The client stays usable; a later blocking call starts them again.
+        """
+        self._http.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def task(
         self,

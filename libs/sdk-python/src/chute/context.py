@@ -20,8 +20,8 @@ class FrameSink(Protocol):
 
     max_chunk_bytes: int
 
-    def send_nowait(self, frame: Frame, attempt: AttemptState) -> None:
-        """Queue ``frame`` behind every message queued before it."""
+    def send_nowait(self, frame: Frame | str, attempt: AttemptState) -> None:
+        """Queue ``frame`` (or a message already encoded as JSON) behind every message queued before it."""
 
     async def send(self, frame: Frame, attempt: AttemptState) -> None:
         """Queue ``frame`` and wait until it is written to the socket."""

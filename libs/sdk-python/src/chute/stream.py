@@ -6,28 +6,56 @@ import asyncio
 import base64
 import codecs
 import json
+import re
 import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-import httpx
+import aiohttp
 
 from chute.errors import StreamDisconnectedError
-from chute.http import GatewayHttp, api_error
+from chute.http import GatewayHttp, api_error, http_timeout
 
 OnAttempt = Callable[[int], None]
 """Called with the attempt number when the chunks that follow belong to a retry."""
 
 # No read timeout: a stream may be silent for as long as its task thinks.
-_STREAM_TIMEOUT = httpx.Timeout(10.0, read=None)
+_STREAM_TIMEOUT = http_timeout(None)
+# SSE ends a line with CRLF, LF or CR (and nothing else: JSON data may hold a raw U+2028).
+_LINE_END = re.compile(r"\r\n|\r|\n")
 
 
 @dataclass
 class _Event:
     event: str
     data: str
+
+
+async def _sse_lines(body: AsyncIterator[bytes]) -> AsyncIterator[str]:
+    """Split an SSE body, read in pieces of any size, into its lines (UTF-8, without their ends)."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    line: list[str] = []  # the current line's text so far: only new text is searched for line ends
+    after_cr = False  # a line just ended with CR: an LF first in the next piece is the rest of a CRLF
+    async for piece in body:
+        text = decoder.decode(piece)
+        if not text:
+            continue
+        ends_with_cr = text.endswith("\r")
+        if after_cr and text.startswith("\n"):
+            text = text[1:]
+        after_cr = ends_with_cr
+        start = 0
+        for end in _LINE_END.finditer(text):
+            line.append(text[start : end.start()])
+            yield "".join(line)
+            line.clear()
+            start = end.end()
+        line.append(text[start:])
+    line.append(decoder.decode(b"", final=True))
+    if rest := "".join(line):
+        yield rest
 
 
 async def _sse_events(lines: AsyncIterator[str]) -> AsyncIterator[_Event]:
@@ -92,16 +120,16 @@ async def subscribe_to_stream(
         elif from_start:
             params["from"] = "start"
         try:
-            async with (
-                httpx.AsyncClient(timeout=_STREAM_TIMEOUT) as client,
-                client.stream("GET", http.base_url + path, params=params, headers=headers) as response,
-            ):
-                if response.status_code != 200:
-                    error = api_error(response.status_code, await response.aread())
+            session, base = await http.client(), http.base_url
+            async with session.get(
+                base + path, params=params, headers=headers, timeout=_STREAM_TIMEOUT, proxy=http.proxy_for(base)
+            ) as response:
+                if response.status != 200:
+                    error = api_error(response.status, await response.read())
                     if not error.retryable:
                         raise error
                     raise _DroppedError(str(error))
-                async for item in _sse_events(response.aiter_lines()):
+                async for item in _sse_events(_sse_lines(response.content.iter_any())):
                     failures = 0
                     message: dict[str, Any] = json.loads(item.data)
                     if item.event == "end":
@@ -119,9 +147,9 @@ async def subscribe_to_stream(
                         else:
                             yield message["data"]
                 raise _DroppedError("the stream ended without its end message")
-        except (httpx.TransportError, _DroppedError) as problem:
-            last_problem = repr(problem) if isinstance(problem, httpx.TransportError) else str(problem)
-            if isinstance(problem, httpx.ConnectError):
+        except (aiohttp.ClientError, TimeoutError, _DroppedError) as problem:
+            last_problem = str(problem) if isinstance(problem, _DroppedError) else repr(problem)
+            if isinstance(problem, aiohttp.ClientConnectorError):
                 http.rotate()
         failures += 1
         if failures > max_reconnects:

@@ -12,7 +12,6 @@ from typing import Any, Generic, Literal, TypeVar, overload
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 
-from chute._sync import run_sync
 from chute.context import Context
 from chute.duration import Duration, duration_ms
 from chute.errors import NonRetryableError, WorkerConfigError
@@ -52,7 +51,7 @@ class WorkflowRunRef(Generic[OutputT]):
 
     def result(self) -> OutputT:
         """Blocking :meth:`aio_result`."""
-        return run_sync(self.aio_result(), "ref.aio_result")
+        return self._runs._blocking(self.aio_result(), "ref.aio_result")
 
     def stream(self, *, on_attempt: OnAttempt | None = None) -> AsyncIterator[str]:
         """The run's stream, as ``hatchet.runs.subscribe_to_stream(ref.workflow_run_id)``."""
@@ -126,6 +125,14 @@ class Task(Generic[InputT, OutputT]):
             raise NonRetryableError(f"task output is not JSON-serializable: {error}") from None
         return output
 
+    @staticmethod
+    def encode_output(value: Any) -> str:
+        """The task's return value as JSON text, as the worker sends it; fails the run as :meth:`dump_output` does."""
+        try:
+            return json.dumps(to_jsonable_python(value, by_alias=True), ensure_ascii=False, allow_nan=False)
+        except (PydanticSerializationError, ValueError, TypeError) as error:
+            raise NonRetryableError(f"task output is not JSON-serializable: {error}") from None
+
     # --- the consumer's side -----------------------------------------------------
 
     def dump_input(self, input: InputT | Mapping[str, Any] | None) -> Any:
@@ -157,12 +164,15 @@ class Task(Generic[InputT, OutputT]):
         """Trigger a run; return its output, or at once its reference when ``wait_for_result=False``.
 
         The request carries the task's ``retries`` and ``execution_timeout``. Waiting raises
-        :class:`~chute.errors.RunFailedError` when the run does not complete.
+        :class:`~chute.errors.RunFailedError` when the run does not complete. A run that ends
+        within 30 s costs one HTTP exchange: the trigger itself waits for the run's end.
         """
-        ref = await self.aio_run_no_wait(input)
         if not wait_for_result:
-            return ref
-        return await ref.aio_result()
+            return await self.aio_run_no_wait(input)
+        run = await self._runs.aio_trigger_and_wait(
+            self.name, self.dump_input(input), retries=self.retries, execution_timeout_ms=self.execution_timeout_ms
+        )
+        return self.parse_output(output_of(run))
 
     async def aio_run_no_wait(self, input: InputT | Mapping[str, Any] | None = None) -> WorkflowRunRef[OutputT]:
         """Trigger a run and return its reference at once."""
@@ -185,12 +195,13 @@ class Task(Generic[InputT, OutputT]):
         self, input: InputT | Mapping[str, Any] | None = None, *, wait_for_result: bool = True
     ) -> OutputT | WorkflowRunRef[OutputT]:
         """Blocking :meth:`aio_run`."""
-        ref = run_sync(self.aio_run_no_wait(input), "task.aio_run")
-        return ref.result() if wait_for_result else ref
+        if not wait_for_result:
+            return self._runs._blocking(self.aio_run_no_wait(input), "task.aio_run")
+        return self._runs._blocking(self.aio_run(input), "task.aio_run")
 
     def run_no_wait(self, input: InputT | Mapping[str, Any] | None = None) -> WorkflowRunRef[OutputT]:
         """Blocking :meth:`aio_run_no_wait`."""
-        return run_sync(self.aio_run_no_wait(input), "task.aio_run_no_wait")
+        return self._runs._blocking(self.aio_run_no_wait(input), "task.aio_run_no_wait")
 
     def _input_name(self) -> str:
         return getattr(self.input_type, "__name__", repr(self.input_type))

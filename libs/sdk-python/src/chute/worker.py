@@ -47,7 +47,7 @@ class RegistrationError(ChuteError):
 
 @dataclass
 class _Outgoing:
-    frame: Frame
+    frame: Frame | str  # a str is the message already encoded as JSON
     attempt: AttemptState | None
     written: asyncio.Future[None] | None
 
@@ -67,8 +67,8 @@ class _Connection:
         self.closed = False
         self._queue: asyncio.Queue[_Outgoing] = asyncio.Queue()
 
-    def send_nowait(self, frame: Frame, attempt: AttemptState | None = None) -> None:
-        """Queue ``frame``."""
+    def send_nowait(self, frame: Frame | str, attempt: AttemptState | None = None) -> None:
+        """Queue ``frame`` (a message, or a message already encoded as JSON)."""
         if not self.closed:
             self._queue.put_nowait(_Outgoing(frame, attempt, None))
 
@@ -89,9 +89,12 @@ class _Connection:
         try:
             while True:
                 item = await self._queue.get()
-                if item.frame["type"] != "_flush" and not (item.attempt is not None and item.attempt.cancelled):
+                frame = item.frame
+                flush = not isinstance(frame, str) and frame["type"] == "_flush"
+                if not flush and not (item.attempt is not None and item.attempt.cancelled):
+                    text = frame if isinstance(frame, str) else json.dumps(frame, ensure_ascii=False, allow_nan=False)
                     try:
-                        await self.socket.send(json.dumps(item.frame, ensure_ascii=False, allow_nan=False))
+                        await self.socket.send(text)
                     except BaseException:
                         if item.written is not None:
                             item.written.cancel()
@@ -108,6 +111,14 @@ class _Connection:
             item = self._queue.get_nowait()
             if item.written is not None:
                 item.written.cancel()
+
+
+def _completed(run_id: str, attempt: int, output_json: str) -> str:
+    """The ``completed`` message, around an output already encoded (by ``Task.encode_output``).
+
+    The output is encoded once: checking that it is JSON and sending it are the same encoding.
+    """
+    return f'{{"type":"completed","runId":{json.dumps(run_id)},"attempt":{json.dumps(attempt)},"output":{output_json}}}'
 
 
 def _task_error(error: BaseException) -> dict[str, Any]:
@@ -500,12 +511,13 @@ class Worker:
                     logger.info("attempt %d of run %s failed: %r", state.attempt, state.run_id, error)
                     connection.send_nowait({"type": "failed", **ref, "error": _task_error(error)}, state)
             else:
-                connection.send_nowait({"type": "completed", **ref, "output": output}, state)
+                connection.send_nowait(_completed(state.run_id, state.attempt, output), state)
         finally:
             if self._attempts.get((state.run_id, state.attempt)) is state:
                 del self._attempts[(state.run_id, state.attempt)]
 
-    async def _call(self, state: AttemptState, raw_input: Any) -> Any:
+    async def _call(self, state: AttemptState, raw_input: Any) -> str:
+        """Run the task; return its output as JSON text."""
         task = self.tasks.get(state.task)
         if task is None:
             raise ChuteError(f"this worker does not serve task {state.task!r}")
@@ -519,7 +531,7 @@ class Worker:
             call = contextvars.copy_context().run
             assert self._loop is not None
             result = await self._loop.run_in_executor(self._executor, call, task.fn, value, ctx)
-        return task.dump_output(result)
+        return task.encode_output(result)
 
     def _cancel_attempts_of(self, connection: _Connection, reason: str) -> int:
         cancelled = 0
