@@ -26,6 +26,8 @@ const TINY: Record<string, string> = {
   CHUTE_BENCH_CROWD: '20',
   CHUTE_BENCH_TAKEOVER_RUNS: '1000',
   CHUTE_BENCH_REST_SECONDS: '1',
+  CHUTE_BENCH_SDK_CLIENTS: '4',
+  CHUTE_BENCH_SDK_RUNS: '20',
 };
 
 test('npm run bench with tiny parameters writes every figure of the side-by-side report and stops everything it started', { timeout: 300_000 }, async () => {

@@ -12,11 +12,12 @@ import { readParams, type BenchParams } from './params';
 import { table } from './report';
 import { Results } from './results';
 import { runsBench } from './runs.bench';
+import { sdksBench } from './sdks.bench';
 import { streamBench } from './stream.bench';
 import { takeoverBench } from './takeover.bench';
 
 type Bench = (results: Results, params: BenchParams) => Promise<unknown>;
-const benches: Record<string, Bench> = { floors: floorsBench, stream: streamBench, runs: runsBench, takeover: takeoverBench, bullmq: bullmqBench };
+const benches: Record<string, Bench> = { floors: floorsBench, stream: streamBench, runs: runsBench, takeover: takeoverBench, bullmq: bullmqBench, sdks: sdksBench };
 
 function versionOf(pkg: string): string {
   try {

@@ -40,6 +40,10 @@ export interface BenchParams {
   takeoverRuns: number;
   /** Seconds each process's CPU is measured for with no runs at all. @default 20 */
   restSeconds: number;
+  /** Concurrent callers of `run()` in each SDK's load script (the Hatchet comparison uses 100 concurrent aio_run clients). @default 100 */
+  sdkClients: number;
+  /** Waited runs each SDK's load script measures, after its warm-up. @default 3000 */
+  sdkRuns: number;
   /** Where the JSON results and the SVG chart are written. @default test/bench/results */
   outDir: string;
   /** When set, every service of the runs benchmark writes a V8 CPU profile (`--cpu-prof`) here as it stops. */
@@ -58,6 +62,8 @@ export function readParams(): BenchParams {
     crowd: positive('CHUTE_BENCH_CROWD', 10_000),
     takeoverRuns: positive('CHUTE_BENCH_TAKEOVER_RUNS', 1_000_000),
     restSeconds: positive('CHUTE_BENCH_REST_SECONDS', 20),
+    sdkClients: positive('CHUTE_BENCH_SDK_CLIENTS', 100),
+    sdkRuns: positive('CHUTE_BENCH_SDK_RUNS', 3000),
     outDir: process.env['CHUTE_BENCH_OUT_DIR'] || 'test/bench/results',
     cpuProfDir: process.env['CHUTE_BENCH_CPU_PROF_DIR'] || undefined,
   };

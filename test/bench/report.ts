@@ -17,6 +17,10 @@ const kafkaFloors = (suffix: string): string[] => [`floor.kafkajs.${suffix}`, `f
 /** The services whose CPU at rest the runs benchmark reports in the table (the broker's and PostgreSQL's go to its report line and the JSON, when it knows their pids). */
 export const REST_PROCESSES = ['gateway', 'scheduler', 'worker', 'projector'] as const;
 
+/** The SDKs the sdks benchmark measures, in the order it runs them; the key is the `<lang>` of their figures (`chute.sdk.<lang>.runs`). */
+export const SDKS = { typescript: 'TypeScript', python: 'Python', go: 'Go', ruby: 'Ruby' } as const;
+export type SdkLang = keyof typeof SDKS;
+
 export function rows(params: BenchParams): Row[] {
   const n = params.streams.toLocaleString('en');
   const out: Row[] = [
@@ -42,6 +46,13 @@ export function rows(params: BenchParams): Row[] {
       { title: `trigger → task start, closed loop, ${clients} clients`, chute: `chute.runs.${clients}.start`, bullmq: `bullmq.jobs.${clients}.start` },
       { title: `CPU per run, closed loop, ${clients} clients, all processes`, chute: `chute.runs.${clients}.cpu`, bullmq: `bullmq.jobs.${clients}.cpu` },
       { title: `Kafka requests per run, closed loop, ${clients} clients, all services`, chute: `chute.runs.${clients}.requests` },
+    );
+  }
+  for (const [lang, name] of Object.entries(SDKS)) {
+    out.push(
+      { title: `SDK run() runs/s, closed loop, ${params.sdkClients} clients: ${name}`, chute: `chute.sdk.${lang}.runs` },
+      { title: `SDK run() client CPU per run: ${name}`, chute: `chute.sdk.${lang}.cpu` },
+      { title: `SDK run() → result, closed loop, ${params.sdkClients} clients: ${name} (p99.9 shown is p99)`, chute: `chute.sdk.${lang}.latency` },
     );
   }
   for (const name of REST_PROCESSES) out.push({ title: `CPU at rest: ${name} (no runs for ${params.restSeconds} s)`, chute: `chute.rest.${name}` });
