@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SignJWT } from 'jose';
-import { AuthError, AuthKeys, AuthKeysError, mintToken, parseTtl, requireScope, verifyToken } from './index';
+import { AuthError, AuthKeys, AuthKeysError, mintToken, parseTtl, requireScope, TokenVerifier, verifyToken } from './index';
 
 const secretA = 'a'.repeat(32);
 const secretB = 'b'.repeat(40);
@@ -76,5 +76,43 @@ describe('tokens', () => {
     assert.equal(parseTtl('30d'), 30 * 86_400_000);
     assert.equal(parseTtl('15m'), 900_000);
     assert.throws(() => parseTtl('soon'), /number and a unit/);
+  });
+});
+
+describe('token verifier', () => {
+  const keys = AuthKeys.parse(`k1:${'v'.repeat(32)}`);
+  const code = (error: unknown) => (error instanceof AuthError ? error.code : String(error));
+
+  test('a token that verified is answered from memory with the same principal, until it expires', async () => {
+    const verifier = new TokenVerifier(keys);
+    const now = Date.now();
+    const token = await mintToken(keys, { tenant: 'acme', scopes: ['runs:read'], ttlMs: 5000, now });
+    const first = await verifier.verify(token, now);
+    assert.equal(await verifier.verify(token, now + 1000), first, 'the principal remembered, not verified again');
+    await assert.rejects(verifier.verify(token, now + 6000), (e) => code(e) === 'TOKEN_EXPIRED');
+    await assert.rejects(verifier.verify(token, now + 6000), (e) => code(e) === 'TOKEN_EXPIRED', 'and again: it is verified afresh');
+  });
+
+  test('a token altered after its genuine one verified is refused', async () => {
+    const verifier = new TokenVerifier(keys);
+    const token = await mintToken(keys, { tenant: 'acme', scopes: ['runs:read'], ttlMs: 60_000 });
+    await verifier.verify(token);
+    const [header, payload] = token.split('.');
+    const forged = `${header}.${payload}.${'A'.repeat(43)}`;
+    await assert.rejects(verifier.verify(forged), (e) => code(e) === 'UNAUTHENTICATED');
+    const claims = JSON.parse(Buffer.from(payload!, 'base64url').toString()) as Record<string, unknown>;
+    const widened = Buffer.from(JSON.stringify({ ...claims, scope: ['runs:read', 'runs:write'] })).toString('base64url');
+    await assert.rejects(verifier.verify(`${header}.${widened}.${token.split('.')[2]}`), (e) => code(e) === 'UNAUTHENTICATED');
+  });
+
+  test('past its bound it forgets the least recently used token, which then verifies afresh', async () => {
+    const verifier = new TokenVerifier(keys, 2);
+    const tokens = await Promise.all([1, 2, 3].map((i) => mintToken(keys, { tenant: `t${i}`, scopes: ['runs:read'], ttlMs: 60_000 })));
+    const first = await verifier.verify(tokens[0]!);
+    await verifier.verify(tokens[1]!);
+    await verifier.verify(tokens[2]!);
+    const again = await verifier.verify(tokens[0]!);
+    assert.notEqual(again, first, 'verified afresh: a new principal');
+    assert.deepEqual(again, first, 'for the same claims');
   });
 });

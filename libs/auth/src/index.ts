@@ -1,3 +1,4 @@
 export * from './keys';
 export * from './tokens';
 export * from './duration';
+export * from './verifier';

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { AuthError, requireScope, verifyToken, type AuthKeys, type Principal } from '@chute/auth';
+import { AuthError, requireScope, TokenVerifier, type AuthKeys, type Principal } from '@chute/auth';
 import { ChuteError, type Logger } from '@chute/runtime';
 import { DEFAULT_TENANT, Scope } from '@chute/schemas';
 
@@ -53,6 +53,7 @@ const toChuteError = (error: AuthError): ChuteError => new ChuteError(error.code
  */
 export function registerAuth(app: FastifyInstance, options: GatewayAuthOptions): void {
   if (!options.keys) options.logger.warn('auth is OFF (CHUTE_AUTH_DISABLED=true): every request is served, as the default tenant, without a token');
+  const verifier = options.keys ? new TokenVerifier(options.keys) : undefined;
   app.decorateRequest('principal', null as unknown as Principal);
   app.addHook('onRequest', async (request) => {
     const auth = request.routeOptions.config.auth;
@@ -60,14 +61,14 @@ export function registerAuth(app: FastifyInstance, options: GatewayAuthOptions):
     if (request.routeOptions.url === undefined || auth?.public) return;
     const path = request.url.split('?')[0]!;
     if (options.publicPrefixes.some((prefix) => path === prefix || path.startsWith(`${prefix}/`))) return;
-    if (!options.keys) {
+    if (!verifier) {
       request.principal = ANONYMOUS;
       return;
     }
     try {
       const token = tokenOf(request, auth?.streamToken ?? false);
       if (token === undefined) throw new AuthError('UNAUTHENTICATED', 'a bearer token is required (Authorization: Bearer <token>)');
-      const principal = await verifyToken(options.keys, token);
+      const principal = await verifier.verify(token);
       if (principal.run !== undefined) {
         const runId = (request.params as { id?: string }).id;
         if (!auth?.streamToken || runId !== principal.run) throw new AuthError('FORBIDDEN', `a stream token reads the stream of run ${principal.run} only`);
