@@ -91,3 +91,33 @@ describe('kafka log: exclusive appenders', () => {
     }
   });
 });
+
+describe('kafka log: commits', () => {
+  test('a group with a commit interval commits its first batch at once and later ones only once the interval has passed', async () => {
+    const log = new KafkaLog({ brokers: testBrokers(), clientId: uniqueName('commits'), logger: silentLogger });
+    await log.start();
+    try {
+      const topic = uniqueName('commits');
+      const group = uniqueName('commits-group');
+      await log.ensureTopics([{ name: topic, partitions: 1 }]);
+      let handled = 0;
+      const sub = await log.consume({ group, topics: [topic], commitIntervalMs: 60_000, handler: (records) => void (handled += records.length) });
+      try {
+        await log.append(topic, [{ key: 'k', value: 'first' }]);
+        await waitFor(async () => (await log.committedOffsets(group, topic))[0]?.offset === 1, { message: 'the first batch committed' });
+        await log.append(topic, [{ key: 'k', value: 'second' }]);
+        await log.append(topic, [{ key: 'k', value: 'third' }]);
+        await waitFor(() => handled === 3, { message: 'every record handled' });
+        assert.deepEqual(
+          (await log.committedOffsets(group, topic)).map((c) => c.offset),
+          [1],
+          'handled, not committed: the interval has not passed',
+        );
+      } finally {
+        await sub.stop();
+      }
+    } finally {
+      await log.stop();
+    }
+  });
+});

@@ -527,6 +527,10 @@ export class KafkaLog implements Log {
 
   async consume(options: ConsumeOptions): Promise<GroupSubscription> {
     const commit = options.commit ?? true;
+    const commitIntervalMs = options.commitIntervalMs ?? 0;
+    /** Positions handled since the last commit, by topic and partition. */
+    const uncommitted = new Map<string, { topic: string; partition: number; offset: string }>();
+    let committedAt = 0;
     if (this.options.instanceId !== undefined) registerStaticMember(options.group, this.options.instanceId);
     return this.supervise({
       name: options.group,
@@ -534,7 +538,11 @@ export class KafkaLog implements Log {
       topics: options.topics,
       fromBeginning: options.fromBeginning ?? true,
       ...(options.onAssigned ? { onAssigned: options.onAssigned } : {}),
-      ...(options.onRevoked ? { onRevoked: options.onRevoked } : {}),
+      onRevoked: () => {
+        // Positions of partitions that may now be another member's are not committed.
+        uncommitted.clear();
+        options.onRevoked?.();
+      },
       eachBatch:
         (consumer) =>
         async ({ batch, isRunning, isStale, heartbeat }) => {
@@ -552,7 +560,13 @@ export class KafkaLog implements Log {
           );
           if (!handled || !commit) return;
           // Commit only after the handler resolved: a crash in between redelivers, never skips.
-          await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: String(next.offset) }]);
+          uncommitted.set(`${batch.topic}:${batch.partition}`, { topic: batch.topic, partition: batch.partition, offset: String(next.offset) });
+          const now = Date.now();
+          if (now - committedAt < commitIntervalMs) return;
+          committedAt = now;
+          const due = [...uncommitted.values()];
+          uncommitted.clear();
+          await consumer.commitOffsets(due);
         },
       // Not committed: the next batch's commit covers these offsets too.
       eachSkipped: async (records, next, isStopped) => {

@@ -160,6 +160,14 @@ export interface ConsumeOptions extends ReadOptions {
    */
   readonly commit?: boolean;
   /**
+   * Commits at most this often: a batch handled sooner after the last commit
+   * has its position committed with a later batch's. For a handler that keeps
+   * its own checkpoint and skips what it already applied (a restart or a
+   * rebalance then reads again what was handled since the last commit, up to
+   * this long's worth). The embedded log commits every batch. @default 0 (every batch)
+   */
+  readonly commitIntervalMs?: number;
+  /**
    * Called after every rebalance with the partitions this member now owns,
    * before any of their records is delivered; nothing is fetched until it
    * resolves. It may return where to read each partition from; otherwise the

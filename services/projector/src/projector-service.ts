@@ -6,6 +6,9 @@ import { BatchProjector, type BatchProjectorOptions } from './batch-projector';
 import { RunsProjection } from './runs-projection';
 import { applyRunEvents, applyWorkerEvents, type ApplyEvents } from './projection';
 
+/** How often the projector commits its groups' positions (see start()). */
+const PROJECTOR_COMMIT_INTERVAL_MS = 1000;
+
 /**
  * Folds run and worker events into the PostgreSQL read model. Each batch is
  * written with its checkpoint in one transaction, so a crash between the write
@@ -47,6 +50,9 @@ export class ProjectorService implements Probed {
       // records parked (the database or the broker is out): the log delivers it again.
       const onError = (error: unknown) => this.logger.error('projection failed; retrying the batch', { err: error });
       const lingerMs = this.config.CHUTE_PROJECTOR_LINGER_MS;
+      // The read model holds each projection's checkpoint, and a batch behind it changes nothing:
+      // the group's position only saves reading again after a restart, so it is committed once a second, not per batch.
+      const commitIntervalMs = PROJECTOR_COMMIT_INTERVAL_MS;
       const projector = <T>(projection: string, consumer: string, apply: ApplyEvents<T>, write?: BatchProjectorOptions<T>['write']) =>
         new BatchProjector<T>({
           db: this.db,
@@ -69,6 +75,7 @@ export class ProjectorService implements Probed {
           group: `${group}.runs`,
           onError,
           lingerMs,
+          commitIntervalMs,
           handler: async (batch, next) => {
             this.applied.inc({ topic: 'run-events' }, await runs.project(batch, next));
           },
@@ -77,6 +84,7 @@ export class ProjectorService implements Probed {
           group: `${group}.workers`,
           onError,
           lingerMs,
+          commitIntervalMs,
           handler: async (batch) => {
             this.applied.inc({ topic: 'worker-events' }, await workers.project(batch));
           },
