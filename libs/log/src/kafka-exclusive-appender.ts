@@ -41,19 +41,33 @@ export interface KafkaExclusiveAppenderOptions {
 }
 
 /**
- * An exclusive appender on a Kafka transactional producer whose
- * transactional id is the appender's id. Claiming initialises the id
- * (InitProducerId): the broker bumps its epoch, which fences every producer
- * that initialised it before, and aborts (or completes) the transaction one of
- * them left open. Each append is one transaction: readers that read committed
- * (kafkajs's default) see all of it or none of it.
+ * The transactional ids of an appender: its own, and a second one that the
+ * appends take in turn. Right after a commit the broker is still writing the
+ * commit's markers, and a next transaction on the same id is answered
+ * CONCURRENT_TRANSACTIONS and retried after a back-off; on the other id it
+ * starts at once. Its records still come after the first's in every partition
+ * they share, and readers that read committed see them only once the first
+ * transaction's markers are written.
+ */
+const idsOf = (id: string): readonly [string, string] => [id, `${id}.alternate`];
+
+/**
+ * An exclusive appender on two Kafka transactional producers whose
+ * transactional ids are the appender's (see {@link idsOf}). Claiming
+ * initialises both ids (InitProducerId): the broker bumps their epochs, which
+ * fences every producer that initialised them before, and aborts (or
+ * completes) the transactions they left open. Each append is one transaction
+ * on one of them, in turn: readers that read committed (kafkajs's default) see
+ * all of it or none of it.
  *
  * A kafkajs transactional producer whose commit or abort failed is stuck in
- * that state, so every claim builds a new producer; claims and appends run one
+ * that state, so every claim builds new producers; claims and appends run one
  * at a time.
  */
 export class KafkaExclusiveAppender implements ExclusiveAppender {
-  private producer: Producer | undefined;
+  private producers: Producer[] = [];
+  /** Which producer takes the next append. */
+  private turn = 0;
   private state: State = 'unclaimed';
   private queue: Promise<unknown> = Promise.resolve();
   private stopping: Promise<void> | undefined;
@@ -63,26 +77,31 @@ export class KafkaExclusiveAppender implements ExclusiveAppender {
   claim(): Promise<void> {
     return this.serialize(async () => {
       if (this.state === 'stopped') throw new Error(`appender ${this.options.id} is stopped`);
-      await this.dropProducer();
-      const producer = this.options.kafka.producer({
-        transactionalId: this.options.id,
-        transactionTimeout: TRANSACTION_TIMEOUT_MS,
-        idempotent: true,
-        maxInFlightRequests: 1,
-        allowAutoTopicCreation: false,
-        createPartitioner: Partitioners.DefaultPartitioner,
-        retry: TRANSACTION_RETRY,
-      });
+      await this.dropProducers();
+      const producers = idsOf(this.options.id).map((transactionalId) =>
+        this.options.kafka.producer({
+          transactionalId,
+          transactionTimeout: TRANSACTION_TIMEOUT_MS,
+          idempotent: true,
+          maxInFlightRequests: 1,
+          allowAutoTopicCreation: false,
+          createPartitioner: Partitioners.DefaultPartitioner,
+          retry: TRANSACTION_RETRY,
+        }),
+      );
       try {
-        await producer.connect();
-        // kafkajs initialises the id on a transaction's start; one ended at once writes nothing.
-        const transaction = await producer.transaction();
-        await transaction.abort();
+        for (const producer of producers) {
+          await producer.connect();
+          // kafkajs initialises the id on a transaction's start; one ended at once writes nothing.
+          const transaction = await producer.transaction();
+          await transaction.abort();
+        }
       } catch (error) {
-        await producer.disconnect().catch(() => undefined);
+        await Promise.all(producers.map((p) => p.disconnect().catch(() => undefined)));
         throw error;
       }
-      this.producer = producer;
+      this.producers = producers;
+      this.turn = 0;
       this.state = 'claimed';
     });
   }
@@ -92,14 +111,16 @@ export class KafkaExclusiveAppender implements ExclusiveAppender {
       const { id } = this.options;
       if (this.state === 'fenced') throw new FencedError(id);
       if (this.state === 'stopped') throw new Error(`appender ${id} is stopped`);
-      if (this.state !== 'claimed' || !this.producer) throw new AppenderNotClaimedError(id, this.state === 'failed' ? 'append-failed' : 'never-claimed');
+      const producer = this.producers[this.turn];
+      if (this.state !== 'claimed' || !producer) throw new AppenderNotClaimedError(id, this.state === 'failed' ? 'append-failed' : 'never-claimed');
       const topicMessages = batches.filter((b) => b.records.length > 0).map((b) => ({ topic: b.topic, messages: b.records.map(toMessage) }));
       if (topicMessages.length === 0) return;
       for (const { topic } of topicMessages) await this.options.checkTopic(topic);
-      const transaction = await this.producer.transaction();
+      const transaction = await producer.transaction();
       try {
         for (const send of splitSends(topicMessages)) await transaction.sendBatch({ acks: -1, topicMessages: send });
         await transaction.commit();
+        this.turn = (this.turn + 1) % this.producers.length;
       } catch (error) {
         if (isKafkaFencedError(error)) {
           this.state = 'fenced';
@@ -118,15 +139,17 @@ export class KafkaExclusiveAppender implements ExclusiveAppender {
   stop(): Promise<void> {
     return (this.stopping ??= this.serialize(async () => {
       this.state = 'stopped';
-      await this.dropProducer();
+      await this.dropProducers();
       this.options.onStopped();
     }).catch(() => undefined));
   }
 
-  private async dropProducer(): Promise<void> {
-    const producer = this.producer;
-    this.producer = undefined;
-    await producer?.disconnect().catch((error: unknown) => this.options.logger.debug('a transactional producer did not disconnect cleanly', { id: this.options.id, err: error }));
+  private async dropProducers(): Promise<void> {
+    const producers = this.producers;
+    this.producers = [];
+    await Promise.all(
+      producers.map((p) => p.disconnect().catch((error: unknown) => this.options.logger.debug('a transactional producer did not disconnect cleanly', { id: this.options.id, err: error }))),
+    );
   }
 
   private serialize<T>(fn: () => Promise<T>): Promise<T> {
