@@ -28,6 +28,9 @@ const TINY: Record<string, string> = {
   CHUTE_BENCH_REST_SECONDS: '1',
   CHUTE_BENCH_SDK_CLIENTS: '4',
   CHUTE_BENCH_SDK_RUNS: '20',
+  CHUTE_BENCH_PY_STREAM_CHUNKS: '20',
+  CHUTE_BENCH_PY_RUNS: '40',
+  CHUTE_BENCH_PY_START_SECONDS: '2',
 };
 
 test('npm run bench with tiny parameters writes every figure of the side-by-side report and stops everything it started', { timeout: 300_000 }, async () => {

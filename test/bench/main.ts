@@ -9,6 +9,7 @@ import { bullmqBench } from './bullmq.bench';
 import { latencyChart } from './chart';
 import { floorsBench } from './floors.bench';
 import { readParams, type BenchParams } from './params';
+import { pythonPeerBench } from './python-peer.bench';
 import { table } from './report';
 import { Results } from './results';
 import { runsBench } from './runs.bench';
@@ -17,7 +18,7 @@ import { streamBench } from './stream.bench';
 import { takeoverBench } from './takeover.bench';
 
 type Bench = (results: Results, params: BenchParams) => Promise<unknown>;
-const benches: Record<string, Bench> = { floors: floorsBench, stream: streamBench, runs: runsBench, takeover: takeoverBench, bullmq: bullmqBench, sdks: sdksBench };
+const benches: Record<string, Bench> = { floors: floorsBench, stream: streamBench, runs: runsBench, takeover: takeoverBench, bullmq: bullmqBench, sdks: sdksBench, python: pythonPeerBench };
 
 function versionOf(pkg: string): string {
   try {

@@ -44,6 +44,12 @@ export interface BenchParams {
   sdkClients: number;
   /** Waited runs each SDK's load script measures, after its warm-up. @default 3000 */
   sdkRuns: number;
+  /** Chunks of the measured stream of the Python SDK's Hatchet workloads (python-peer.bench.ts), 20 ms apart. @default 500 */
+  pyStreamChunks: number;
+  /** Closed-loop no-op runs of the Python SDK's Hatchet workloads, by 100 concurrent `aio_run` clients. @default 2000 */
+  pyRuns: number;
+  /** Seconds of the Python SDK's open-loop workload at 20 runs/s (trigger -> task start). @default 20 */
+  pyStartSeconds: number;
   /** Where the JSON results and the SVG chart are written. @default test/bench/results */
   outDir: string;
   /** When set, every service of the runs benchmark writes a V8 CPU profile (`--cpu-prof`) here as it stops. */
@@ -64,6 +70,9 @@ export function readParams(): BenchParams {
     restSeconds: positive('CHUTE_BENCH_REST_SECONDS', 20),
     sdkClients: positive('CHUTE_BENCH_SDK_CLIENTS', 100),
     sdkRuns: positive('CHUTE_BENCH_SDK_RUNS', 3000),
+    pyStreamChunks: positive('CHUTE_BENCH_PY_STREAM_CHUNKS', 500),
+    pyRuns: positive('CHUTE_BENCH_PY_RUNS', 2000),
+    pyStartSeconds: positive('CHUTE_BENCH_PY_START_SECONDS', 20),
     outDir: process.env['CHUTE_BENCH_OUT_DIR'] || 'test/bench/results',
     cpuProfDir: process.env['CHUTE_BENCH_CPU_PROF_DIR'] || undefined,
   };

@@ -1,6 +1,7 @@
 // The side-by-side report of one run: which figures stand beside which, the
 // table (Markdown, printed and written beside the JSON) and the list of every
 // figure the run must have produced (the smoke test checks it).
+import { HATCHET_REFERENCE, HATCHET_SAME_DAY } from './hatchet-reference';
 import type { BenchParams } from './params';
 import type { Figure, LatencyFigure, Results } from './results';
 
@@ -55,6 +56,26 @@ export function rows(params: BenchParams): Row[] {
       { title: `SDK run() → result, closed loop, ${params.sdkClients} clients: ${name} (p99.9 shown is p99)`, chute: `chute.sdk.${lang}.latency` },
     );
   }
+  // Hatchet's own Python-SDK workloads on Chute (python-peer.bench.ts); Hatchet's figures are a reference, not measured here.
+  const hatchet = HATCHET_REFERENCE;
+  out.push(
+    {
+      title: `Python SDK, Hatchet's stream workload: put_stream → subscribe_to_stream, ${params.pyStreamChunks} chunks 20 ms apart (p99.9 shown is p99; ${HATCHET_SAME_DAY}: p50 ${hatchet.stream.p50} / p99 ${hatchet.stream.p99} ms)`,
+      chute: 'chute.python.stream',
+    },
+    {
+      title: `Python SDK, Hatchet's runs workload: no-op aio_run() runs/s, closed loop, ${hatchet.runs.clients} clients (${HATCHET_SAME_DAY}: ${hatchet.runs.runsPerSecond} runs/s)`,
+      chute: 'chute.python.runs',
+    },
+    {
+      title: `Python SDK, Hatchet's runs workload: the machine's CPU per run, /proc/stat (${HATCHET_SAME_DAY}: ${hatchet.runs.machineCpuMsPerRun} ms)`,
+      chute: 'chute.python.runs.cpu',
+    },
+    {
+      title: `Python SDK, Hatchet's start workload: trigger → task start at ${hatchet.start.ratePerSecond}/s, open loop (p99.9 shown is p99; ${HATCHET_SAME_DAY}: p50 ${hatchet.start.p50} / p99 ${hatchet.start.p99} ms)`,
+      chute: `chute.python.start.${hatchet.start.ratePerSecond}`,
+    },
+  );
   for (const name of REST_PROCESSES) out.push({ title: `CPU at rest: ${name} (no runs for ${params.restSeconds} s)`, chute: `chute.rest.${name}` });
   const crowd = (Math.ceil(params.crowd / 5) * 5).toLocaleString('en');
   out.push(

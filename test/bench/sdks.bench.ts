@@ -28,7 +28,8 @@ export type RunLoopReport = z.infer<typeof RunLoopReport>;
 /** The task every load script runs: the platform's worker serves it (services/worker/src/tasks.ts). */
 const TASK = 'noop';
 
-interface Command {
+/** A program to run: its executable, arguments and working directory. */
+export interface Command {
   command: string;
   args: string[];
   cwd: string;
@@ -64,7 +65,7 @@ process.on('exit', () => {
  * Runs `command` to its end and returns what it printed; fails with its
  * stderr if it cannot start, exits non-zero or outlives `deadlineMs`.
  */
-function runToEnd(name: string, { command, args, cwd }: Command, env: Record<string, string>, deadlineMs: number): Promise<{ stdout: string; stderr: string }> {
+export function runToEnd(name: string, { command, args, cwd }: Command, env: Record<string, string>, deadlineMs: number): Promise<{ stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     live.add(child);
