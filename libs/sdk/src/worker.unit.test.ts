@@ -148,6 +148,8 @@ describe('worker runtime', () => {
     ...extra,
   });
   const eventsOf = (runId: string) => runEvents.filter((e) => e.runId === runId);
+  /** The worker's appends for the run (the dispatch the test appended left out), in call order. */
+  const appendsOf = (runId: string) => log.appends.filter((a) => a.records.some((r) => r.runId === runId && r.type !== 'RunDispatched'));
   const ended = (runId: string) => waitFor(() => stream.some((r) => r.runId === runId && r.type === 'StreamEnd'), { message: `end of ${runId}` });
 
   test('registers with its tasks and slots, and heartbeats', async () => {
@@ -171,7 +173,7 @@ describe('worker runtime', () => {
   test("an instant task's start goes with its end in one append, and the end of stream without waiting for it", async () => {
     const runId = await dispatch('echo', 'at once');
     await ended(runId);
-    const mine = log.appends.filter((a) => a.records.some((r) => r.runId === runId && r.type !== 'RunDispatched'));
+    const mine = appendsOf(runId);
     assert.deepEqual(
       mine.map((a) => a.records.map((r) => r.type)),
       [['RunStarted', 'RunCompleted'], ['StreamEnd']],
@@ -182,7 +184,7 @@ describe('worker runtime', () => {
   test("a task that takes a while has its start appended on its own, before its end", async () => {
     const runId = await dispatch('slow-echo', 'later');
     await ended(runId);
-    const mine = log.appends.filter((a) => a.records.some((r) => r.runId === runId && r.type !== 'RunDispatched'));
+    const mine = appendsOf(runId);
     assert.deepEqual(
       mine.map((a) => a.records.map((r) => r.type)),
       [['RunStarted'], ['RunCompleted'], ['StreamEnd']],
