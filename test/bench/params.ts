@@ -32,6 +32,10 @@ export interface BenchParams {
   streams: number;
   /** Seconds the many-streams measurement streams for. @default 5 */
   streamSeconds: number;
+  /** Concurrent streams of the LLM-shaped measurement, each at 20 chunks/s to its WebSocket subscriber. @default 1000 */
+  llmStreams: number;
+  /** Seconds the LLM-shaped measurement streams for. @default 30 */
+  llmSeconds: number;
   /** Chunks each of the 4 streams of the throughput measurement puts. @default 25000 (100 B), a fifth of it at 4 KiB */
   burstChunks: number;
   /** WebSocket subscribers of the idle-then-active measurement (5 per run). @default 10000 */
@@ -64,6 +68,8 @@ export function readParams(): BenchParams {
     samples: positive('CHUTE_BENCH_SAMPLES', 500),
     streams: positive('CHUTE_BENCH_STREAMS', 1000),
     streamSeconds: positive('CHUTE_BENCH_STREAM_SECONDS', 5),
+    llmStreams: positive('CHUTE_BENCH_LLM_STREAMS', 1000),
+    llmSeconds: positive('CHUTE_BENCH_LLM_SECONDS', 30),
     burstChunks: positive('CHUTE_BENCH_BURST_CHUNKS', 25_000),
     crowd: positive('CHUTE_BENCH_CROWD', 10_000),
     takeoverRuns: positive('CHUTE_BENCH_TAKEOVER_RUNS', 1_000_000),

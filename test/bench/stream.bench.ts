@@ -117,7 +117,7 @@ async function firstChunk(platform: Platform, trials: number): Promise<number[]>
 export async function streamBench(results: Results, params: BenchParams): Promise<void> {
   // Room for the crowd's runs at once in the idle-then-active phase.
   const crowdRuns = Math.ceil(params.crowd / 5);
-  const platform = await Platform.start({ workers: 1, env: { CHUTE_WORKER_SLOTS: String(Math.max(2500, crowdRuns + 500, params.streams + 500)), ...NO_TRIGGER_LIMIT } });
+  const platform = await Platform.start({ workers: 1, env: { CHUTE_WORKER_SLOTS: String(Math.max(2500, crowdRuns + 500, params.streams + 500, params.llmStreams + 500)), ...NO_TRIGGER_LIMIT } });
   const gateway = platform.processes.find((p) => p.name === 'gateway')!;
   try {
     // Warm-up: connections, JIT, the gateway's first subscriptions.
@@ -149,6 +149,21 @@ export async function streamBench(results: Results, params: BenchParams): Promis
     const manyLabel = `putStream->WebSocket, ${params.streams} concurrent streams (1 chunk / 200 ms each, 100 B)`;
     results.latency('chute.stream.many.ws', 'chute', manyLabel, lm, { detail: `${params.streams} attached in ${ms(many.attachMs)}` });
     report(manyLabel, `${percentiles(lm)}; ${params.streams} attached in ${ms(many.attachMs)}`);
+
+    // LLM-shaped: many streams of tokens at 20 a second for a while, each to its WebSocket subscriber.
+    const llm = await streams(platform, {
+      runs: params.llmStreams,
+      perRun: 1,
+      input: { count: 20 * params.llmSeconds, intervalMs: 50, delayMs: Math.max(3000, params.llmStreams * 10), bytes: 100 },
+      measure: true,
+    });
+    const ll = summary(llm.subscribers.flatMap((s) => s.latencies));
+    const outOfOrder = llm.subscribers.reduce((n, s) => n + s.outOfOrder, 0);
+    const llmLabel = `putStream->WebSocket, LLM-shaped: ${params.llmStreams} streams x 20 chunks/s for ${params.llmSeconds} s (100 B)`;
+    // streams() fails the run when any subscriber misses a chunk: what is recorded was delivered whole.
+    const llmDetail = `${llm.subscribers.length * 20 * params.llmSeconds} chunks, 0 lost, ${outOfOrder} out of order`;
+    results.latency('chute.stream.llm.ws', 'chute', llmLabel, ll, { lost: 0, detail: llmDetail });
+    report(llmLabel, `${percentiles(ll)}; ${llmDetail}`);
 
     // Throughput: 4 runs putting chunks as fast as they can, 5 WebSocket subscribers each.
     for (const bytes of CHUNK_SIZES) {

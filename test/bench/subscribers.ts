@@ -14,6 +14,9 @@ export abstract class Subscriber {
   chunks = 0;
   firstAt = 0;
   lastAt = 0;
+  /** Measured chunks that came after a chunk put later than them (each chunk carries the time it was put). */
+  outOfOrder = 0;
+  private lastPutAt = Number.NEGATIVE_INFINITY;
   /** Resolves once the gateway has subscribed it: chunks appended from then on reach it. */
   abstract readonly opened: Promise<void>;
   /** Resolves with how the stream ended ("... COMPLETED" when the run did). */
@@ -25,7 +28,11 @@ export abstract class Subscriber {
   protected chunk(at: number, data: string): void {
     if (this.chunks++ === 0) this.firstAt = at;
     this.lastAt = at;
-    if (this.measure) this.latencies.push(at - Number.parseFloat(data.slice(0, 20)));
+    if (!this.measure) return;
+    const putAt = Number.parseFloat(data.slice(0, 20));
+    if (putAt < this.lastPutAt) this.outOfOrder++;
+    this.lastPutAt = putAt;
+    this.latencies.push(at - putAt);
   }
 
   static of(transport: Transport, gatewayUrl: string, runId: string, measure: boolean, query = ''): Subscriber {
