@@ -100,14 +100,8 @@ export async function applyRunEvents(trx: Trx, events: readonly RunEvent[]): Pro
   await foldRunEvents(trx, events);
 }
 
-/**
- * {@link applyRunEvents}, returning every touched run as folded (undefined for
- * a run the events did not create).
- */
-export async function foldRunEvents(trx: Trx, events: readonly RunEvent[]): Promise<ReadonlyMap<string, RunState | undefined>> {
-  const ids = [...new Set(events.map((e) => e.runId))];
-  const rows = await trx.selectFrom('runs').select(['id', 'state']).where('id', 'in', ids).execute();
-  const states = new Map<string, RunState | undefined>(rows.map((r) => [r.id, decodeRunState(r.id, r.state)]));
+/** Folds `events` onto `states` in place; returns the runs whose state changed. */
+export function foldEvents(states: Map<string, RunState | undefined>, events: readonly RunEvent[]): Set<string> {
   const changed = new Set<string>();
   for (const event of events) {
     const before = states.get(event.runId);
@@ -117,6 +111,18 @@ export async function foldRunEvents(trx: Trx, events: readonly RunEvent[]): Prom
       changed.add(event.runId);
     }
   }
+  return changed;
+}
+
+/**
+ * {@link applyRunEvents}, returning every touched run as folded (undefined for
+ * a run the events did not create).
+ */
+export async function foldRunEvents(trx: Trx, events: readonly RunEvent[]): Promise<ReadonlyMap<string, RunState | undefined>> {
+  const ids = [...new Set(events.map((e) => e.runId))];
+  const rows = await trx.selectFrom('runs').select(['id', 'state']).where('id', 'in', ids).execute();
+  const states = new Map<string, RunState | undefined>(rows.map((r) => [r.id, decodeRunState(r.id, r.state)]));
+  const changed = foldEvents(states, events);
   if (changed.size === 0) return states;
   const values = [...changed].map((id) => runRow(states.get(id)!));
   await trx

@@ -1,10 +1,10 @@
 import { sql } from 'kysely';
-import { evolveRun, isFinal, type RunState } from '@chute/domain';
+import { isFinal, type RunState } from '@chute/domain';
 import type { Db } from '@chute/db';
 import type { Decoded, PartitionOffset } from '@chute/log';
 import type { Counter, Metrics } from '@chute/runtime';
 import type { RunEvent } from '@chute/schemas';
-import { foldRunEvents, projectBatch, runRow } from './projection';
+import { foldEvents, foldRunEvents, projectBatch, runRow } from './projection';
 
 /** How many live runs a partition's memory holds; a run forgotten costs its next batch a read. */
 const REMEMBERED_RUNS = 20_000;
@@ -134,22 +134,16 @@ interface Folded {
  * touches is neither remembered nor requested by the batch (its row must be read).
  */
 function foldFromMemory(remembered: ReadonlyMap<string, RunState>, batch: readonly Decoded<RunEvent>[]): Folded | undefined {
-  const states = new Map<string, RunState>();
-  const changed = new Set<string>();
+  const states = new Map<string, RunState | undefined>();
   const requested: string[] = [];
   for (const { value: event } of batch) {
-    const before = states.get(event.runId) ?? remembered.get(event.runId);
-    if (!before) {
-      if (event.type !== 'RunRequested') return undefined;
-      requested.push(event.runId);
-    }
-    const after = evolveRun(before, event);
-    if (after && after !== before) {
-      states.set(event.runId, after);
-      changed.add(event.runId);
-    } else if (before) {
-      states.set(event.runId, before);
-    }
+    if (states.has(event.runId)) continue;
+    const known = remembered.get(event.runId);
+    if (!known && event.type !== 'RunRequested') return undefined;
+    if (!known) requested.push(event.runId);
+    states.set(event.runId, known);
   }
-  return { states, changed, requested };
+  const changed = foldEvents(states, batch.map((d) => d.value));
+  // Every run is known or requested first, so each has a state once folded.
+  return { states: states as Map<string, RunState>, changed, requested };
 }
