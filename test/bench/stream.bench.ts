@@ -10,7 +10,7 @@ import { HttpClient } from './http';
 import { NO_TRIGGER_LIMIT, type BenchParams } from './params';
 import { pool } from './pool';
 import type { Results } from './results';
-import { ms, now, percentiles, report, summary } from './stats';
+import { ms, now, percentiles, report, summary, type Latency } from './stats';
 import { reportWarnings } from './warnings';
 import { Subscriber, TRANSPORT_NAMES, type Transport } from './subscribers';
 
@@ -114,6 +114,26 @@ async function firstChunk(platform: Platform, trials: number): Promise<number[]>
   }
 }
 
+/** `runs` streams of 100 B chunks at `perSecond` each for `seconds`, one measured WebSocket subscriber each. */
+async function concurrentStreams(
+  platform: Platform,
+  runs: number,
+  perSecond: number,
+  seconds: number,
+): Promise<{ latency: Latency; attachMs: number; outOfOrder: number }> {
+  const { subscribers, attachMs } = await streams(platform, {
+    runs,
+    perRun: 1,
+    input: { count: perSecond * seconds, intervalMs: 1000 / perSecond, delayMs: Math.max(3000, runs * 10), bytes: 100 },
+    measure: true,
+  });
+  return {
+    latency: summary(subscribers.flatMap((s) => s.latencies)),
+    attachMs,
+    outOfOrder: subscribers.reduce((n, s) => n + s.outOfOrder, 0),
+  };
+}
+
 export async function streamBench(results: Results, params: BenchParams): Promise<void> {
   // Room for the crowd's runs at once in the idle-then-active phase.
   const crowdRuns = Math.ceil(params.crowd / 5);
@@ -139,31 +159,19 @@ export async function streamBench(results: Results, params: BenchParams): Promis
     results.latency('chute.first-chunk', 'chute', firstLabel, first);
     report(firstLabel, percentiles(first));
 
-    const many = await streams(platform, {
-      runs: params.streams,
-      perRun: 1,
-      input: { count: 5 * params.streamSeconds, intervalMs: 200, delayMs: Math.max(3000, params.streams * 10), bytes: 100 },
-      measure: true,
-    });
-    const lm = summary(many.subscribers.flatMap((s) => s.latencies));
+    const many = await concurrentStreams(platform, params.streams, 5, params.streamSeconds);
     const manyLabel = `putStream->WebSocket, ${params.streams} concurrent streams (1 chunk / 200 ms each, 100 B)`;
-    results.latency('chute.stream.many.ws', 'chute', manyLabel, lm, { detail: `${params.streams} attached in ${ms(many.attachMs)}` });
-    report(manyLabel, `${percentiles(lm)}; ${params.streams} attached in ${ms(many.attachMs)}`);
+    const manyDetail = `${params.streams} attached in ${ms(many.attachMs)}`;
+    results.latency('chute.stream.many.ws', 'chute', manyLabel, many.latency, { detail: manyDetail });
+    report(manyLabel, `${percentiles(many.latency)}; ${manyDetail}`);
 
     // LLM-shaped: many streams of tokens at 20 a second for a while, each to its WebSocket subscriber.
-    const llm = await streams(platform, {
-      runs: params.llmStreams,
-      perRun: 1,
-      input: { count: 20 * params.llmSeconds, intervalMs: 50, delayMs: Math.max(3000, params.llmStreams * 10), bytes: 100 },
-      measure: true,
-    });
-    const ll = summary(llm.subscribers.flatMap((s) => s.latencies));
-    const outOfOrder = llm.subscribers.reduce((n, s) => n + s.outOfOrder, 0);
+    const llm = await concurrentStreams(platform, params.llmStreams, 20, params.llmSeconds);
     const llmLabel = `putStream->WebSocket, LLM-shaped: ${params.llmStreams} streams x 20 chunks/s for ${params.llmSeconds} s (100 B)`;
     // streams() fails the run when any subscriber misses a chunk: what is recorded was delivered whole.
-    const llmDetail = `${llm.subscribers.length * 20 * params.llmSeconds} chunks, 0 lost, ${outOfOrder} out of order`;
-    results.latency('chute.stream.llm.ws', 'chute', llmLabel, ll, { lost: 0, detail: llmDetail });
-    report(llmLabel, `${percentiles(ll)}; ${llmDetail}`);
+    const llmDetail = `${params.llmStreams * 20 * params.llmSeconds} chunks, 0 lost, ${llm.outOfOrder} out of order`;
+    results.latency('chute.stream.llm.ws', 'chute', llmLabel, llm.latency, { lost: 0, detail: llmDetail });
+    report(llmLabel, `${percentiles(llm.latency)}; ${llmDetail}`);
 
     // Throughput: 4 runs putting chunks as fast as they can, 5 WebSocket subscribers each.
     for (const bytes of CHUNK_SIZES) {
