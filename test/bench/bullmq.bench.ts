@@ -19,6 +19,7 @@ import { now, percentiles, report, summary } from './stats';
 const QUEUE = 'bench';
 
 interface Completion {
+  /** NaN when the job's 'completed' event was lost and the job was already removed. */
   startedAt: number;
   completedAt: number;
   /** True when its 'completed' event never came and the job's state was read instead. */
@@ -53,9 +54,12 @@ class Jobs {
     for (const [jobId, waiter] of this.waiters) {
       if (now() - waiter.since < 5000) continue;
       const job = await this.queue.getJob(jobId);
-      if (job?.finishedOn && this.waiters.has(jobId)) {
+      if (!this.waiters.has(jobId)) continue;
+      // Gone: removed on completion (removeOnComplete), so when it started is not known.
+      if (!job || job.finishedOn) {
         this.waiters.delete(jobId);
-        waiter.resolve({ startedAt: (job.returnvalue as { startedAt: number }).startedAt, completedAt: now(), lost: true });
+        const startedAt = job ? (job.returnvalue as { startedAt: number }).startedAt : Number.NaN;
+        waiter.resolve({ startedAt, completedAt: now(), lost: true });
       }
     }
   }
@@ -157,20 +161,46 @@ async function firstProgress(connection: { host: string; port: number }, queue: 
   }
 }
 
+/** BullMQ's worker process, `concurrency` jobs at a time; resolves once it is ready. */
+async function startWorker(redis: Redis, concurrency: number): Promise<Child> {
+  const worker = Child.typescript('bullmq worker', 'bullmq-worker.ts', { BENCH_QUEUE: QUEUE, BENCH_REDIS_PORT: String(redis.port), BENCH_CONCURRENCY: String(concurrency) });
+  await worker.waitFor(/^ready$/, 60_000);
+  return worker;
+}
+
+/** Start latencies of the jobs whose start is known (a lost event's removed job has none). */
+const started = (done: readonly (Completion & { addedAt: number })[]): number[] => done.filter((d) => Number.isFinite(d.startedAt)).map((d) => d.startedAt - d.addedAt);
+
+/** `clients` loops each running one job after another until `seconds` have passed. */
+async function closedLoop<T>(clients: number, seconds: number, run: () => Promise<T>): Promise<T[]> {
+  const deadline = performance.now() + seconds * 1000;
+  const done: T[] = [];
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      while (performance.now() < deadline) done.push(await run());
+    }),
+  );
+  return done;
+}
+
 async function measure(results: Results, params: BenchParams, redis: Redis): Promise<void> {
   const connection = { host: '127.0.0.1', port: redis.port };
-  const worker = Child.typescript('bullmq worker', 'bullmq-worker.ts', {
-    BENCH_QUEUE: QUEUE,
-    BENCH_REDIS_PORT: String(redis.port),
-    BENCH_CONCURRENCY: String(Math.max(2000, params.streams + 100, ...params.clients)),
-  });
-  const queue = new Queue(QUEUE, { connection });
+  // The peer as its docs set it up for throughput: finished jobs removed
+  // (docs.bullmq.io/guide/queues/auto-removal-of-jobs), and for no-op jobs a
+  // worker concurrency below the clients' count (params.bullmqConcurrency):
+  // the worker fetches one job per round trip while it has free slots, so a
+  // concurrency above the jobs in flight keeps it polling an empty queue
+  // instead of taking the next job with each completion; 2000 measured half
+  // the jobs/s at 400 clients. The progress measurements need a slot per
+  // stream and get a worker of their own.
+  let worker = await startWorker(redis, params.bullmqConcurrency);
+  const queue = new Queue(QUEUE, { connection, defaultJobOptions: { removeOnComplete: true, removeOnFail: true } });
   const events = new QueueEvents(QUEUE, { connection });
   const jobs = new Jobs(queue, events);
   try {
-    await Promise.all([worker.waitFor(/^ready$/, 60_000), queue.waitUntilReady(), events.waitUntilReady()]);
+    await Promise.all([queue.waitUntilReady(), events.waitUntilReady()]);
     await sleep(500);
-    const cpuOf = () => measureCpu({ redis: { pid: redis.pid }, 'bullmq worker': { pid: worker.pid }, 'load generator': { pid: process.pid } });
+    const cpuOf = () => measureCpu({ redis: { pid: redis.pid, withChildren: true }, 'bullmq worker': { pid: worker.pid }, 'load generator': { pid: process.pid } });
     const cpuText = (used: Record<string, number>, n: number): { total: number; text: string } => {
       const sorted = Object.entries(used).sort((a, b) => b[1] - a[1]);
       const total = sorted.reduce((s, [, v]) => s + v, 0) / n;
@@ -194,7 +224,7 @@ async function measure(results: Results, params: BenchParams, redis: Redis): Pro
       const done = await Promise.all(pending);
       const used = cpuText(cpu.stop(), done.length);
       const lost = done.filter((d) => d.lost).length;
-      const s = summary(done.map((d) => d.startedAt - d.addedAt));
+      const s = summary(started(done));
       const c = summary(done.map((d) => d.completedAt - d.addedAt));
       const label = `BullMQ add->job start at ${rate} jobs/s (open loop, ${s.n} jobs)`;
       results.latency(`bullmq.start.${rate}`, 'bullmq', label, s);
@@ -206,17 +236,18 @@ async function measure(results: Results, params: BenchParams, redis: Redis): Pro
     }
 
     // No-op jobs/s, closed loop: add, then wait for its 'completed' event.
+    // For a stated time rather than a count: at several thousand jobs a second a count lasts a second or two.
     for (const clients of params.clients) {
-      const total = clients * params.runsPerClient;
       const cpu = cpuOf();
-      const started = performance.now();
-      const done = await pool(Array.from({ length: total }), clients, () => jobs.run('noop', {}));
-      const seconds = (performance.now() - started) / 1000;
+      const startedAt = performance.now();
+      const done = await closedLoop(clients, params.peerSeconds, () => jobs.run('noop', {}));
+      const seconds = (performance.now() - startedAt) / 1000;
+      const total = done.length;
       const used = cpuText(cpu.stop(), total);
       const lost = done.filter((d) => d.lost).length;
       const c = summary(done.map((d) => d.completedAt - d.addedAt));
-      const s = summary(done.map((d) => d.startedAt - d.addedAt));
-      const label = `BullMQ no-op jobs/s, closed loop (${clients} concurrent clients, ${total} jobs)`;
+      const s = summary(started(done));
+      const label = `BullMQ no-op jobs/s, closed loop (${clients} concurrent clients, ${total} jobs in ${seconds.toFixed(1)} s, worker concurrency ${params.bullmqConcurrency})`;
       results.value(`bullmq.jobs.${clients}`, 'bullmq', label, total / seconds, 'jobs/s', { lost });
       results.latency(`bullmq.jobs.${clients}.completed`, 'bullmq', `BullMQ add->'completed' event, closed loop, ${clients} clients`, c, { lost });
       results.latency(`bullmq.jobs.${clients}.start`, 'bullmq', `BullMQ add->job start, closed loop, ${clients} clients`, s);
@@ -227,6 +258,8 @@ async function measure(results: Results, params: BenchParams, redis: Redis): Pro
       report(`BullMQ CPU per job (closed loop, ${clients} clients)`, used.text);
     }
 
+    await worker.stop();
+    worker = await startWorker(redis, Math.max(2000, params.streams + 100));
     const context = { jobs, connection };
     // One stream: one job's progress every 20 ms, one listener.
     for (const bytes of CHUNK_SIZES) {

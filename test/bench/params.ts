@@ -54,6 +54,10 @@ export interface BenchParams {
   pyRuns: number;
   /** Seconds of the Python SDK's open-loop workload at 20 runs/s (trigger -> task start). @default 20 */
   pyStartSeconds: number;
+  /** Seconds each of BullMQ's closed-loop measurements lasts. @default 10 */
+  peerSeconds: number;
+  /** BullMQ worker concurrency for its no-op job measurements (its docs' example is 50). @default 50 */
+  bullmqConcurrency: number;
   /** Where the JSON results and the SVG chart are written. @default test/bench/results */
   outDir: string;
   /** When set, every service of the runs benchmark writes a V8 CPU profile (`--cpu-prof`) here as it stops. */
@@ -74,6 +78,8 @@ export function readParams(): BenchParams {
     crowd: positive('CHUTE_BENCH_CROWD', 10_000),
     takeoverRuns: positive('CHUTE_BENCH_TAKEOVER_RUNS', 1_000_000),
     restSeconds: positive('CHUTE_BENCH_REST_SECONDS', 20),
+    peerSeconds: positive('CHUTE_BENCH_PEER_SECONDS', 10),
+    bullmqConcurrency: positive('CHUTE_BENCH_BULLMQ_CONCURRENCY', 50),
     sdkClients: positive('CHUTE_BENCH_SDK_CLIENTS', 100),
     sdkRuns: positive('CHUTE_BENCH_SDK_RUNS', 3000),
     pyStreamChunks: positive('CHUTE_BENCH_PY_STREAM_CHUNKS', 500),
