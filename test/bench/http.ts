@@ -5,9 +5,11 @@ import http from 'node:http';
 export class HttpClient {
   private readonly agent: http.Agent;
 
+  /** `token`: sent as a bearer token with every request, as a user's app sends its own. */
   constructor(
     private readonly baseUrl: string,
     sockets: number,
+    private readonly token?: string,
   ) {
     this.agent = new http.Agent({ keepAlive: true, maxSockets: sockets });
   }
@@ -20,7 +22,10 @@ export class HttpClient {
         {
           method,
           agent: this.agent,
-          headers: body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+          headers: {
+            ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
+            ...(body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }),
+          },
         },
         (res) => {
           const chunks: Buffer[] = [];

@@ -1,7 +1,7 @@
 // Benchmark: the streaming hot path, putStream (in a worker process) -> the
 // stream topic -> the gateway's one tail -> subscribers over WebSocket, SSE and
 // the SDK, on the real broker. Its floors are in floors.bench.ts. Figures, not
-// assertions: these machines are noisy.
+// assertions: these machines are noisy. Auth is on, as users run it.
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Platform, type ServiceProcess } from '@chute/testing';
@@ -54,16 +54,17 @@ async function trigger(client: HttpClient, input: TicksInput): Promise<string> {
  */
 async function streams(
   platform: Platform,
+  token: string,
   options: { runs: number; perRun: number; input: TicksInput; measure: boolean; transport?: Transport; gateway?: ServiceProcess },
 ): Promise<{ subscribers: Subscriber[]; attachMs: number; rss?: { idle: number; active: number } }> {
   const { runs, perRun, input } = options;
   const triggeredAt = now();
-  const client = new HttpClient(platform.gatewayUrl, 50);
+  const client = new HttpClient(platform.gatewayUrl, 50, token);
   const ids = await pool(Array.from({ length: runs }), 50, () => trigger(client, input)).finally(() => client.close());
   // At most OPENING handshakes at once: 10,000 at once were reset (ECONNRESET) on the shared 2 cores.
   const subscribers: Subscriber[] = [];
   await pool(ids.flatMap((id) => Array.from({ length: perRun }, () => id)), OPENING, async (id) => {
-    const subscriber = Subscriber.of(options.transport ?? 'ws', platform.gatewayUrl, id, options.measure);
+    const subscriber = Subscriber.of(options.transport ?? 'ws', platform.gatewayUrl, id, options.measure, { token });
     subscribers.push(subscriber);
     await subscriber.opened;
   });
@@ -95,14 +96,14 @@ async function streams(
  * id is known, with from=start so a chunk put before it attached is replayed
  * rather than missed.
  */
-async function firstChunk(platform: Platform, trials: number): Promise<number[]> {
-  const client = new HttpClient(platform.gatewayUrl, 1);
+async function firstChunk(platform: Platform, token: string, trials: number): Promise<number[]> {
+  const client = new HttpClient(platform.gatewayUrl, 1, token);
   const latencies: number[] = [];
   try {
     for (let i = 0; i < trials; i++) {
       const sent = now();
       const runId = await trigger(client, { count: 1, intervalMs: 0, delayMs: 0, bytes: 100 });
-      const subscriber = Subscriber.of('ws', platform.gatewayUrl, runId, false, '?from=start');
+      const subscriber = Subscriber.of('ws', platform.gatewayUrl, runId, false, { query: '?from=start', token });
       await subscriber.ended;
       subscriber.close();
       if (subscriber.chunks !== 1) throw new Error(`run ${runId}: ${subscriber.chunks} chunks, expected 1`);
@@ -117,11 +118,12 @@ async function firstChunk(platform: Platform, trials: number): Promise<number[]>
 /** `runs` streams of 100 B chunks at `perSecond` each for `seconds`, one measured WebSocket subscriber each. */
 async function concurrentStreams(
   platform: Platform,
+  token: string,
   runs: number,
   perSecond: number,
   seconds: number,
 ): Promise<{ latency: Latency; attachMs: number; outOfOrder: number }> {
-  const { subscribers, attachMs } = await streams(platform, {
+  const { subscribers, attachMs } = await streams(platform, token, {
     runs,
     perRun: 1,
     input: { count: perSecond * seconds, intervalMs: 1000 / perSecond, delayMs: Math.max(3000, runs * 10), bytes: 100 },
@@ -137,16 +139,19 @@ async function concurrentStreams(
 export async function streamBench(results: Results, params: BenchParams): Promise<void> {
   // Room for the crowd's runs at once in the idle-then-active phase.
   const crowdRuns = Math.ceil(params.crowd / 5);
-  const platform = await Platform.start({ workers: 1, env: { CHUTE_WORKER_SLOTS: String(Math.max(2500, crowdRuns + 500, params.streams + 500, params.llmStreams + 500)), ...NO_TRIGGER_LIMIT } });
+  // As users run it: every request and subscription carries a token the gateway verifies.
+  const platform = await Platform.start({ auth: true, workers: 1, env: { CHUTE_WORKER_SLOTS: String(Math.max(2500, crowdRuns + 500, params.streams + 500, params.llmStreams + 500)), ...NO_TRIGGER_LIMIT } });
   const gateway = platform.processes.find((p) => p.name === 'gateway')!;
   try {
+    // An app's backend token: it triggers runs and proxies their streams.
+    const token = await platform.token('default', ['runs:write', 'runs:read', 'stream:read']);
     // Warm-up: connections, JIT, the gateway's first subscriptions.
-    await streams(platform, { runs: 10, perRun: 1, input: { count: 50, intervalMs: 10, delayMs: 2000, bytes: 100 }, measure: false });
+    await streams(platform, token, { runs: 10, perRun: 1, input: { count: 50, intervalMs: 10, delayMs: 2000, bytes: 100 }, measure: false });
 
     for (const transport of ['ws', 'sse', 'sdk'] as const) {
       for (const bytes of CHUNK_SIZES) {
         if (bytes !== 100 && transport !== 'ws') continue;
-        const one = await streams(platform, { runs: 1, perRun: 1, transport, input: { count: params.samples, intervalMs: 20, delayMs: 1000, bytes }, measure: true });
+        const one = await streams(platform, token, { runs: 1, perRun: 1, transport, input: { count: params.samples, intervalMs: 20, delayMs: 1000, bytes }, measure: true });
         const l = summary(one.subscribers[0]!.latencies);
         const label = `putStream->${TRANSPORT_NAMES[transport]}, 1 stream (1 chunk / 20 ms, ${bytes} B)`;
         results.latency(`chute.stream.1.${transport}.${sizeName(bytes)}`, 'chute', label, l);
@@ -154,19 +159,19 @@ export async function streamBench(results: Results, params: BenchParams): Promis
       }
     }
 
-    const first = summary(await firstChunk(platform, Math.max(5, Math.ceil(params.samples / 10))));
+    const first = summary(await firstChunk(platform, token, Math.max(5, Math.ceil(params.samples / 10))));
     const firstLabel = 'trigger->first chunk (WebSocket attached as soon as the trigger answers, from=start)';
     results.latency('chute.first-chunk', 'chute', firstLabel, first);
     report(firstLabel, percentiles(first));
 
-    const many = await concurrentStreams(platform, params.streams, 5, params.streamSeconds);
+    const many = await concurrentStreams(platform, token, params.streams, 5, params.streamSeconds);
     const manyLabel = `putStream->WebSocket, ${params.streams} concurrent streams (1 chunk / 200 ms each, 100 B)`;
     const manyDetail = `${params.streams} attached in ${ms(many.attachMs)}`;
     results.latency('chute.stream.many.ws', 'chute', manyLabel, many.latency, { detail: manyDetail });
     report(manyLabel, `${percentiles(many.latency)}; ${manyDetail}`);
 
     // LLM-shaped: many streams of tokens at 20 a second for a while, each to its WebSocket subscriber.
-    const llm = await concurrentStreams(platform, params.llmStreams, 20, params.llmSeconds);
+    const llm = await concurrentStreams(platform, token, params.llmStreams, 20, params.llmSeconds);
     const llmLabel = `putStream->WebSocket, LLM-shaped: ${params.llmStreams} streams x 20 chunks/s for ${params.llmSeconds} s (100 B)`;
     // streams() fails the run when any subscriber misses a chunk: what is recorded was delivered whole.
     const llmDetail = `${params.llmStreams * 20 * params.llmSeconds} chunks, 0 lost, ${llm.outOfOrder} out of order`;
@@ -176,7 +181,7 @@ export async function streamBench(results: Results, params: BenchParams): Promis
     // Throughput: 4 runs putting chunks as fast as they can, 5 WebSocket subscribers each.
     for (const bytes of CHUNK_SIZES) {
       const count = bytes === 100 ? params.burstChunks : Math.ceil(params.burstChunks / 5);
-      const burst = await streams(platform, { runs: 4, perRun: 5, input: { count, intervalMs: 0, delayMs: 3000, bytes }, measure: false });
+      const burst = await streams(platform, token, { runs: 4, perRun: 5, input: { count, intervalMs: 0, delayMs: 3000, bytes }, measure: false });
       const firstAt = Math.min(...burst.subscribers.map((s) => s.firstAt));
       const lastAt = Math.max(...burst.subscribers.map((s) => s.lastAt));
       const delivered = burst.subscribers.reduce((n, s) => n + s.chunks, 0);
@@ -191,7 +196,7 @@ export async function streamBench(results: Results, params: BenchParams): Promis
     // The crowd (runs x 5 subscribers) attaches, sits idle, then every run streams.
     const idleMs = Math.max(params.crowd >= 5000 ? 20_000 : 3000, Math.ceil((many.attachMs / 1000) * (crowdRuns / params.streams) * 5 * 2.5));
     const base = rssMiB(gateway.pid);
-    const crowd = await streams(platform, { runs: crowdRuns, perRun: 5, input: { count: 10, intervalMs: 500, delayMs: idleMs, bytes: 100 }, measure: true, gateway });
+    const crowd = await streams(platform, token, { runs: crowdRuns, perRun: 5, input: { count: 10, intervalMs: 500, delayMs: idleMs, bytes: 100 }, measure: true, gateway });
     const lc = summary(crowd.subscribers.flatMap((s) => s.latencies));
     const subscribers = crowdRuns * 5;
     const crowdLabel = `${subscribers} idle-then-active WebSocket subscribers (${crowdRuns} runs x 5, 1 chunk / 500 ms each)`;

@@ -35,14 +35,17 @@ export abstract class Subscriber {
     this.latencies.push(at - putAt);
   }
 
-  static of(transport: Transport, gatewayUrl: string, runId: string, measure: boolean, query = ''): Subscriber {
+  /** `token`: a bearer token with `stream:read`, sent as each transport's client sends it (none: a gateway without auth). */
+  static of(transport: Transport, gatewayUrl: string, runId: string, measure: boolean, options: { query?: string; token?: string } = {}): Subscriber {
+    const { query = '', token } = options;
+    const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
     switch (transport) {
       case 'ws':
-        return new WsSubscriber(gatewayUrl, runId, measure, query);
+        return new WsSubscriber(gatewayUrl, runId, measure, query, headers);
       case 'sse':
-        return new SseSubscriber(gatewayUrl, runId, measure, query);
+        return new SseSubscriber(gatewayUrl, runId, measure, query, headers);
       case 'sdk':
-        return new SdkSubscriber(gatewayUrl, runId, measure);
+        return new SdkSubscriber(gatewayUrl, runId, measure, token);
       default: {
         const _exhaustive: never = transport;
         return _exhaustive;
@@ -56,11 +59,11 @@ class WsSubscriber extends Subscriber {
   readonly ended: Promise<string>;
   private readonly socket: WebSocket;
 
-  constructor(gatewayUrl: string, runId: string, measure: boolean, query: string) {
+  constructor(gatewayUrl: string, runId: string, measure: boolean, query: string, headers: Record<string, string>) {
     super(measure);
     const url = new URL(`/api/v1/runs/${runId}/stream${query}`, gatewayUrl);
     url.protocol = 'ws:';
-    this.socket = new WebSocket(url, { perMessageDeflate: false });
+    this.socket = new WebSocket(url, { perMessageDeflate: false, headers });
     this.opened = new Promise((resolve, reject) => {
       this.socket.once('open', () => resolve());
       this.socket.once('error', reject);
@@ -93,13 +96,13 @@ class SseSubscriber extends Subscriber {
   readonly ended: Promise<string>;
   private request: http.ClientRequest | undefined;
 
-  constructor(gatewayUrl: string, runId: string, measure: boolean, query: string) {
+  constructor(gatewayUrl: string, runId: string, measure: boolean, query: string, headers: Record<string, string>) {
     super(measure);
     let opened!: () => void;
     let refused!: (error: Error) => void;
     this.opened = new Promise((resolve, reject) => ((opened = resolve), (refused = reject)));
     this.ended = new Promise((resolve) => {
-      this.request = http.get(new URL(`/api/v1/runs/${runId}/stream${query}`, gatewayUrl), { headers: { accept: 'text/event-stream' } }, (res) => {
+      this.request = http.get(new URL(`/api/v1/runs/${runId}/stream${query}`, gatewayUrl), { headers: { accept: 'text/event-stream', ...headers } }, (res) => {
         if (res.statusCode !== 200) {
           refused(new Error(`stream of ${runId} refused: ${res.statusCode}`));
           res.resume();
@@ -145,9 +148,9 @@ class SdkSubscriber extends Subscriber {
   readonly ended: Promise<string>;
   private readonly abort = new AbortController();
 
-  constructor(gatewayUrl: string, runId: string, measure: boolean) {
+  constructor(gatewayUrl: string, runId: string, measure: boolean, token: string | undefined) {
     super(measure);
-    const chute = Chute.init({ gatewayUrl });
+    const chute = Chute.init({ gatewayUrl, ...(token ? { token } : {}) });
     this.ended = (async () => {
       for await (const data of chute.runs.subscribeToStream(runId, { from: 'start' })) {
         this.chunk(now(), data);
