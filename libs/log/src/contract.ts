@@ -147,6 +147,29 @@ export function logContract(name: string, target: ContractTarget): void {
       }
     });
 
+    test('readAll delivers each topic from its offsets to its own handler, in one subscription that stops them all', async () => {
+      const [a, b] = [await freshTopic(1), await freshTopic(2)];
+      await log.append(a, [0, 1, 2].map((i) => ({ key: 'k', value: `a${i}` })));
+      const bEnds = await log.endOffsets(b);
+      const got: Record<string, LogRecord[]> = { a: [], b: [] };
+      const sub = await log.readAll([
+        { topic: a, from: [{ partition: 0, offset: 1 }], handler: (rs) => void got['a']!.push(...rs) },
+        { topic: b, from: bEnds, handler: (rs) => void got['b']!.push(...rs) },
+      ]);
+      try {
+        await log.append(b, [{ key: 'k', value: 'b0' }]);
+        await wait(() => got['a']!.length >= 2 && got['b']!.length >= 1, 'a from offset 1 and the record appended to b');
+        assert.deepEqual(got['a']!.map(text), ['a1', 'a2']);
+        assert.deepEqual(got['b']!.map(text), ['b0']);
+        assert.ok(got['a']!.every((r) => r.topic === a) && got['b']!.every((r) => r.topic === b), 'each handler gets its own topic only');
+      } finally {
+        await sub.stop();
+      }
+      await log.append(a, [{ key: 'k', value: 'a3' }]);
+      await sleep(500);
+      assert.equal(got['a']!.length, 2, 'nothing is delivered after stop');
+    });
+
     test('a consumer group resumes from its committed offset after a restart', async () => {
       const topic = await freshTopic();
       const group = uniqueName('group');

@@ -17,6 +17,7 @@ import {
   type ReadOptions,
   type Subscription,
   type SubscriptionHealth,
+  type TopicRead,
   type TopicSpec,
   type ExclusiveAppender,
   type TopicRecords,
@@ -346,6 +347,13 @@ export class EmbeddedLog implements Log {
     });
     return this.track(`read ${topic}`, async () => {
       await Promise.all(readers.map((r) => r.stop()));
+    });
+  }
+
+  async readAll(reads: readonly TopicRead[], options: ReadOptions = {}): Promise<Subscription> {
+    const subscriptions = await Promise.all(reads.map((r) => this.read(r.topic, r.from, r.handler, options)));
+    return this.track(`read ${reads.map((r) => r.topic).join(', ')}`, async () => {
+      await Promise.all(subscriptions.map((s) => s.stop()));
     });
   }
 

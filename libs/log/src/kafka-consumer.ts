@@ -20,7 +20,7 @@ export interface SupervisedConsumerSpec {
    * and moves on, and a reader waiting to reach an offset must see that too.
    * Delivered in order with the partition's batches.
    */
-  eachSkipped?(records: readonly LogRecord[], next: PartitionOffset, isStopped: () => boolean): Promise<void>;
+  eachSkipped?(records: readonly LogRecord[], next: TopicPartitionOffset, isStopped: () => boolean): Promise<void>;
   /**
    * After every join, with this member's assignment; its partitions stay
    * paused until it resolves, and the offsets it returns are sought first.
@@ -105,7 +105,7 @@ export class SupervisedConsumer implements GroupSubscription {
       consumer.on(consumer.events.START_BATCH_PROCESS, ({ payload }) => {
         if (payload.batchSize !== 0) return;
         const key = `${payload.topic}\u0000${payload.partition}`;
-        const next = { partition: payload.partition, offset: Number(payload.lastOffset) + 1 };
+        const next = { topic: payload.topic, partition: payload.partition, offset: Number(payload.lastOffset) + 1 };
         const delivered = (skipped.get(key) ?? Promise.resolve()).then(() => eachSkipped([], next, isStopped)).catch((error: unknown) => {
           this.logger.warn('an empty delivery failed', { name: this.spec.name, err: error });
         });

@@ -48,6 +48,7 @@ import {
   type ReadOptions,
   type Subscription,
   type SubscriptionHealth,
+  type TopicRead,
   type TopicSpec,
 } from './types';
 
@@ -487,34 +488,34 @@ export class KafkaLog implements Log {
     return this.read(topic, await this.endOffsets(topic), handler, options);
   }
 
-  async read(
-    topic: string,
-    from: readonly PartitionOffset[],
-    handler: BatchHandler,
-    options: ReadOptions = {},
-  ): Promise<Subscription> {
-    // Next offset per partition: where a (re)joined or rebuilt consumer must resume.
-    const positions = new Map(from.map((f) => [f.partition, f.offset]));
-    const deliver = async (records: readonly LogRecord[], next: PartitionOffset, isStopped: () => boolean): Promise<void> => {
-      if (!positions.has(next.partition)) return;
-      if (await deliverWithRetry(handler, records, next, options, isStopped)) positions.set(next.partition, next.offset);
+  read(topic: string, from: readonly PartitionOffset[], handler: BatchHandler, options: ReadOptions = {}): Promise<Subscription> {
+    return this.readAll([{ topic, from, handler }], options);
+  }
+
+  async readAll(reads: readonly TopicRead[], options: ReadOptions = {}): Promise<Subscription> {
+    // Next offset per topic and partition: where a (re)joined or rebuilt consumer must resume.
+    const byTopic = new Map(reads.map((r) => [r.topic, { handler: r.handler, positions: new Map(r.from.map((f) => [f.partition, f.offset])) }]));
+    const deliver = async (topic: string, records: readonly LogRecord[], next: PartitionOffset, isStopped: () => boolean): Promise<void> => {
+      const read = byTopic.get(topic);
+      if (!read?.positions.has(next.partition)) return;
+      if (await deliverWithRetry(read.handler, records, next, options, isStopped)) read.positions.set(next.partition, next.offset);
     };
     // A private group that is never shared and never commits: kafkajs would commit
     // after every batch otherwise, a round trip that stalls the next fetch.
     return this.supervise({
-      name: `read ${topic}`,
+      name: `read ${[...byTopic.keys()].join(', ')}`,
       config: { ...this.fetchWait(`${this.options.clientId}.read.${randomUUID()}`, options), ...this.membership() },
-      topics: [topic],
+      topics: [...byTopic.keys()],
       fromBeginning: false,
       // kafkajs forgets seeks when it rebuilds its group: position every join.
-      onAssigned: () => [...positions].map(([partition, offset]) => ({ topic, partition, offset })),
+      onAssigned: () => [...byTopic].flatMap(([topic, { positions }]) => [...positions].map(([partition, offset]) => ({ topic, partition, offset }))),
       eachBatch:
         () =>
         async ({ batch, isRunning, isStale }) => {
           if (batch.messages.length === 0) return;
-          await deliver(toLogRecords(batch), nextOf(batch), () => !isRunning() || isStale());
+          await deliver(batch.topic, toLogRecords(batch), nextOf(batch), () => !isRunning() || isStale());
         },
-      eachSkipped: deliver,
+      eachSkipped: (records, next, isStopped) => deliver(next.topic, records, next, isStopped),
     });
   }
 

@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import { decodeRecordBytes, describeIssue, RecordDecodeError, type RecordFamily } from '@chute/schemas';
 import { withDeadline, type Logger, type Metrics } from '@chute/runtime';
-import type { BatchHandler, ConsumeOptions, GroupSubscription, Log, LogRecord, PartitionOffset, ReadOptions, Subscription, TopicRecords } from './types';
+import type { BatchHandler, ConsumeOptions, GroupSubscription, Log, LogRecord, PartitionOffset, ReadOptions, Subscription, TopicRead, TopicRecords } from './types';
 
 /** An append refused because the record does not match its schema; `field` names what is wrong. */
 export class InvalidRecordError extends Error {
@@ -138,6 +138,11 @@ export class Topic<S extends z.ZodType> {
 
   read(from: readonly PartitionOffset[], handler: DecodedHandler<z.infer<S>>, options: TopicReadOptions = {}): Promise<Subscription> {
     return this.log.read(this.name, from, this.wrap(handler, options), options);
+  }
+
+  /** This topic's part of a {@link Log.readAll}: its records from `from` on, decoded, to `handler`. */
+  reading(from: readonly PartitionOffset[], handler: DecodedHandler<z.infer<S>>, options: Pick<TopicReadOptions, 'accept' | 'everyBatch'> = {}): TopicRead {
+    return { topic: this.name, from, handler: this.wrap(handler, options) };
   }
 
   /**

@@ -112,6 +112,13 @@ export interface SubscriptionHealth {
   readonly lastError?: string;
 }
 
+/** One topic's part of {@link Log.readAll}: like {@link Log.read}'s arguments. */
+export interface TopicRead {
+  readonly topic: string;
+  readonly from: readonly PartitionOffset[];
+  readonly handler: BatchHandler;
+}
+
 export interface Subscription {
   /** Stops delivery after the batch in flight; idempotent. */
   stop(): Promise<void>;
@@ -209,6 +216,12 @@ export interface Log {
   tail(topic: string, handler: BatchHandler, options?: ReadOptions): Promise<Subscription>;
   /** Delivers the listed partitions from the given offsets on; other partitions are not read. */
   read(topic: string, from: readonly PartitionOffset[], handler: BatchHandler, options?: ReadOptions): Promise<Subscription>;
+  /**
+   * Several reads as one reader: one fetch serves them all, so records
+   * appended together to different topics (a run's end and its stream's end)
+   * are fetched together, instead of waking one reader per topic.
+   */
+  readAll(reads: readonly TopicRead[], options?: ReadOptions): Promise<Subscription>;
   /** A consumer-group member: commits each batch's offsets after its handler resolves. */
   consume(options: ConsumeOptions): Promise<GroupSubscription>;
   /** What a group committed in a topic: only partitions that have a commit. */

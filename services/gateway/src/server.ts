@@ -93,15 +93,20 @@ export class GatewayServer implements Component {
         metrics: this.metrics,
         maxBufferBytes: this.config.CHUTE_STREAM_BUFFER_BYTES,
       });
-      await this.hub.start();
       this.waiters.onEnd = (event) => {
         // onEnd sees only events that ended their run, so the status is always there.
         const status = endStatusOf(event);
         if (status) this.hub?.runEnded(event.runId, status);
       };
-      // One tail of the run-events topic per process feeds every waiting /result request.
-      this.tail = await topics.runEvents.tail((batch) => this.waiters.observe(batch));
       const runEventsTopic = topics.runEvents.name;
+      // One reader of both topics, from their ends on: the stream topic feeds
+      // the hub's subscribers, the run-events topic every waiting /result
+      // request. A worker appends a run's end and its stream's end together,
+      // and one fetch brings both (one reader per topic would be woken twice).
+      this.tail = await this.log.readAll([
+        await this.hub.reading(),
+        topics.runEvents.reading(await this.log.endOffsets(runEventsTopic), (batch) => this.waiters.observe(batch)),
+      ]);
       this.workers = new WorkerConnections({
         log: this.log,
         topics,

@@ -1,5 +1,5 @@
 import type { FinalStatus, StreamRecord, StreamRecords } from '@chute/schemas';
-import type { Log, LogRecord, Subscription, Topic } from '@chute/log';
+import type { Log, LogRecord, Subscription, Topic, TopicRead } from '@chute/log';
 import type { Logger, Metrics } from '@chute/runtime';
 import { RecentStreamRecords } from './recent-stream-records';
 
@@ -243,11 +243,21 @@ export class StreamHub {
     this.replays = options.metrics.counter('chute_gateway_stream_replays_total', 'Replays of what came before a subscription, by where they were read from (memory or log).');
   }
 
+  /** Reads the stream topic from its end on, in a reader of its own (see {@link StreamHub.reading}). */
   async start(): Promise<void> {
+    this.tail = await this.options.log.readAll([await this.reading()]);
+  }
+
+  /**
+   * The hub's read of the stream topic, from its end on, for a reader that
+   * serves other reads of the process too (the gateway reads run events in
+   * the same one); whoever starts it stops it.
+   */
+  async reading(): Promise<TopicRead> {
     const { log, records } = this.options;
     const ends = await log.endOffsets(records.name);
     this.recent.startAt(ends, Date.now());
-    this.tail = await log.read(records.name, ends, (batch) => this.fanOut(batch));
+    return { topic: records.name, from: ends, handler: (batch) => this.fanOut(batch) };
   }
 
   async stop(): Promise<void> {
