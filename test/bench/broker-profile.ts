@@ -5,6 +5,7 @@
 // reliably known: the recorder keeps the top 64 frames, and a request
 // handler's stack is often deeper.)
 import { execFileSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 interface Frame {
@@ -17,6 +18,8 @@ interface Sample {
 
 /** A flight recording of the broker process, started now; `stop()` writes it and says where its CPU went. */
 export function recordBroker(pid: number, dir: string): { stop(): string } {
+  // JFR refuses a recording into a directory that does not exist (the services' --cpu-prof creates theirs only as they stop).
+  mkdirSync(resolve(dir), { recursive: true });
   const file = join(resolve(dir), 'broker.jfr');
   execFileSync('jcmd', [String(pid), 'JFR.start', 'name=chute-bench', 'settings=profile', `filename=${file}`], { stdio: 'ignore' });
   return {

@@ -192,9 +192,13 @@ export async function runsBench(results: Results, params: BenchParams): Promise<
     await startLatencyAtRate(platform, 100, params.openLoopSeconds, results);
     for (const clients of params.clients) await throughput(platform, clients, clients * params.runsPerClient, results);
   } finally {
-    if (broker) brokerReport = `## broker (pid ${brokerPid}, Java Flight Recorder)\n\n${broker.stop()}\n`;
-    await platform.stop();
-    reportWarnings(platform);
+    try {
+      if (broker) brokerReport = `## broker (pid ${brokerPid}, Java Flight Recorder)\n\n${broker.stop()}\n`;
+    } finally {
+      // Whatever the profile did, the platform stops: its processes are this bench's to stop.
+      await platform.stop();
+      reportWarnings(platform);
+    }
   }
   if (params.cpuProfDir) {
     // The services wrote their profiles as they stopped: they cover the whole benchmark, warm-up and rest included.
