@@ -1,9 +1,49 @@
 // Lint enforces the architecture, not formatting: module boundaries by Nx tag
-// (schemas <- libs <- services, no service imports another), no import cycles,
-// and no promise left floating.
+// (schemas <- libs <- services, no service imports another), test code kept
+// out of production code, no import cycles, and no promise left floating.
 import nx from '@nx/eslint-plugin';
 import tseslint from 'typescript-eslint';
 import importX from 'eslint-plugin-import-x';
+
+/**
+ * Test code: test files, suites several test files run (`*.test-suite.ts`),
+ * their helpers and fixtures (`*.test-support.ts`), the test/ tree and
+ * libs/testing. Only test code may import libs/testing (tag `type:testing`)
+ * or a package's `testing` entry point.
+ */
+const TEST_CODE = ['**/*.test.ts', '**/*.test-suite.ts', '**/*.test-support.ts', 'test/**/*.ts', 'libs/testing/**/*.ts'];
+
+/** Who may import whom, by Nx tag; `testing` adds type:testing for test code. */
+const depConstraints = (testing) => {
+  const allowed = (tags) => (testing ? [...tags, 'type:testing'] : tags);
+  return [
+    { sourceTag: 'type:schemas', onlyDependOnLibsWithTags: ['type:schemas'] },
+    { sourceTag: 'type:lib', onlyDependOnLibsWithTags: allowed(['type:lib', 'type:schemas']) },
+    { sourceTag: 'type:service', onlyDependOnLibsWithTags: allowed(['type:lib', 'type:schemas']) },
+    { sourceTag: 'type:test', onlyDependOnLibsWithTags: ['type:lib', 'type:schemas', 'type:testing'] },
+    // The test harness: starts services as processes, never imports one.
+    { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:lib', 'type:schemas'] },
+    // The CLI's quick start composes the services in one process; nothing else imports a service.
+    { sourceTag: 'type:app', onlyDependOnLibsWithTags: allowed(['type:lib', 'type:schemas', 'type:service']) },
+    // The project's own tooling (setup, schema export) reads the schemas and the libs, never a service.
+    { sourceTag: 'type:tooling', onlyDependOnLibsWithTags: ['type:lib', 'type:schemas'] },
+  ];
+};
+
+const boundaries = (testing) => [
+  'error',
+  { enforceBuildableLibDependency: false, allow: [], banTransitiveDependencies: false, depConstraints: depConstraints(testing) },
+];
+
+const SRC_IMPORT = { group: ['@chute/*/src', '@chute/*/src/*'], message: 'Import the package entry point, not its src/.' };
+const restrictedImports = (testing) => [
+  'error',
+  {
+    patterns: testing
+      ? [SRC_IMPORT]
+      : [SRC_IMPORT, { group: ['@chute/*/testing'], message: 'A testing entry point is for test code only (see TEST_CODE in eslint.config.mjs).' }],
+  },
+];
 
 export default tseslint.config(
   { ignores: ['**/dist/**', '**/node_modules/**', '**/.nx/**', '.infra/**', '.cache/**'] },
@@ -20,24 +60,7 @@ export default tseslint.config(
       ],
     },
     rules: {
-      '@nx/enforce-module-boundaries': [
-        'error',
-        {
-          enforceBuildableLibDependency: false,
-          allow: [],
-          banTransitiveDependencies: false,
-          depConstraints: [
-            { sourceTag: 'type:schemas', onlyDependOnLibsWithTags: ['type:schemas'] },
-            { sourceTag: 'type:lib', onlyDependOnLibsWithTags: ['type:lib', 'type:schemas'] },
-            { sourceTag: 'type:service', onlyDependOnLibsWithTags: ['type:lib', 'type:schemas'] },
-            { sourceTag: 'type:test', onlyDependOnLibsWithTags: ['type:lib', 'type:schemas'] },
-            // The CLI's quick start composes the services in one process; nothing else imports a service.
-            { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:lib', 'type:schemas', 'type:service'] },
-            // The project's own tooling (setup, schema export) reads the schemas and the libs, never a service.
-            { sourceTag: 'type:tooling', onlyDependOnLibsWithTags: ['type:lib', 'type:schemas'] },
-          ],
-        },
-      ],
+      '@nx/enforce-module-boundaries': boundaries(false),
       // node:test's describe/test return promises the runner itself awaits.
       '@typescript-eslint/no-floating-promises': [
         'error',
@@ -49,11 +72,12 @@ export default tseslint.config(
       ],
       '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: { arguments: false } }],
       'import-x/no-cycle': 'error',
-      'no-restricted-imports': [
-        'error',
-        { patterns: [{ group: ['@chute/*/src', '@chute/*/src/*'], message: 'Import the package entry point, not its src/.' }] },
-      ],
+      'no-restricted-imports': restrictedImports(false),
     },
+  },
+  {
+    files: TEST_CODE,
+    rules: { '@nx/enforce-module-boundaries': boundaries(true), 'no-restricted-imports': restrictedImports(true) },
   },
   {
     // The seed's examples, kept as the user wrote them: putStream and main() are not awaited there.

@@ -8,4 +8,3 @@ export { createDb, createPgliteDb, pingDb, type Db, type DbOptions, type PgliteD
 export { migrateToLatest, migrateDown } from './migrate';
 export { decodeRunState, encodeRunState, InvalidRowError } from './run-state';
 export { sqlStateOf } from './errors';
-export { createTestDatabase, requireDatabaseUrl, type TestDatabase } from './testing';

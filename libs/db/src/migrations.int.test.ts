@@ -1,5 +1,5 @@
-import { createTestDatabase } from './index';
-import { describeReadModelMigrations } from './migrations-suite';
+import { createTestDatabase } from './database.test-support';
+import { describeReadModelMigrations } from './migrations.test-suite';
 
 describeReadModelMigrations('PostgreSQL', async () => {
   // Throws, failing the suite, when CHUTE_DATABASE_URL is missing: never a skip.

@@ -1,5 +1,5 @@
 import { EmbeddedLog } from './embedded';
-import { logContract } from './contract';
+import { logContract } from './log-contract.test-suite';
 
 logContract('embedded', {
   open: async () => {

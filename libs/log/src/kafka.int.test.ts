@@ -5,7 +5,7 @@ import { Metrics, silentLogger } from '@chute/runtime';
 import { testBrokers, uniqueName, waitFor } from '@chute/testing';
 import { KafkaLog } from './kafka';
 import { hasKafkaErrorType } from './kafka-errors';
-import { logContract } from './contract';
+import { logContract } from './log-contract.test-suite';
 
 logContract('kafka', {
   open: async () => {

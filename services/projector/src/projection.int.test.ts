@@ -1,5 +1,5 @@
-import { createTestDatabase } from '@chute/db';
-import { describeRunProjection } from './projection-suite';
+import { createTestDatabase } from '@chute/db/testing';
+import { describeRunProjection } from './projection.test-suite';
 
 // PostgreSQL only, no broker: through pg, a real server's json columns.
 describeRunProjection('PostgreSQL', async () => {

@@ -1,5 +1,5 @@
 import { createPgliteDb } from '@chute/db';
-import { describeRunProjection } from './projection-suite';
+import { describeRunProjection } from './projection.test-suite';
 
 // In memory: one PGlite for the file, since each start costs seconds.
 describeRunProjection('PGlite', () => createPgliteDb());

@@ -4,14 +4,15 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { createTestDatabase, decodeRunState, type TestDatabase } from '@chute/db';
+import { decodeRunState } from '@chute/db';
+import { createTestDatabase, type TestDatabase } from '@chute/db/testing';
 import { KafkaLog, startPlatformLog, type PlatformTopics, type Subscription } from '@chute/log';
 import { Metrics, parseEnv, silentLogger } from '@chute/runtime';
 import type { RecordParked } from '@chute/schemas';
 import { requireEnv, uniqueName, waitFor } from '@chute/testing';
 import { ProjectorEnv, type ProjectorConfig } from './config';
 import { ProjectorService } from './projector-service';
-import { refusedDispatch, runLife } from './test-fixtures';
+import { refusedDispatch, runLife } from './run-events.test-support';
 
 describe('projector service on the broker', () => {
   let database: TestDatabase;

@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { requireDatabaseUrl } from './index';
+import { requireDatabaseUrl } from './database.test-support';
 
 describe('requireDatabaseUrl', () => {
   test('fails, rather than skips, when CHUTE_DATABASE_URL is missing', () => {

@@ -14,7 +14,7 @@ import { BatchProjector } from './batch-projector';
 import { classifyProjectionError } from './failures';
 import { applyRunEvents, projectBatch, type ApplyEvents } from './projection';
 import { RunsProjection } from './runs-projection';
-import { at, decodedRecords, refusedDispatch, runLife } from './test-fixtures';
+import { at, decodedRecords, refusedDispatch, runLife } from './run-events.test-support';
 
 /** What the suite needs from an engine: an empty database, and how to release it. */
 export interface EmptyDatabase {
