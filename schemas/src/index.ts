@@ -1,4 +1,5 @@
 export * from './common';
+export * from './duration';
 export * from './run-events';
 export * from './stream';
 export * from './worker-events';

@@ -1,4 +1,3 @@
 export * from './keys';
 export * from './tokens';
-export * from './duration';
 export * from './verifier';

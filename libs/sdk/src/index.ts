@@ -4,6 +4,6 @@ export { ChuteApiError, GatewayUnreachableError, NonRetryableError, RunFailedErr
 export type { TaskWorker, WorkerOptions, WorkerTransport } from './worker-types';
 export type { Worker } from './worker';
 export { GatewayWorker, WorkerRefusedError } from './gateway-worker';
-export type { Duration } from './duration';
+export type { Duration } from '@chute/schemas';
 export type { TaskFn, TaskOptions } from './task';
 export type { SubscribeOptions } from './stream';

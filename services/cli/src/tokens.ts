@@ -1,5 +1,5 @@
-import { AuthKeys, mintToken, parseTtl } from '@chute/auth';
-import { Scope, TenantId } from '@chute/schemas';
+import { AuthKeys, mintToken } from '@chute/auth';
+import { durationMs, Scope, TenantId } from '@chute/schemas';
 
 /** A command line the CLI refuses: the message is all the user needs (no stack). */
 export class UsageError extends Error {
@@ -28,7 +28,7 @@ export async function createToken(options: CreateTokenOptions, env: NodeJS.Proce
   let ttlMs: number;
   let keys: AuthKeys;
   try {
-    ttlMs = parseTtl(options.ttl);
+    ttlMs = durationMs(options.ttl, 'a lifetime');
   } catch (error) {
     throw new UsageError(`--ttl: ${(error as Error).message}`);
   }

@@ -26,7 +26,7 @@ test('a mistake is one line on stderr naming it, and exit code 1', () => {
   for (const [args, env, message] of [
     [['tokens', 'create', '--tenant', 'acme', '--scope', 'admin'], undefined, /--scope: unknown scope "admin"/],
     [['tokens', 'create', '--tenant', 'Acme Corp', '--scope', 'runs:read'], undefined, /--tenant: must be/],
-    [['tokens', 'create', '--tenant', 'acme', '--scope', 'runs:read', '--ttl', 'forever'], undefined, /--ttl: /],
+    [['tokens', 'create', '--tenant', 'acme', '--scope', 'runs:read', '--ttl', 'forever'], undefined, /--ttl: a lifetime must be a number and a unit/],
     [['tokens', 'create', '--tenant', 'acme', '--scope', 'runs:read'], {}, /CHUTE_AUTH_SECRET is not set/],
   ] as const) {
     const run = chute([...args], env);

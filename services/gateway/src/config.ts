@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { AuthKeys, AuthKeysError, parseTtl } from '@chute/auth';
+import { AuthKeys, AuthKeysError } from '@chute/auth';
+import { durationMs } from '@chute/schemas';
 import { DatabaseEnv, LogEnv, Port } from '@chute/runtime';
 
 const Flag = z.enum(['true', 'false']).transform((v) => v === 'true');
@@ -41,7 +42,7 @@ export const GatewayEnv = LogEnv.extend(DatabaseEnv.shape).extend({
     .default('5m')
     .transform((text, ctx) => {
       try {
-        return parseTtl(text);
+        return durationMs(text, 'CHUTE_STREAM_TOKEN_TTL');
       } catch (error) {
         ctx.addIssue({ code: 'custom', message: error instanceof Error ? error.message : String(error) });
         return z.NEVER;
