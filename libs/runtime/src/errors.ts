@@ -1,6 +1,6 @@
 /**
  * The platform's error codes. Each has one HTTP status and says whether retrying
- * the same request may succeed. The README lists them.
+ * the same request may succeed. docs/http-api.md lists them.
  */
 export const ErrorCodes = {
   BAD_REQUEST: { status: 400, retryable: false },

@@ -5,7 +5,7 @@ module Chute
   class Error < StandardError; end
 
   # The gateway answered with an error. +code+ is one of the platform's error
-  # codes (README of the repository: BAD_REQUEST, RUN_NOT_FOUND, UNAVAILABLE...),
+  # codes (docs/http-api.md in the repository: BAD_REQUEST, RUN_NOT_FOUND, UNAVAILABLE...),
   # +status+ the HTTP status (0 when no answer came at all).
   class ApiError < Error
     attr_reader :status, :code
