@@ -1,6 +1,6 @@
-import { describe, test } from 'node:test';
+import { describe, mock, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { patchKafkajsRequestQueue, RequestQueue, scheduleCheckPendingRequests } from './kafkajs-request-queue';
+import { patchKafkajsRequestQueue, REQUEST_TIMEOUT_SWEEP_MS, RequestQueue, scheduleCheckPendingRequests, scheduleRequestTimeoutCheck } from './kafkajs-request-queue';
 
 function queue(fields: { pending?: unknown[]; throttledUntil?: number } = {}) {
   const q = {
@@ -45,8 +45,51 @@ describe('kafkajs request queue fix', () => {
     assert.equal(q.throttleCheckTimeoutId, null, 'no timer left once the throttle has ended');
   });
 
-  test("the patch replaces kafkajs's own method", () => {
+  test('a request past its timeout is timed out by the next sweep, once a second rather than every 100 ms', () => {
+    mock.timers.enable({ apis: ['setInterval', 'Date'], now: 1_000_000 });
+    try {
+      const timedOut: string[] = [];
+      const request = (id: number, name: string, sentAt: number) => ({
+        sentAt,
+        requestTimeout: 30_000,
+        // As kafkajs's: a timed-out request leaves the in-flight map.
+        timeoutRequest: () => {
+          timedOut.push(name);
+          q.inflight.delete(id);
+        },
+      });
+      const q = {
+        enforceRequestTimeout: true,
+        requestTimeout: 30_000,
+        requestTimeoutIntervalId: undefined as NodeJS.Timeout | undefined,
+        inflight: new Map<number, ReturnType<typeof request>>(),
+        connected: true,
+        isConnected() { return this.connected; },
+        destroyed: 0,
+        destroy() {
+          this.destroyed++;
+          clearInterval(this.requestTimeoutIntervalId);
+        },
+      };
+      q.inflight.set(1, request(1, 'late', 1_000_000 - 29_500)).set(2, request(2, 'fresh', 1_000_000));
+      scheduleRequestTimeoutCheck.call(q);
+      mock.timers.tick(REQUEST_TIMEOUT_SWEEP_MS - 1);
+      assert.deepEqual(timedOut, [], 'no sweep before a second has passed');
+      mock.timers.tick(1);
+      assert.deepEqual(timedOut, ['late'], 'the late request times out (30.5 s after it was sent), the fresh one does not');
+      const destroyed = q.destroyed;
+      q.connected = false;
+      mock.timers.tick(REQUEST_TIMEOUT_SWEEP_MS);
+      assert.equal(q.destroyed, destroyed + 1, 'a disconnected queue stops its sweep');
+    } finally {
+      mock.timers.reset();
+    }
+  });
+
+  test("the patch replaces kafkajs's own methods", () => {
     patchKafkajsRequestQueue();
-    assert.equal((RequestQueue.prototype as { scheduleCheckPendingRequests?: unknown }).scheduleCheckPendingRequests, scheduleCheckPendingRequests);
+    const proto = RequestQueue.prototype as { scheduleCheckPendingRequests?: unknown; scheduleRequestTimeoutCheck?: unknown };
+    assert.equal(proto.scheduleCheckPendingRequests, scheduleCheckPendingRequests);
+    assert.equal(proto.scheduleRequestTimeoutCheck, scheduleRequestTimeoutCheck);
   });
 });
