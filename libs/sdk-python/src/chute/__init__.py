@@ -20,6 +20,7 @@ from chute.errors import (
     ChuteApiError,
     ChuteError,
     NonRetryableError,
+    RegistrationError,
     RunFailedError,
     StreamDisconnectedError,
     WorkerConfigError,
@@ -27,7 +28,7 @@ from chute.errors import (
 from chute.models import EmptyModel, RunStatus, RunView, TaskErrorInfo
 from chute.runs import Runs
 from chute.task import Task, WorkflowRunRef
-from chute.worker import RegistrationError, Worker
+from chute.worker import Worker
 
 __all__ = [
     "AttemptCancelledError",

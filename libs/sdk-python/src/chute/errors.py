@@ -79,3 +79,7 @@ class StreamDisconnectedError(ChuteError):
 
 class WorkerConfigError(ChuteError, ValueError):
     """A task or worker was defined with an invalid option (name, retries, timeout, slots)."""
+
+
+class RegistrationError(ChuteError):
+    """The gateway did not accept the worker's ``register`` (it answered ``error``, or nothing in time)."""

@@ -1,0 +1,79 @@
+"""The attempts a worker is running, keyed by run and attempt, and the threads its synchronous tasks run in."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from chute._attempt import run_attempt
+from chute.context import AttemptState, FrameSink
+from chute.task import Task
+
+
+class RunningAttempts:
+    """The attempts running on one worker, from their assignment until they end or are cancelled.
+
+    The gateway never assigns more than the worker's ``slots`` at once, so synchronous tasks
+    get a pool of ``slots`` threads, made when the first one runs.
+    """
+
+    def __init__(self, name: str, slots: int, tasks: Mapping[str, Task[Any, Any]]) -> None:
+        self._name = name
+        self._slots = slots
+        self._tasks = tasks
+        self._states: dict[tuple[str, int], AttemptState] = {}
+        self._executor: ThreadPoolExecutor | None = None
+
+    def __len__(self) -> int:
+        return len(self._states)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._states
+
+    def get(self, key: tuple[str, int]) -> AttemptState | None:
+        """The attempt running as ``(run id, attempt number)``, if any."""
+        return self._states.get(key)
+
+    def on(self, connection: FrameSink) -> list[AttemptState]:
+        """The attempts assigned on ``connection``."""
+        return [s for s in self._states.values() if s.sink is connection]
+
+    def start(self, state: AttemptState, raw_input: Any, worker_id: str) -> None:
+        """Run the attempt ``state`` in its own asyncio task, and keep it here until it ends."""
+        self._states[(state.run_id, state.attempt)] = state
+        state.handle = asyncio.create_task(
+            self._run(state, raw_input, worker_id), name=f"chute-{state.run_id}-{state.attempt}"
+        )
+
+    async def _run(self, state: AttemptState, raw_input: Any, worker_id: str) -> None:
+        try:
+            await run_attempt(state, self._tasks, raw_input, worker_id, self._pool)
+        finally:
+            if self._states.get((state.run_id, state.attempt)) is state:
+                del self._states[(state.run_id, state.attempt)]
+
+    def _pool(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=self._slots, thread_name_prefix=f"chute-{self._name}")
+        return self._executor
+
+    def cancel_on(self, connection: FrameSink, reason: str) -> int:
+        """Cancel the attempts of ``connection`` not cancelled yet; return how many."""
+        cancelled = 0
+        for state in list(self._states.values()):
+            if state.sink is connection and not state.cancelled:
+                state.cancel(reason)
+                cancelled += 1
+        return cancelled
+
+    def cancel_all(self, reason: str) -> None:
+        """Cancel every attempt."""
+        for state in list(self._states.values()):
+            state.cancel(reason)
+
+    def shutdown(self) -> None:
+        """Let the threads go without waiting for them; tasks queued for a thread never run."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
