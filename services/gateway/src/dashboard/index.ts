@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { DASHBOARD_HTML } from './html';
-import { DASHBOARD_JS } from './script';
+import { DASHBOARD_JS } from './script.build-time';
 import { DASHBOARD_CSS } from './style';
 
 const FILES: ReadonlyArray<{ url: string; type: string; body: string }> = [
