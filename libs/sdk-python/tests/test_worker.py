@@ -244,6 +244,44 @@ async def test_cancel_stops_the_task_and_nothing_more_is_sent(
     assert worker.active_attempts == 0
 
 
+async def test_an_attempt_cancelled_before_it_starts_leaves_the_worker_and_sends_nothing(
+    gateway: FakeGateway, client: Chute, start_worker: StartWorker
+) -> None:
+    ran: list[str] = []
+
+    @client.task()
+    async def quick(input: EmptyModel, ctx: Context) -> str:
+        ran.append(ctx.run_id)
+        return "done"
+
+    worker, handle = await start_worker(client, [quick])  # drain_timeout: the default 30 s
+    connection = await gateway.registered_connection()
+    # Back to back, so the worker reads both at once: the attempt's task is cancelled before its first step.
+    cancelled, attempt = await connection.assign("quick")
+    await connection.send({"type": "cancel", "runId": cancelled, "attempt": attempt, "reason": "run cancelled"})
+    # A later attempt runs as usual. Its end reaches us loop turns after the cancelled task was
+    # done, so the worker has let go of that one by now.
+    served, _ = await connection.assign("quick")
+    assert await connection.next() == {"type": "started", "runId": served, "attempt": 1}
+    assert await connection.next() == {"type": "completed", "runId": served, "attempt": 1, "output": "done"}
+    assert ran == [served]  # the cancelled attempt's task function never ran
+    assert worker.active_attempts == 0
+
+    # With nothing running the drain ends at once; the timeout (a third of the drain's) only guards a hang.
+    await asyncio.wait_for(worker.aio_stop(), 10)
+    assert await connection.wait_closed() == 1000
+    await asyncio.wait_for(handle, 5)
+    assert worker.state == "stopped"
+    # Nothing is sent for an attempt cancelled before it started, as for any cancelled attempt.
+    assert not any(m.get("runId") == cancelled for m in connection.log)
+    assert [m["type"] for m in connection.log if m["type"] != "heartbeat"] == [
+        "register",
+        "started",
+        "completed",
+        "drain",
+    ]
+
+
 async def test_a_sync_task_stops_at_its_next_chunk_after_a_cancel(
     gateway: FakeGateway, client: Chute, start_worker: StartWorker
 ) -> None:

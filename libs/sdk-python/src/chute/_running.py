@@ -41,18 +41,28 @@ class RunningAttempts:
         return [s for s in self._states.values() if s.sink is connection]
 
     def start(self, state: AttemptState, raw_input: Any, worker_id: str) -> None:
-        """Run the attempt ``state`` in its own asyncio task, and keep it here until it ends."""
+        """Run the attempt ``state`` in its own asyncio task, and keep it here until that task is done."""
         self._states[(state.run_id, state.attempt)] = state
-        state.handle = asyncio.create_task(
+        handle = state.handle = asyncio.create_task(
             self._run(state, raw_input, worker_id), name=f"chute-{state.run_id}-{state.attempt}"
         )
+        # A task cancelled before its first step (its `assigned` and `cancel` came in one read) never
+        # runs `_run`'s body, `finally` included; without this the attempt would stay here for good,
+        # and a drain waiting on its (done) task would spin until its deadline.
+        handle.add_done_callback(lambda _: self._forget(state))
 
     async def _run(self, state: AttemptState, raw_input: Any, worker_id: str) -> None:
         try:
             await run_attempt(state, self._tasks, raw_input, worker_id, self._pool)
         finally:
-            if self._states.get((state.run_id, state.attempt)) is state:
-                del self._states[(state.run_id, state.attempt)]
+            # Gone as its end is queued, not a loop turn later as by the done-callback: a drain that
+            # hits its deadline meanwhile would otherwise cancel it, and drop its `completed` unsent.
+            self._forget(state)
+
+    def _forget(self, state: AttemptState) -> None:
+        key = (state.run_id, state.attempt)
+        if self._states.get(key) is state:
+            del self._states[key]
 
     def _pool(self) -> ThreadPoolExecutor:
         if self._executor is None:
