@@ -1,4 +1,5 @@
-import { Partitioners, type Kafka, type Message, type Producer } from 'kafkajs';
+import { type Kafka, type Message, type Producer } from 'kafkajs';
+import { FastDefaultPartitioner } from './kafka-partitioner';
 import type { Logger } from '@chute/runtime';
 import { isKafkaFencedError } from './kafka-errors';
 import { AppenderNotClaimedError, FencedError, MAX_RECORD_BYTES, RecordTooLargeError, type ExclusiveAppender, type TopicRecords } from './types';
@@ -85,7 +86,7 @@ export class KafkaExclusiveAppender implements ExclusiveAppender {
           idempotent: true,
           maxInFlightRequests: 1,
           allowAutoTopicCreation: false,
-          createPartitioner: Partitioners.DefaultPartitioner,
+          createPartitioner: FastDefaultPartitioner,
           retry: TRANSACTION_RETRY,
         }),
       );

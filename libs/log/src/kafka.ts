@@ -4,7 +4,6 @@ import tls from 'node:tls';
 import {
   Kafka,
   logLevel as KafkaLogLevel,
-  Partitioners,
   type Admin,
   type ConsumerConfig,
   type EachBatchPayload,
@@ -27,6 +26,7 @@ import {
   KafkaAuthorizationError,
 } from './kafka-errors';
 import { RequestCountingKafka } from './kafkajs-request-counter';
+import { FastDefaultPartitioner } from './kafka-partitioner';
 import { patchKafkajsRequestQueue } from './kafkajs-request-queue';
 import { patchKafkajsTransactionCoordinator } from './kafkajs-transaction-coordinator';
 import { registerStaticMember } from './kafkajs-static-membership';
@@ -217,7 +217,7 @@ export class KafkaLog implements Log {
   private stopping: Promise<void> | undefined;
   private readonly knownTopics = new Set<string>();
   private readonly partitionCounts = new Map<string, number>();
-  private readonly partitioner = Partitioners.DefaultPartitioner();
+  private readonly partitioner = FastDefaultPartitioner();
 
   constructor(private readonly options: KafkaLogOptions) {
     patchKafkajsRequestQueue();
@@ -249,7 +249,7 @@ export class KafkaLog implements Log {
     // until the broker takes it; the back-off is capped low so appends resume
     // within a couple of seconds of the broker coming back.
     this.producer = this.kafka.producer({
-      createPartitioner: Partitioners.DefaultPartitioner,
+      createPartitioner: FastDefaultPartitioner,
       allowAutoTopicCreation: false,
       idempotent: true,
       maxInFlightRequests: 1,
