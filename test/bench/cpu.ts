@@ -1,6 +1,7 @@
 // CPU time per process, from /proc (Linux): where a benchmark's work goes.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Platform } from '@chute/testing';
 
 const TICK_MS = 10; // USER_HZ is 100 on every Linux this runs on.
 
@@ -69,5 +70,31 @@ export function measureCpu(processes: Record<string, Measured>): { stop(): Recor
   const before = new Map(known.map(([name, m]) => [name, read(m)]));
   return {
     stop: () => Object.fromEntries(known.map(([name, m]) => [name, read(m) - before.get(name)!])),
+  };
+}
+
+/** Every process of a platform, the broker and PostgreSQL (with its backends), by name. */
+export function platformProcesses(platform: Platform): Record<string, Measured> {
+  const processes: Record<string, Measured> = {};
+  for (const p of platform.processes) processes[p.name in processes ? `${p.name} ${p.pid}` : p.name] = { pid: p.pid };
+  processes['broker'] = { pid: infraPid('kafka') };
+  processes['postgres'] = { pid: infraPid('postgres'), withChildren: true };
+  return processes;
+}
+
+/**
+ * The CPU each process spends per unit of work (a run, a thousand chunks): the
+ * platform's processes, the broker, PostgreSQL and this load generator.
+ */
+export function cpuPerUnit(platform: Platform): { stop(units: number): { total: number; text: string } } {
+  // Only its own CPU: the services are its children.
+  const cpu = measureCpu({ ...platformProcesses(platform), 'load generator': { pid: process.pid } });
+  return {
+    stop: (units) => {
+      const used = Object.entries(cpu.stop()).sort((a, b) => b[1] - a[1]);
+      const total = used.reduce((sum, [, v]) => sum + v, 0);
+      const each = used.map(([name, v]) => `${name} ${(v / units).toFixed(2)}`).join(', ');
+      return { total: total / units, text: `${(total / units).toFixed(2)} ms (${each})` };
+    },
   };
 }

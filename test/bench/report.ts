@@ -31,6 +31,7 @@ export function rows(params: BenchParams): Row[] {
     { title: 'stream latency, 1 stream, 4 KiB chunks: WebSocket', chute: 'chute.stream.1.ws.4KiB', floors: kafkaFloors('stream.1.4KiB'), bullmq: 'bullmq.stream.1.4KiB' },
     { title: `stream latency, ${n} concurrent streams at 5 chunks/s: WebSocket`, chute: 'chute.stream.many.ws', floors: kafkaFloors('stream.many'), bullmq: 'bullmq.stream.many' },
     { title: `LLM-shaped: ${params.llmStreams.toLocaleString('en')} streams × 20 chunks/s for ${params.llmSeconds} s, each to its WebSocket subscriber`, chute: 'chute.stream.llm.ws' },
+    { title: 'CPU per 1,000 chunks, LLM-shaped streams, all processes (triggers and attach included)', chute: 'chute.stream.llm.cpu' },
     { title: 'trigger → first chunk (BullMQ: add → first progress event)', chute: 'chute.first-chunk', bullmq: 'bullmq.first-chunk' },
     { title: 'deliveries/s, 4 streams × 5 subscribers, 100 B', chute: 'chute.deliveries.100B', floors: ['floor.ws.deliveries.100B'], bullmq: 'bullmq.deliveries.100B' },
     { title: 'MB/s delivered, 4 streams × 5 subscribers, 100 B', chute: 'chute.mbps.100B', floors: ['floor.ws.mbps.100B'], bullmq: 'bullmq.mbps.100B' },

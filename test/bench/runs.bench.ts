@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Chute, type Task } from '@chute/sdk';
 import { Platform } from '@chute/testing';
-import { infraPid, measureCpu, type Measured } from './cpu';
+import { cpuPerUnit, infraPid, measureCpu, platformProcesses } from './cpu';
 import { pool } from './pool';
 import { recordBroker } from './broker-profile';
 import { profileReport } from './profile';
@@ -47,28 +47,6 @@ async function clockTask(platform: Platform): Promise<ClockTask> {
 }
 
 /** The platform's processes by name, the broker and PostgreSQL. */
-function platformProcesses(platform: Platform): Record<string, Measured> {
-  const processes: Record<string, Measured> = {};
-  for (const p of platform.processes) processes[p.name in processes ? `${p.name} ${p.pid}` : p.name] = { pid: p.pid };
-  processes['broker'] = { pid: infraPid('kafka') };
-  processes['postgres'] = { pid: infraPid('postgres'), withChildren: true };
-  return processes;
-}
-
-/** The CPU each process spent per run, the platform's processes, the broker, PostgreSQL and this load generator. */
-function cpuPerRun(platform: Platform): { stop(runs: number): { total: number; text: string } } {
-  // Only its own CPU: the services are its children.
-  const cpu = measureCpu({ ...platformProcesses(platform), 'load generator': { pid: process.pid } });
-  return {
-    stop: (runs) => {
-      const used = Object.entries(cpu.stop()).sort((a, b) => b[1] - a[1]);
-      const total = used.reduce((sum, [, v]) => sum + v, 0);
-      const each = used.map(([name, v]) => `${name} ${(v / runs).toFixed(2)}`).join(', ');
-      return { total: total / runs, text: `${(total / runs).toFixed(2)} ms (${each})` };
-    },
-  };
-}
-
 /** Every service's `chute_log_requests_total`, summed by API: the requests the platform sent the broker so far. */
 async function brokerRequests(platform: Platform): Promise<Map<string, number>> {
   const counts = new Map<string, number>();
@@ -101,7 +79,7 @@ async function requestsPerRun(platform: Platform): Promise<{ stop(runs: number):
 async function throughput(platform: Platform, clients: number, total: number, results?: Results): Promise<void> {
   const task = await clockTask(platform);
   const requests = results ? await requestsPerRun(platform) : undefined;
-  const cpu = results ? cpuPerRun(platform) : undefined;
+  const cpu = results ? cpuPerUnit(platform) : undefined;
   const started = performance.now();
   const timings = await pool(Array.from({ length: total }), clients, () => runOnce(task));
   const seconds = (performance.now() - started) / 1000;
@@ -130,7 +108,7 @@ async function startLatencyAtRate(platform: Platform, rate: number, seconds: num
   const interval = 1000 / rate;
   const requests = results ? await requestsPerRun(platform) : undefined;
   const begin = performance.now();
-  const cpu = results ? cpuPerRun(platform) : undefined;
+  const cpu = results ? cpuPerUnit(platform) : undefined;
   for (let i = 0; i < rate * seconds; i++) {
     const due = begin + i * interval;
     const wait = due - performance.now();

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Platform, type ServiceProcess } from '@chute/testing';
+import { cpuPerUnit } from './cpu';
 import { CHUNK_SIZES, sizeName } from './floors.bench';
 import { HttpClient } from './http';
 import { NO_TRIGGER_LIMIT, type BenchParams } from './params';
@@ -171,12 +172,19 @@ export async function streamBench(results: Results, params: BenchParams): Promis
     report(manyLabel, `${percentiles(many.latency)}; ${manyDetail}`);
 
     // LLM-shaped: many streams of tokens at 20 a second for a while, each to its WebSocket subscriber.
+    const llmCpu = cpuPerUnit(platform);
     const llm = await concurrentStreams(platform, token, params.llmStreams, 20, params.llmSeconds);
+    const llmChunks = params.llmStreams * 20 * params.llmSeconds;
+    const perThousand = llmCpu.stop(llmChunks / 1000);
     const llmLabel = `putStream->WebSocket, LLM-shaped: ${params.llmStreams} streams x 20 chunks/s for ${params.llmSeconds} s (100 B)`;
     // streams() fails the run when any subscriber misses a chunk: what is recorded was delivered whole.
-    const llmDetail = `${params.llmStreams * 20 * params.llmSeconds} chunks, 0 lost, ${llm.outOfOrder} out of order`;
+    const llmDetail = `${llmChunks} chunks, 0 lost, ${llm.outOfOrder} out of order`;
     results.latency('chute.stream.llm.ws', 'chute', llmLabel, llm.latency, { lost: 0, detail: llmDetail });
     report(llmLabel, `${percentiles(llm.latency)}; ${llmDetail}`);
+    // What a chunk costs the machine, from putStream to its subscriber (the runs' triggers and the subscribers' attach included).
+    const llmCpuLabel = 'CPU per 1,000 chunks, LLM-shaped streams, all processes';
+    results.value('chute.stream.llm.cpu', 'chute', llmCpuLabel, perThousand.total, 'ms', { detail: perThousand.text });
+    report(llmCpuLabel, perThousand.text);
 
     // Throughput: 4 runs putting chunks as fast as they can, 5 WebSocket subscribers each.
     for (const bytes of CHUNK_SIZES) {
