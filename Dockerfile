@@ -5,7 +5,7 @@
 # → runtime (production dependencies only, non-root) → one target per service
 # holding its bundle. Bundles compile our packages in and load npm packages
 # from node_modules, which `npm ci --omit=dev` installs from the lockfile.
-ARG NODE_IMAGE=node:20.19.5-bookworm-slim
+ARG NODE_IMAGE=node:24.22.3-bookworm-slim
 
 FROM ${NODE_IMAGE} AS base
 WORKDIR /app

@@ -18,6 +18,6 @@ npx nx run-many -t build --projects=gateway,scheduler,worker,projector --paralle
 report="$STATE_DIR/faults-output.log"
 status=0
 node --import tsx --test --test-concurrency=1 --test-reporter=spec "${files[@]}" 2>&1 | tee "$report" || status=$?
-awk '/ℹ pass [0-9]+$/ { p += $NF } /ℹ (fail|cancelled) [0-9]+$/ { f += $NF } /ℹ skipped [0-9]+$/ { s += $NF }
+awk '{ gsub(/\033\[[0-9;]*m/, "") } /ℹ pass [0-9]+$/ { p += $NF } /ℹ (fail|cancelled) [0-9]+$/ { f += $NF } /ℹ skipped [0-9]+$/ { s += $NF }
      END { printf "chute faults: %d passed, %d failed, %d skipped\n", p, f, s }' "$report"
 exit "$status"

@@ -21,7 +21,8 @@ report="$STATE_DIR/test-output.log"
 mkdir -p "$STATE_DIR"
 status=0
 npx nx run-many -t lint typecheck test --parallel=1 --outputStyle=stream "$@" 2>&1 | tee "$report" || status=$?
-# One closing line over every project's node:test summary.
-awk '/ℹ pass [0-9]+$/ { p += $NF } /ℹ (fail|cancelled) [0-9]+$/ { f += $NF } /ℹ skipped [0-9]+$/ { s += $NF }
+# One closing line over every project's node:test summary (colour codes stripped:
+# Node 24's reporter colours it even into a pipe when Nx forces colour).
+awk '{ gsub(/\033\[[0-9;]*m/, "") } /ℹ pass [0-9]+$/ { p += $NF } /ℹ (fail|cancelled) [0-9]+$/ { f += $NF } /ℹ skipped [0-9]+$/ { s += $NF }
      END { printf "chute: %d passed, %d failed, %d skipped\n", p, f, s }' "$report"
 exit "$status"
