@@ -48,6 +48,14 @@ export interface LogLine {
  * A built service (`dist/services/<name>/main.js`) running as its own process,
  * as it is deployed. Collects its JSON log lines for assertions.
  */
+/**
+ * The node arguments a service's image gives it (the Dockerfile's NODE_OPTIONS),
+ * so tests and benchmarks run each as it is deployed: the gateway, which holds
+ * thousands of sockets, with Node 20's young generation (16 MiB semi-spaces,
+ * where Node 24's grow to 64 MiB); see the Dockerfile.
+ */
+export const SERVICE_NODE_ARGS: Readonly<Record<string, readonly string[]>> = { gateway: ['--max-semi-space-size=16'] };
+
 export class ServiceProcess {
   readonly lines: LogLine[] = [];
   stderr = '';
@@ -81,12 +89,16 @@ export class ServiceProcess {
     );
   }
 
-  /** Starts the built service `name`; `nodeArgs` go to node before its main.js (for instance `--cpu-prof`). */
+  /**
+   * Starts the built service `name`, with the V8 settings the images run it
+   * with ({@link SERVICE_NODE_ARGS}); `nodeArgs` go to node after those, before
+   * its main.js (for instance `--cpu-prof`).
+   */
   static start(name: string, env: Record<string, string>, nodeArgs: readonly string[] = []): ServiceProcess {
     const main = path.join(repoRoot, 'dist/services', name, 'main.js');
     if (!existsSync(main)) throw new Error(`${main} is missing: build the service first (npx nx run ${name}:build)`);
     // Its own process group, so a fault test's kill reaches everything it started.
-    const child = spawn(process.execPath, [...nodeArgs, main], {
+    const child = spawn(process.execPath, [...(SERVICE_NODE_ARGS[name] ?? []), ...nodeArgs, main], {
       cwd: repoRoot,
       env: { PATH: process.env['PATH'] ?? '', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
