@@ -1,3 +1,4 @@
+export * from './events';
 export * from './run';
 export * from './retry';
 export * from './scheduling';

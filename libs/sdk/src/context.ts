@@ -1,4 +1,5 @@
 import { MAX_CHUNK_BYTES, type StreamChunk } from '@chute/schemas';
+import type { AttemptRecords } from '@chute/domain';
 import type { Topic } from '@chute/log';
 import type { StreamRecords } from '@chute/schemas';
 
@@ -38,9 +39,7 @@ export class StreamWriter implements ChunkSink {
 
   constructor(
     private readonly topic: Topic<typeof StreamRecords.schema>,
-    private readonly runId: string,
-    private readonly tenant: string,
-    private readonly attempt: number,
+    private readonly records: AttemptRecords,
   ) {}
 
   /** The seq of the last chunk written, -1 when none was. */
@@ -53,11 +52,11 @@ export class StreamWriter implements ChunkSink {
     if (typeof chunk === 'string') {
       const bytes = Buffer.byteLength(chunk, 'utf8');
       if (bytes > MAX_CHUNK_BYTES) return quiet(Promise.reject(new ChunkTooLargeError(bytes)));
-      record = { v: 1, type: 'StreamChunk', runId: this.runId, tenant: this.tenant, attempt: this.attempt, at: Date.now(), seq: this.seq, encoding: 'utf8', data: chunk };
+      record = this.records.chunk(this.seq, chunk, 'utf8', Date.now());
     } else if (chunk instanceof Uint8Array) {
       if (chunk.byteLength > MAX_CHUNK_BYTES) return quiet(Promise.reject(new ChunkTooLargeError(chunk.byteLength)));
       const data = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).toString('base64');
-      record = { v: 1, type: 'StreamChunk', runId: this.runId, tenant: this.tenant, attempt: this.attempt, at: Date.now(), seq: this.seq, encoding: 'base64', data };
+      record = this.records.chunk(this.seq, data, 'base64', Date.now());
     } else {
       return quiet(Promise.reject(new TypeError('putStream takes a string or a Uint8Array')));
     }

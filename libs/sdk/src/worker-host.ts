@@ -1,4 +1,4 @@
-import { decideRetry } from '@chute/domain';
+import { AttemptRecords, decideRetry } from '@chute/domain';
 import type { Log, PlatformTopics, Subscription } from '@chute/log';
 import { checkConsuming, DispatchRouter, pickWorkerId, type DispatchSource } from '@chute/log';
 import { Lifecycle, Metrics, withDeadline, type Logger } from '@chute/runtime';
@@ -228,9 +228,7 @@ export class WorkerHost {
     this.rejectedCounter.inc();
     const reason = this.draining ? 'the worker is stopping' : `all ${this.slots} slots are busy`;
     this.options.topics.runEvents
-      .append([
-        { v: 1, type: 'RunRejected', runId: dispatch.runId, tenant: dispatch.tenant, at: Date.now(), attempt: dispatch.attempt, workerId: this.workerId, reason },
-      ])
+      .append([new AttemptRecords(dispatch, this.workerId).rejected(reason, Date.now())])
       .catch((error: unknown) => this.logger.error('could not reject a dispatch; it waits for its deadline', { runId: dispatch.runId, err: error }));
   }
 
@@ -259,9 +257,9 @@ export class WorkerHost {
 
   private async runAttempt(dispatch: RunDispatched, controller: AbortController): Promise<void> {
     const topics = this.options.topics;
-    const { runId, attempt } = dispatch;
-    const base = { v: 1 as const, runId, tenant: dispatch.tenant, attempt };
-    const stream = new StreamWriter(topics.stream, runId, dispatch.tenant, attempt);
+    const { runId } = dispatch;
+    const records = new AttemptRecords(dispatch, this.workerId);
+    const stream = new StreamWriter(topics.stream, records);
     // The task starts without waiting for the log to take its start, and the
     // start is appended a turn of the event loop later: a task that ends
     // before then (a no-op, a cache hit) reports its start with its end, in
@@ -279,7 +277,7 @@ export class WorkerHost {
     };
     const started = (): void => {
       if (start) return;
-      start = { ...base, type: 'RunStarted', at: Date.now(), workerId: this.workerId };
+      start = records.started(Date.now());
       startPending = setImmediate(sendStart);
     };
     /** The start, if it has not gone out yet: it goes with the end instead. */
@@ -313,7 +311,7 @@ export class WorkerHost {
       // The scheduler already wrote the end (cancel, timeout or re-dispatch); close the stream with it.
       unsentStart();
       const reason: unknown = controller.signal.reason;
-      if (reason instanceof AttemptAborted && reason.finalStatus) await this.endStream(base, reason.finalStatus, stream.lastSeq);
+      if (reason instanceof AttemptAborted && reason.finalStatus) await this.endStream(records, reason.finalStatus, stream.lastSeq);
       return;
     }
     const now = Date.now();
@@ -322,18 +320,18 @@ export class WorkerHost {
     // order, so they share one request and the run's end is written first.
     if (outcome.ok) {
       await Promise.all([
-        topics.runEvents.append([...unsentStart(), { ...base, type: 'RunCompleted', at: now, output: outcome.output }]),
-        this.endStream(base, 'COMPLETED', stream.lastSeq),
+        topics.runEvents.append([...unsentStart(), records.completed(outcome.output, now)]),
+        this.endStream(records, 'COMPLETED', stream.lastSeq),
       ]);
       return;
     }
     const error = toTaskError(outcome.error);
     const retry = decideRetry(dispatch, error, now);
-    const failed = topics.runEvents.append([...unsentStart(), { ...base, type: 'RunFailed', at: now, error, retry }]);
-    await (retry.willRetry ? failed : Promise.all([failed, this.endStream(base, 'FAILED', stream.lastSeq)]));
+    const failed = topics.runEvents.append([...unsentStart(), records.failed(error, retry, now)]);
+    await (retry.willRetry ? failed : Promise.all([failed, this.endStream(records, 'FAILED', stream.lastSeq)]));
   }
 
-  private endStream(attempt: { runId: string; tenant: string; attempt: number }, status: FinalStatus, lastSeq: number): Promise<void> {
-    return this.options.topics.stream.append([{ v: 1, type: 'StreamEnd', ...attempt, at: Date.now(), status, lastSeq }]);
+  private endStream(records: AttemptRecords, status: FinalStatus, lastSeq: number): Promise<void> {
+    return this.options.topics.stream.append([records.streamEnd(status, lastSeq, Date.now())]);
   }
 }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { decideCancel, evolveRun, isFinal, type RunState } from '@chute/domain';
+import { decideCancel, evolveRun, isFinal, runRequested, type RunState } from '@chute/domain';
 import { decodeRunState, type Db, type RunRow } from '@chute/db';
 import { ChuteError } from '@chute/runtime';
 import {
@@ -19,7 +19,6 @@ import {
   TriggerRunQuery,
   TriggerRunResponse,
   type RunEvent,
-  type RunRequested,
 } from '@chute/schemas';
 import type { RunWaiters } from './run-waiters';
 
@@ -165,17 +164,7 @@ export function registerRunsApi(
       }
       const { input, retries, executionTimeoutMs } = request.body;
       const runId = randomUUID();
-      const requested: RunRequested = {
-        v: 1,
-        type: 'RunRequested',
-        runId,
-        at: Date.now(),
-        tenant: request.principal.tenant,
-        task: request.params.name,
-        input,
-        retries,
-        executionTimeoutMs,
-      };
+      const requested = runRequested({ runId, tenant: request.principal.tenant, task: request.params.name, input, retries, executionTimeoutMs }, Date.now());
       await deps.appendRunEvents([requested]);
       // Held from now, not from when the tail brings it back: a /result that
       // follows at once then waits on the fold instead of the read model.
