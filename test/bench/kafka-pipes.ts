@@ -3,7 +3,7 @@
 // consume in the gateway). Each owns a fresh one-partition topic.
 import { Admin, Consumer, Producer, ProduceAcks, stringDeserializers, stringSerializers } from '@platformatic/kafka';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
-import { noDelaySocketFactory, patchKafkajsRequestQueue } from '@chute/log';
+import { installKafkajsPatches, noDelaySocketFactory } from '@chute/log';
 import { testBrokers, uniqueName } from '@chute/testing';
 
 /** The platform's consumers wait at most this long in a fetch; the floors use the same. */
@@ -19,8 +19,8 @@ export interface Pipe {
 }
 
 export async function kafkajsPipe(): Promise<Pipe> {
-  // The same kafkajs fix and TCP_NODELAY sockets the platform runs with, so the floor is the same client.
-  patchKafkajsRequestQueue();
+  // The same kafkajs patches and TCP_NODELAY sockets the platform runs with, so the floor is the same client.
+  installKafkajsPatches();
   const kafka = new Kafka({ clientId: 'bench-floor', brokers: testBrokers(), logLevel: logLevel.NOTHING, socketFactory: noDelaySocketFactory });
   const topic = uniqueName('bench-floor-kafkajs');
   const admin = kafka.admin();

@@ -4,7 +4,7 @@ export * from './kafka';
 export * from './typed';
 export * from './topics';
 export * from './from-env';
-export { patchKafkajsRequestQueue } from './kafkajs-request-queue';
+export { installKafkajsPatches } from './kafkajs';
 export * from './health';
 export * from './dispatch';
 export * from './acls';

@@ -1,5 +1,5 @@
 import { type Kafka, type Message, type Producer } from 'kafkajs';
-import { FastDefaultPartitioner } from './kafka-partitioner';
+import { FastDefaultPartitioner } from './kafkajs';
 import type { Logger } from '@chute/runtime';
 import { isKafkaFencedError } from './kafka-errors';
 import { AppenderNotClaimedError, FencedError, MAX_RECORD_BYTES, RecordTooLargeError, type ExclusiveAppender, type TopicRecords } from './types';

@@ -25,12 +25,7 @@ import {
   KafkaAuthenticationError,
   KafkaAuthorizationError,
 } from './kafka-errors';
-import { RequestCountingKafka } from './kafkajs-request-counter';
-import { FastDefaultPartitioner } from './kafka-partitioner';
-import { patchKafkajsRequestQueue } from './kafkajs-request-queue';
-import { patchKafkajsTransactionCoordinator } from './kafkajs-transaction-coordinator';
-import { registerStaticMember } from './kafkajs-static-membership';
-import { registerLinger } from './kafkajs-adaptive-linger';
+import { FastDefaultPartitioner, installKafkajsPatches, registerLinger, registerStaticMember, RequestCountingKafka } from './kafkajs';
 import { deliverWithRetry } from './retry';
 import {
   MAX_RECORD_BYTES,
@@ -220,8 +215,7 @@ export class KafkaLog implements Log {
   private readonly partitioner = FastDefaultPartitioner();
 
   constructor(private readonly options: KafkaLogOptions) {
-    patchKafkajsRequestQueue();
-    patchKafkajsTransactionCoordinator();
+    installKafkajsPatches();
     const logger = options.logger.child({ component: 'kafkajs' });
     // kafkajs reports routine rebalances as errors; keep them visible but below error.
     const creator: logCreator =
@@ -595,7 +589,7 @@ export class KafkaLog implements Log {
 
   /**
    * A lingering reader's fetch waits for its linger or a full batch while
-   * records come, and for the first record at rest (kafkajs-adaptive-linger);
+   * records come, and for the first record at rest (kafkajs/adaptive-linger.ts);
    * any other returns at the first record.
    */
   private fetchWait(groupId: string, options: ReadOptions): { groupId: string; minBytes: number; maxWaitTimeInMs: number } {

@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rememberingFindGroupCoordinator } from './kafkajs-transaction-coordinator';
+import { rememberingFindGroupCoordinator } from './transaction-coordinator';
 
 const TRANSACTION = 1;
 const GROUP = 0;

@@ -1,6 +1,6 @@
 import { describe, mock, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { patchKafkajsRequestQueue, REQUEST_TIMEOUT_SWEEP_MS, RequestQueue, scheduleCheckPendingRequests, scheduleRequestTimeoutCheck } from './kafkajs-request-queue';
+import { patchKafkajsRequestQueue, REQUEST_TIMEOUT_SWEEP_MS, RequestQueue, scheduleCheckPendingRequests, scheduleRequestTimeoutCheck } from './request-queue';
 
 function queue(fields: { pending?: unknown[]; throttledUntil?: number } = {}) {
   const q = {

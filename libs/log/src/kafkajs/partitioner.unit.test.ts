@@ -2,7 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Partitioners } from 'kafkajs';
-import { FastDefaultPartitioner, murmur2 } from './kafka-partitioner';
+import { FastDefaultPartitioner, murmur2 } from './partitioner';
 
 const metadata = (count: number) => Array.from({ length: count }, (_, partitionId) => ({ partitionId, leader: 0, partitionErrorCode: 0, replicas: [0], isr: [0] }));
 

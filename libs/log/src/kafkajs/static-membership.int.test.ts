@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { silentLogger } from '@chute/runtime';
 import { processAlive, ProgramProcess, repoRoot, testBrokers, uniqueName, waitFor } from '@chute/testing';
-import { KafkaLog } from './kafka';
+import { KafkaLog } from '../kafka';
 
-const fixture = path.join(__dirname, 'fixtures', 'static-member.ts');
+const fixture = path.join(__dirname, '..', 'fixtures', 'static-member.ts');
 /** Long, so that a member that had to wait for its predecessor's session to expire could not pass. */
 const SESSION_TIMEOUT_MS = 45_000;
 
