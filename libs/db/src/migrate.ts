@@ -1,4 +1,5 @@
-import { Migrator, NO_MIGRATIONS, type Kysely, type MigrationResultSet } from 'kysely';
+import type { Kysely } from 'kysely';
+import { Migrator, NO_MIGRATIONS, type MigrationResultSet } from 'kysely/migration';
 import { migrationProvider } from './migrations';
 
 // Kysely<any> in these signatures: any schema's Kysely must be accepted, and

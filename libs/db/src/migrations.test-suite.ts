@@ -4,7 +4,8 @@
 // writes, down, up again.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Migrator, sql } from 'kysely';
+import { sql } from 'kysely';
+import { Migrator } from 'kysely/migration';
 import { migrateDown, migrateToLatest, sqlStateOf, type Db, type NewRunRow } from './index';
 import { migrationProvider } from './migrations';
 

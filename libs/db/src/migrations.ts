@@ -1,4 +1,5 @@
-import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { sql, type Kysely } from 'kysely';
+import type { Migration, MigrationProvider } from 'kysely/migration';
 
 // A migration is frozen once it has run anywhere, so the allowed values are
 // spelled out here instead of imported: a later change to the code's enums must
