@@ -1,7 +1,7 @@
 // Benchmark: the floors under Chute's stream path, on the same broker and
 // machine. A bare produce -> consume with kafkajs (the client Chute uses) and
-// with @platformatic/kafka (the fastest Kafka client on npm that runs on our
-// Node 20), and a bare `ws` send -> receive between two processes (the
+// with @platformatic/kafka (the fastest Kafka client on npm in pure
+// JavaScript), and a bare `ws` send -> receive between two processes (the
 // gateway's last hop). Figures, not assertions: these machines are noisy.
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
