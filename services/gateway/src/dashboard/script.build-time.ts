@@ -8,7 +8,7 @@ const BROWSER = path.join(__dirname, 'browser');
  * one file, an IIFE, so nothing of it leaks into the page's globals.
  * tools/build.mjs runs this module when it builds the gateway and puts the
  * text into main.js (nothing to find at run time, and esbuild stays a dev
- * dependency); run from source, as `npm start` does, it compiles on import.
+ * dependency); run from source, as `npm start` does, it compiles on import (the dashboard imports it at its first request).
  */
 export const DASHBOARD_JS: string = buildSync({
   entryPoints: [path.join(BROWSER, 'dashboard.ts')],
