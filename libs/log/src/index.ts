@@ -6,6 +6,5 @@ export * from './topics';
 export * from './from-env';
 export { installKafkajsPatches } from './kafkajs';
 export * from './health';
-export * from './dispatch';
 export * from './acls';
 export { hasKafkaErrorType, KafkaAuthorizationError, type KafkaErrorType } from './kafka-errors';

@@ -35,9 +35,4 @@ export class RunFailedError extends Error {
   }
 }
 
-/**
- * Throw from a task to fail it without spending its remaining retries.
- */
-export class NonRetryableError extends Error {
-  override readonly name = 'NonRetryableError';
-}
+export { NonRetryableError } from '@chute/domain';

@@ -10,9 +10,8 @@ import {
   type RegisteredMessage,
   type WorkerMessage,
 } from '@chute/schemas';
-import { ChunkTooLargeError, Context, type ChunkSink } from './context';
-import { NonRetryableError } from './errors';
-import { toJsonOutput, toTaskError } from './task-outcome';
+import { ChunkTooLargeError, NonRetryableError, toJsonOutput, toTaskError } from '@chute/domain';
+import { Context, type ChunkSink } from './context';
 import type { TaskDefinition } from './task';
 import { exitOnSignals, tasksByName, type TaskWorker, type WorkerOptions } from './worker-types';
 

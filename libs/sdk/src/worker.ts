@@ -1,11 +1,11 @@
 import type { Log, PlatformTopicsConfig } from '@chute/log';
 import { KafkaLog, openPlatformTopics } from '@chute/log';
 import { DEFAULT_PARTITIONS, Metrics, type BrokerConnection, type Logger } from '@chute/runtime';
+import { NonRetryableError } from '@chute/domain';
 import type { RunDispatched } from '@chute/schemas';
+import { WorkerHost, type AttemptExecutor, type AttemptIO } from '@chute/worker-runtime';
 import { Context } from './context';
-import { NonRetryableError } from './errors';
 import type { TaskDefinition } from './task';
-import { WorkerHost, type AttemptExecutor, type AttemptIO } from './worker-host';
 import { exitOnSignals, tasksByName, type TaskWorker, type WorkerOptions } from './worker-types';
 
 export interface WorkerRuntime {

@@ -1,8 +1,8 @@
 import type { WebSocket } from 'ws';
-import { DispatchRouter, type DispatchSource, type Log, type PlatformTopics } from '@chute/log';
+import type { Log, PlatformTopics } from '@chute/log';
 import { withDeadline, type Logger, type Metrics } from '@chute/runtime';
-import { NonRetryableError } from '@chute/sdk';
-import { WorkerHost, type AttemptExecutor, type AttemptIO } from '@chute/sdk/worker';
+import { NonRetryableError } from '@chute/domain';
+import { DispatchRouter, WorkerHost, type AttemptExecutor, type AttemptIO, type DispatchSource } from '@chute/worker-runtime';
 import type { Principal } from '@chute/auth';
 import {
   exceedsJsonDepth,

@@ -1,11 +1,9 @@
-import { AttemptRecords, decideRetry } from '@chute/domain';
-import type { Log, PlatformTopics, Subscription } from '@chute/log';
-import { checkConsuming, DispatchRouter, pickWorkerId, type DispatchSource } from '@chute/log';
+import { AttemptRecords, decideRetry, NonRetryableError, toJsonOutput, toTaskError } from '@chute/domain';
+import { checkConsuming, type Log, type PlatformTopics, type Subscription } from '@chute/log';
 import { Lifecycle, Metrics, withDeadline, type Logger } from '@chute/runtime';
 import type { DispatchRecord, FinalStatus, Json, RunDispatched, RunStarted } from '@chute/schemas';
-import { StreamWriter } from './context';
-import { NonRetryableError } from './errors';
-import { toJsonOutput, toTaskError } from './task-outcome';
+import { DispatchRouter, pickWorkerId, type DispatchSource } from './dispatch';
+import { StreamWriter } from './stream-writer';
 
 /** What an attempt's executor gets: the abort signal, the stream, and a way to say the task began. */
 export interface AttemptIO {

@@ -1,8 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { DISPATCH_WORKER_HEADER, type DispatchRecord } from '@chute/schemas';
-import type { PlatformTopics } from './topics';
-import type { DecodedHandler } from './typed';
-import type { Log, LogRecord, Subscription } from './types';
+import type { DecodedHandler, Log, LogRecord, PlatformTopics, Subscription } from '@chute/log';
 
 /**
  * Picks an id for a worker named `name` whose dispatch partition no live

@@ -1,5 +1,19 @@
-import { MAX_OUTPUT_BYTES, type Json, type TaskError } from '@chute/schemas';
-import { NonRetryableError } from './errors';
+import { MAX_CHUNK_BYTES, MAX_OUTPUT_BYTES, type Json, type TaskError } from '@chute/schemas';
+
+/**
+ * Throw from a task to fail it without spending its remaining retries.
+ */
+export class NonRetryableError extends Error {
+  override readonly name = 'NonRetryableError';
+}
+
+/** A chunk over the stream's limit: refused before it reaches the log, and the run goes on. */
+export class ChunkTooLargeError extends Error {
+  override readonly name = 'ChunkTooLargeError';
+  constructor(bytes: number) {
+    super(`stream chunk of ${bytes} bytes exceeds the limit of ${MAX_CHUNK_BYTES} bytes; split it into smaller chunks`);
+  }
+}
 
 /** A task's error as the log records it. */
 export function toTaskError(error: unknown): TaskError {

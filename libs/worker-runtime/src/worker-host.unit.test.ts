@@ -3,12 +3,25 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EmbeddedLog, openPlatformTopics, type AppendRecord, type PlatformTopics } from '@chute/log';
+import { NonRetryableError } from '@chute/domain';
 import { Metrics, silentLogger } from '@chute/runtime';
 import type { AttemptRevoked, DispatchRecord, RunDispatched, RunEvent, StreamRecord, WorkerEvent } from '@chute/schemas';
 import { waitFor } from '@chute/testing';
-import { Chute } from './client';
-import { NonRetryableError } from './errors';
-import type { TaskWorker } from './worker-types';
+import { WorkerHost, type AttemptExecutor, type AttemptIO } from './worker-host';
+
+type TestTask = (input: never, io: AttemptIO) => unknown;
+
+/** Runs an attempt by calling the test's function for its task, as the SDK's worker calls a task's. */
+class TestExecutor implements AttemptExecutor {
+  constructor(private readonly tasks: Record<string, TestTask>) {}
+
+  run(dispatch: RunDispatched, io: AttemptIO): Promise<unknown> {
+    const task = this.tasks[dispatch.task];
+    if (!task) throw new NonRetryableError(`no task "${dispatch.task}" here`);
+    io.started();
+    return Promise.resolve(task(dispatch.input as never, io));
+  }
+}
 
 // The worker runtime against the embedded log: the scheduler's part (dispatch,
 // cancel, timeout) is played by appending its records to the dispatch topic by hand.
@@ -46,72 +59,66 @@ describe('worker runtime', () => {
   const log = new FlakyLog();
   const topicsConfig = { prefix: 'unit', runEventsPartitions: 2, streamPartitions: 2, workerEventsPartitions: 1, dispatchPartitions: 4 };
   let topics: PlatformTopics;
-  let worker: TaskWorker;
-  let served: Promise<void>;
+  let worker: WorkerHost;
   const runEvents: RunEvent[] = [];
   const stream: StreamRecord[] = [];
   const workerEvents: WorkerEvent[] = [];
 
-  const chute = Chute.init({ log: () => log, topicPrefix: 'unit', logger: silentLogger, heartbeatIntervalMs: 50 });
-  const echo = chute.task({ name: 'echo', fn: (input: unknown) => ({ echoed: input }) });
-  const slowEcho = chute.task({
-    name: 'slow-echo',
-    fn: async (input: unknown) => {
+  const tasks: Record<string, TestTask> = {
+    echo: (input: unknown) => ({ echoed: input }),
+    chunky: (input: { n: number }, io) => {
+      for (let i = 0; i < input.n; i++) void io.stream.put(`c${i} é🙂`);
+      void io.stream.put(new Uint8Array([0, 255, 10]));
+      return 'done';
+    },
+    failing: (input: { fatal: boolean }) => {
+      throw input.fatal ? new NonRetryableError('fatal') : new Error('flaky');
+    },
+    hanging: (_: unknown, io) => new Promise((resolve) => io.signal.addEventListener('abort', () => resolve('saw abort'))),
+    deaf: () => new Promise(() => undefined),
+    'bad-output': () => ({ big: 1n }),
+    'too-big': async (_: unknown, io) => {
+      const refused = await io.stream.put('x'.repeat(1024 * 1024 + 1)).then(() => 'accepted', (e: Error) => e.message);
+      await io.stream.put('after');
+      return refused;
+    },
+    gappy: async (_: unknown, io) => {
+      void io.stream.put('one');
+      await io.stream.put('lost').catch(() => undefined);
+      // Put once the loss is known: refused, so no chunk follows the hole.
+      await io.stream.put('after the hole').catch(() => undefined);
+      return 'claims success';
+    },
+    'slow-echo': async (input: unknown) => {
       await sleep(30);
       return { echoed: input };
     },
-  });
-  const chunky = chute.task({
-    name: 'chunky',
-    fn: async (input: { n: number }, ctx) => {
-      for (let i = 0; i < input.n; i++) void ctx.putStream(`c${i} é🙂`);
-      void ctx.putStream(new Uint8Array([0, 255, 10]));
-      return 'done';
-    },
-  });
-  const failing = chute.task({
-    name: 'failing',
-    fn: (input: { fatal: boolean }) => {
-      throw input.fatal ? new NonRetryableError('fatal') : new Error('flaky');
-    },
-  });
-  const hanging = chute.task({
-    name: 'hanging',
-    fn: (_: unknown, ctx) => new Promise((resolve) => ctx.abortSignal.addEventListener('abort', () => resolve('saw abort'))),
-  });
-  const gappy = chute.task({
-    name: 'gappy',
-    fn: async (_: unknown, ctx) => {
-      void ctx.putStream('one');
-      await ctx.putStream('lost').catch(() => undefined);
-      // Put once the loss is known: refused, so no chunk follows the hole.
-      await ctx.putStream('after the hole').catch(() => undefined);
-      return 'claims success';
-    },
-  });
-  const deaf = chute.task({ name: 'deaf', fn: () => new Promise(() => undefined) });
-  const badOutput = chute.task({ name: 'bad-output', fn: () => ({ big: 1n }) });
-  const tooBig = chute.task({
-    name: 'too-big',
-    fn: async (_: unknown, ctx) => {
-      const refused = await ctx.putStream('x'.repeat(1024 * 1024 + 1)).then(() => 'accepted', (e: Error) => e.message);
-      await ctx.putStream('after');
-      return refused;
-    },
-  });
+  };
 
   before(async () => {
+    await log.start();
     topics = await openPlatformTopics(log, topicsConfig, { logger: silentLogger, metrics: new Metrics() });
     await topics.runEvents.tail((b) => void runEvents.push(...b.map((d) => d.value)));
     await topics.stream.tail((b) => void stream.push(...b.map((d) => d.value)));
     await topics.workerEvents.tail((b) => void workerEvents.push(...b.map((d) => d.value)));
-    worker = await chute.worker('unit-worker', { workflows: [echo, chunky, failing, hanging, deaf, badOutput, tooBig, gappy, slowEcho], slots: 5 });
-    served = worker.start();
+    worker = new WorkerHost({
+      name: 'unit-worker',
+      tenant: 'default',
+      tasks: Object.keys(tasks),
+      slots: 5,
+      executor: new TestExecutor(tasks),
+      log,
+      topics,
+      logger: silentLogger,
+      heartbeatIntervalMs: 50,
+      selfHeartbeat: true,
+    });
+    await worker.start();
     await waitFor(() => workerEvents.some((e) => e.type === 'WorkerRegistered'), { message: 'registration' });
   });
   after(async () => {
     await worker.stop();
-    await served;
+    await log.stop();
   });
 
   async function dispatch(task: string, input: unknown, extra: Partial<RunDispatched> = {}, after: DispatchRecord[] = []): Promise<string> {
