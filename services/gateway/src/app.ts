@@ -17,11 +17,11 @@ import {
 import { ChuteError, type Logger, type Metrics } from '@chute/runtime';
 import { ApiError, exceedsJsonDepth, MAX_JSON_DEPTH } from '@chute/schemas';
 import { registerAuth, type GatewayAuthOptions } from './auth';
-import { registerRunsApi, type RunsApiDeps } from './runs-api';
-import { registerStreamApi, type StreamApiDeps } from './stream-api';
-import { registerWorkersApi } from './workers-api';
+import { registerRunsApi, type RunsApiDeps } from './runs/runs-api';
+import { registerStreamApi, type StreamApiDeps } from './streams/stream-api';
+import { registerWorkersApi } from './workers/workers-api';
 import { registerDashboard } from './dashboard';
-import { WORKER_MAX_FRAME_BYTES, type WorkerConnections } from './worker-protocol';
+import { WORKER_MAX_FRAME_BYTES, type WorkerConnections } from './workers/worker-protocol';
 
 export interface GatewayDeps extends RunsApiDeps, Omit<StreamApiDeps, 'currentState'> {
   logger: Logger;

@@ -6,10 +6,10 @@ import { checkConsuming, kafkaLogFromConfig, startPlatformLog, type Log, type Pl
 import { ChuteError, Lifecycle, Metrics, withDeadline, type Component, type Logger } from '@chute/runtime';
 import { buildGateway } from './app';
 import { authKeysOf, type GatewayConfig } from './config';
-import { RunWaiters } from './run-waiters';
-import type { StreamTokens } from './stream-api';
-import { StreamHub } from './stream-hub';
-import { WorkerConnections } from './worker-protocol';
+import { RunWaiters } from './runs/run-waiters';
+import type { StreamTokens } from './streams/stream-api';
+import { StreamHub } from './streams/stream-hub';
+import { WorkerConnections } from './workers/worker-protocol';
 
 /**
  * How long a request waits for the log to take its event. The log retries an
