@@ -1,7 +1,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { KafkaLog, kafkaLogFromConfig, type LogRecord } from '@chute/log';
-import { LogEnv, parseEnv, silentLogger } from '@chute/runtime';
+import { parseEnv, silentLogger } from '@chute/runtime';
+import { LogEnv } from '@chute/log';
 import { ScramBroker, ServiceProcess, uniqueName, waitFor } from '@chute/testing';
 
 // The broker connection's TLS and SASL against a real Kafka that requires a

@@ -1,5 +1,6 @@
 import { KafkaLog, openPlatformTopics, type PlatformTopics } from '@chute/log';
-import { Metrics, silentLogger, type BrokerConnection } from '@chute/runtime';
+import { Metrics, silentLogger } from '@chute/runtime';
+import { type BrokerConnection } from '@chute/log';
 import { uniqueName, waitFor } from '@chute/testing';
 
 /** A reader of a platform's topics, for checking what is on the log after a test. */

@@ -24,7 +24,8 @@ import {
   type AclEntry,
 } from 'kafkajs';
 import { DeadLetters, Dispatches, RunEvents, SchedulerSnapshots, StreamRecords, WorkerEvents, type RecordFamily } from '@chute/schemas';
-import { brokerConnectionOf, ConfigError, type LogEnv, type Logger } from '@chute/runtime';
+import { ConfigError, type Logger } from '@chute/runtime';
+import { brokerConnectionOf, type LogEnv } from './settings';
 import type { z } from 'zod';
 import { KafkaLog, kafkaSecurityConfig, noDelaySocketFactory } from './kafka';
 import { hasKafkaErrorType, isKafkaAuthenticationError, KafkaAuthenticationError } from './kafka-errors';

@@ -1,5 +1,6 @@
 import type { z } from 'zod';
-import { brokerConnectionOf, type LogEnv, type Logger, type Metrics } from '@chute/runtime';
+import { type Logger, type Metrics } from '@chute/runtime';
+import { brokerConnectionOf, type LogEnv } from './settings';
 import { EmbeddedLog } from './embedded';
 import { KafkaLog } from './kafka';
 import { openPlatformTopics, type PlatformTopics, type PlatformTopicsConfig } from './topics';

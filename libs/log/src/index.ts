@@ -1,3 +1,4 @@
+export * from './settings';
 export * from './types';
 export * from './embedded';
 export * from './kafka';

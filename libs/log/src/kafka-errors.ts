@@ -4,7 +4,8 @@
  * (KafkaJSNumberOfRetriesExceeded) and, for several topics at once, in a
  * KafkaJSAggregateError's `errors`; both are walked.
  */
-import { ConfigError, type BrokerSasl } from '@chute/runtime';
+import { ConfigError } from '@chute/runtime';
+import { type BrokerSasl } from './settings';
 
 /** The Kafka protocol error names kafkajs puts in an error's `type`. */
 export type KafkaErrorType =

@@ -1,7 +1,8 @@
 import { createRequire } from 'node:module';
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError, LogEnv, parseEnv, silentLogger } from '@chute/runtime';
+import { ConfigError, parseEnv, silentLogger } from '@chute/runtime';
+import { LogEnv } from './settings';
 import { kafkaLogFromConfig } from './from-env';
 import { kafkaSecurityConfig } from './kafka';
 import { isKafkaAuthenticationError, kafkaAuthorizationFailure, KafkaAuthenticationError, KafkaAuthorizationError } from './kafka-errors';

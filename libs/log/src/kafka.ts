@@ -14,7 +14,8 @@ import {
   type SASLOptions,
   type logCreator,
 } from 'kafkajs';
-import type { BrokerConnection, Logger, Metrics } from '@chute/runtime';
+import type { Logger, Metrics } from '@chute/runtime';
+import type { BrokerConnection } from './settings';
 import { SupervisedConsumer } from './kafka-consumer';
 import { KafkaExclusiveAppender } from './kafka-exclusive-appender';
 import {

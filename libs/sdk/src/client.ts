@@ -1,14 +1,6 @@
 import type { Log } from '@chute/log';
-import {
-  BrokerList,
-  brokerConnectionOf,
-  CheckedBrokerConnectionEnv,
-  createLogger,
-  DEFAULT_PARTITIONS,
-  parseEnv,
-  type BrokerConnection,
-  type Logger,
-} from '@chute/runtime';
+import { createLogger, parseEnv, type Logger } from '@chute/runtime';
+import { BrokerList, brokerConnectionOf, CheckedBrokerConnectionEnv, DEFAULT_PARTITIONS, type BrokerConnection } from '@chute/log/settings';
 import {
   ApiError,
   DEFAULT_TENANT,

@@ -1,6 +1,7 @@
 import type { Log, PlatformTopicsConfig } from '@chute/log';
 import { KafkaLog, openPlatformTopics } from '@chute/log';
-import { DEFAULT_PARTITIONS, Metrics, type BrokerConnection, type Logger } from '@chute/runtime';
+import { Metrics, type Logger } from '@chute/runtime';
+import { DEFAULT_PARTITIONS, type BrokerConnection } from '@chute/log/settings';
 import { NonRetryableError } from '@chute/domain';
 import type { RunDispatched } from '@chute/schemas';
 import { WorkerHost, type AttemptExecutor, type AttemptIO } from '@chute/worker-runtime';

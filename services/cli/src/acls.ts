@@ -1,5 +1,6 @@
 import { formatAclTable, platformAcls, PLATFORM_SERVICES, provisionPlatform, topicsConfigOf, type PlatformService } from '@chute/log';
-import { ConfigError, createLogger, LogEnv, parseEnv } from '@chute/runtime';
+import { ConfigError, createLogger, parseEnv } from '@chute/runtime';
+import { LogEnv } from '@chute/log';
 import { UsageError } from './tokens';
 
 export interface AclCommandOptions {

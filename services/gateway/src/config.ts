@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { AuthKeys, AuthKeysError } from '@chute/auth';
 import { durationMs } from '@chute/schemas';
-import { DatabaseEnv, LogEnv, Port } from '@chute/runtime';
+import { DatabaseEnv, Port } from '@chute/runtime';
+import { LogEnv } from '@chute/log';
 
 const Flag = z.enum(['true', 'false']).transform((v) => v === 'true');
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { DatabaseEnv, LogEnv, probeEnv } from '@chute/runtime';
+import { DatabaseEnv, probeEnv } from '@chute/runtime';
+import { LogEnv } from '@chute/log';
 
 export const ProjectorEnv = LogEnv.extend(DatabaseEnv.shape).extend(probeEnv(8092).shape).extend({
   /** The consumer group; a new name rebuilds the read model from offset 0. @default '<prefix>.projector' */

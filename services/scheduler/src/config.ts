@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { LogEnv, probeEnv } from '@chute/runtime';
+import { probeEnv } from '@chute/runtime';
+import { LogEnv } from '@chute/log';
 
 export const SchedulerEnv = LogEnv.extend(probeEnv(8091).shape).extend({
   /** A worker silent for longer is presumed dead; its runs go to other workers. @default 15000 */

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { LogEnv, probeEnv } from '@chute/runtime';
+import { probeEnv } from '@chute/runtime';
+import { LogEnv } from '@chute/log';
 import { DEFAULT_TENANT, TenantId } from '@chute/schemas';
 
 export const WorkerEnv = LogEnv.extend(probeEnv(8093).shape).extend({
