@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Metrics, silentLogger } from '@chute/runtime';
 import { RunEvents, type RunEvent } from '@chute/schemas';
 import { uniqueName, waitFor } from '@chute/testing';
-import { InvalidRecordError, Topic } from './typed';
+import { InvalidRecordError, Topic } from './platform/typed';
 import { AppenderNotClaimedError, FencedError, RecordTooLargeError, type Log, type LogRecord, MAX_RECORD_BYTES } from './types';
 
 export interface ContractTarget {

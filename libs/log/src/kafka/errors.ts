@@ -5,7 +5,7 @@
  * KafkaJSAggregateError's `errors`; both are walked.
  */
 import { ConfigError } from '@chute/runtime';
-import { type BrokerSasl } from './settings';
+import { type BrokerSasl } from '../settings';
 
 /** The Kafka protocol error names kafkajs puts in an error's `type`. */
 export type KafkaErrorType =

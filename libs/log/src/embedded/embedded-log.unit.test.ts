@@ -1,5 +1,5 @@
-import { EmbeddedLog } from './embedded';
-import { logContract } from './log-contract.test-suite';
+import { EmbeddedLog } from './embedded-log';
+import { logContract } from '../log-contract.test-suite';
 
 logContract('embedded', {
   open: async () => {

@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import { decodeRecordBytes, describeIssue, RecordDecodeError, type RecordFamily } from '@chute/schemas';
 import { withDeadline, type Logger, type Metrics } from '@chute/runtime';
-import type { BatchHandler, ConsumeOptions, GroupSubscription, Log, LogRecord, PartitionOffset, ReadOptions, Subscription, TopicRead, TopicRecords } from './types';
+import type { BatchHandler, ConsumeOptions, GroupSubscription, Log, LogRecord, PartitionOffset, ReadOptions, Subscription, TopicRead, TopicRecords } from '../types';
 
 /** An append refused because the record does not match its schema; `field` names what is wrong. */
 export class InvalidRecordError extends Error {

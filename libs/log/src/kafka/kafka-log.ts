@@ -15,9 +15,9 @@ import {
   type logCreator,
 } from 'kafkajs';
 import type { Logger, Metrics } from '@chute/runtime';
-import type { BrokerConnection } from './settings';
-import { SupervisedConsumer } from './kafka-consumer';
-import { KafkaExclusiveAppender } from './kafka-exclusive-appender';
+import type { BrokerConnection } from '../settings';
+import { SupervisedConsumer } from './consumer';
+import { KafkaExclusiveAppender } from './exclusive-appender';
 import {
   hasKafkaErrorType,
   isKafkaAuthenticationError,
@@ -25,9 +25,9 @@ import {
   kafkaAuthorizationFailure,
   KafkaAuthenticationError,
   KafkaAuthorizationError,
-} from './kafka-errors';
+} from './errors';
 import { FastDefaultPartitioner, installKafkajsPatches, registerLinger, registerStaticMember, RequestCountingKafka } from './kafkajs';
-import { deliverWithRetry } from './retry';
+import { deliverWithRetry } from '../retry';
 import {
   MAX_RECORD_BYTES,
   RecordTooLargeError,
@@ -46,7 +46,7 @@ import {
   type SubscriptionHealth,
   type TopicRead,
   type TopicSpec,
-} from './types';
+} from '../types';
 
 export interface KafkaLogOptions extends BrokerConnection {
   brokers: readonly string[];

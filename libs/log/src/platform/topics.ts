@@ -1,6 +1,6 @@
 import { DeadLetters, Dispatches, RunEvents, SchedulerSnapshots, StreamRecords, WorkerEvents, type RecordFamily } from '@chute/schemas';
 import type { z } from 'zod';
-import type { Log, TopicSpec } from './types';
+import type { Log, TopicSpec } from '../types';
 import { Topic, type TopicOptions } from './typed';
 
 export interface PlatformTopicsConfig {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { silentLogger } from '@chute/runtime';
 import { testBrokers, uniqueName, waitFor } from '@chute/testing';
-import { KafkaLog } from '../kafka';
+import { KafkaLog } from '../kafka-log';
 
 /** kafkajs's consumer group class, whose fetches are counted here. */
 const ConsumerGroup = require('kafkajs/src/consumer/consumerGroup.js') as { prototype: { groupId: string; fetch(nodeId: string): Promise<unknown[]> } };

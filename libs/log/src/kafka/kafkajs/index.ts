@@ -18,7 +18,7 @@ export const PATCHED_KAFKAJS_VERSION = '2.2.4';
 export class UnpatchedKafkajsError extends Error {
   override readonly name = 'UnpatchedKafkajsError';
   constructor(readonly installed: string) {
-    super(`kafkajs ${installed} is installed; libs/log/src/kafkajs/ patches ${PATCHED_KAFKAJS_VERSION}: review each patch against it, then change PATCHED_KAFKAJS_VERSION`);
+    super(`kafkajs ${installed} is installed; libs/log/src/kafka/kafkajs/ patches ${PATCHED_KAFKAJS_VERSION}: review each patch against it, then change PATCHED_KAFKAJS_VERSION`);
   }
 }
 

@@ -13,7 +13,7 @@
 // retry kafkajs makes next looks the coordinator up again, as it always did: a
 // coordinator that moved (NOT_COORDINATOR) or a broker that went away costs one
 // failed request, then the usual path.
-import { isAnswerFromCoordinator } from '../kafka-errors';
+import { isAnswerFromCoordinator } from '../errors';
 
 /** kafkajs's internal class (no types ship for it); kafkajs is pinned, so its path is known. */
 const Cluster = require('kafkajs/src/cluster/index.js') as { prototype: object };

@@ -2,10 +2,10 @@ import { createRequire } from 'node:module';
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConfigError, parseEnv, silentLogger } from '@chute/runtime';
-import { LogEnv } from './settings';
-import { kafkaLogFromConfig } from './from-env';
-import { kafkaSecurityConfig } from './kafka';
-import { isKafkaAuthenticationError, kafkaAuthorizationFailure, KafkaAuthenticationError, KafkaAuthorizationError } from './kafka-errors';
+import { LogEnv } from '../settings';
+import { kafkaLogFromConfig } from '../platform/from-env';
+import { kafkaSecurityConfig } from './kafka-log';
+import { isKafkaAuthenticationError, kafkaAuthorizationFailure, KafkaAuthenticationError, KafkaAuthorizationError } from './errors';
 
 // kafkajs's own error classes, as it throws them (its typings leave the SASL one out).
 const errors = createRequire(__filename)('kafkajs/src/errors') as {

@@ -1,4 +1,4 @@
-import { deliverWithRetry } from './retry';
+import { deliverWithRetry } from '../retry';
 import {
   AppenderNotClaimedError,
   FencedError,
@@ -21,7 +21,7 @@ import {
   type TopicSpec,
   type ExclusiveAppender,
   type TopicRecords,
-} from './types';
+} from '../types';
 
 const MAX_BATCH = 500;
 

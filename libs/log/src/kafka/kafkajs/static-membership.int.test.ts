@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { silentLogger } from '@chute/runtime';
 import { processAlive, ProgramProcess, repoRoot, testBrokers, uniqueName, waitFor } from '@chute/testing';
-import { KafkaLog } from '../kafka';
+import { KafkaLog } from '../kafka-log';
 
 const fixture = path.join(__dirname, '..', 'fixtures', 'static-member.ts');
 /** Long, so that a member that had to wait for its predecessor's session to expire could not pass. */

@@ -25,11 +25,11 @@ import {
 } from 'kafkajs';
 import { DeadLetters, Dispatches, RunEvents, SchedulerSnapshots, StreamRecords, WorkerEvents, type RecordFamily } from '@chute/schemas';
 import { ConfigError, type Logger } from '@chute/runtime';
-import { brokerConnectionOf, type LogEnv } from './settings';
+import { brokerConnectionOf, type LogEnv } from '../settings';
 import type { z } from 'zod';
-import { KafkaLog, kafkaSecurityConfig, noDelaySocketFactory } from './kafka';
-import { hasKafkaErrorType, isKafkaAuthenticationError, KafkaAuthenticationError } from './kafka-errors';
-import { platformTopicSpecs, topicName, type PlatformTopicsConfig } from './topics';
+import { KafkaLog, kafkaSecurityConfig, noDelaySocketFactory } from './kafka-log';
+import { hasKafkaErrorType, isKafkaAuthenticationError, KafkaAuthenticationError } from './errors';
+import { platformTopicSpecs, topicName, type PlatformTopicsConfig } from '../platform/topics';
 
 /** The deployables that talk to the log, each as a principal of its own. */
 export const PLATFORM_SERVICES = ['gateway', 'scheduler', 'projector', 'worker'] as const;

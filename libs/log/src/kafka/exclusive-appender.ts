@@ -1,8 +1,8 @@
 import { type Kafka, type Message, type Producer } from 'kafkajs';
 import { FastDefaultPartitioner } from './kafkajs';
 import type { Logger } from '@chute/runtime';
-import { isKafkaFencedError } from './kafka-errors';
-import { AppenderNotClaimedError, FencedError, MAX_RECORD_BYTES, RecordTooLargeError, type ExclusiveAppender, type TopicRecords } from './types';
+import { isKafkaFencedError } from './errors';
+import { AppenderNotClaimedError, FencedError, MAX_RECORD_BYTES, RecordTooLargeError, type ExclusiveAppender, type TopicRecords } from '../types';
 
 /**
  * How long a transaction may stay open before the broker aborts it: bounds how

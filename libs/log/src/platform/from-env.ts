@@ -1,10 +1,10 @@
 import type { z } from 'zod';
 import { type Logger, type Metrics } from '@chute/runtime';
-import { brokerConnectionOf, type LogEnv } from './settings';
-import { EmbeddedLog } from './embedded';
-import { KafkaLog } from './kafka';
+import { brokerConnectionOf, type LogEnv } from '../settings';
+import { EmbeddedLog } from '../embedded/embedded-log';
+import { KafkaLog } from '../kafka/kafka-log';
 import { openPlatformTopics, type PlatformTopics, type PlatformTopicsConfig } from './topics';
-import type { Log } from './types';
+import type { Log } from '../types';
 
 export type LogConfig = z.infer<typeof LogEnv>;
 

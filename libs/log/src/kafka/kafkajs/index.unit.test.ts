@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { installKafkajsPatches, PATCHED_KAFKAJS_VERSION, UnpatchedKafkajsError } from './index';
+import { installKafkajsPatches, PATCHED_KAFKAJS_VERSION, UnpatchedKafkajsError } from '.';
 import { RequestQueue, scheduleRequestTimeoutCheck } from './request-queue';
 
 describe('the kafkajs patches', () => {
@@ -13,6 +13,6 @@ describe('the kafkajs patches', () => {
 
   test('another kafkajs is refused with a message that says what to review', () => {
     const error = new UnpatchedKafkajsError('2.3.0');
-    assert.match(error.message, /kafkajs 2\.3\.0 is installed; libs\/log\/src\/kafkajs\/ patches 2\.2\.4/);
+    assert.match(error.message, /kafkajs 2\.3\.0 is installed; libs\/log\/src\/kafka\/kafkajs\/ patches 2\.2\.4/);
   });
 });

@@ -1,7 +1,7 @@
 import type { Consumer, ConsumerConfig, EachBatchHandler, IMemberAssignment, Kafka } from 'kafkajs';
 import type { Logger } from '@chute/runtime';
-import { describeKafkaError } from './kafka-errors';
-import type { CommitOffset, GroupSubscription, LogRecord, PartitionOffset, SubscriptionHealth, SubscriptionState, TopicPartitionOffset, TopicPartitions } from './types';
+import { describeKafkaError } from './errors';
+import type { CommitOffset, GroupSubscription, LogRecord, PartitionOffset, SubscriptionHealth, SubscriptionState, TopicPartitionOffset, TopicPartitions } from '../types';
 
 /** Back-off between attempts to rebuild a consumer kafkajs gave up on: 250 ms doubling to 5 s. */
 const rebuildDelayMs = (attempt: number): number => Math.min(5000, 250 * 2 ** attempt);

@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { silentLogger } from '@chute/runtime';
 import { BrokerControl, testBrokers, uniqueName, waitFor } from '@chute/testing';
-import { KafkaLog } from './kafka';
-import type { LogRecord } from './types';
+import { KafkaLog } from './kafka-log';
+import type { LogRecord } from '../types';
 
 const RESTARTS = 2;
 

@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import { Kafka, logLevel } from 'kafkajs';
 import { Metrics, silentLogger } from '@chute/runtime';
 import { testBrokers, uniqueName, waitFor } from '@chute/testing';
-import { KafkaLog } from './kafka';
-import { hasKafkaErrorType } from './kafka-errors';
-import { logContract } from './log-contract.test-suite';
+import { KafkaLog } from './kafka-log';
+import { hasKafkaErrorType } from './errors';
+import { logContract } from '../log-contract.test-suite';
 
 logContract('kafka', {
   open: async () => {
