@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, renameSync, rmSync } from 'node:fs';
+import { hasKafkaJars, kafkaJarsDir as infraKafkaJarsDir } from '@chute/infra';
 import { join } from 'node:path';
 import { Stamp } from './freshness';
 import { commandExists, debianPackageInstalled, javaMajor, postgresBinDir, run, runAsRoot, SetupError, succeeds } from './system';
@@ -62,10 +62,9 @@ export const debianPackages: SetupStep = {
   },
 };
 
-/** Where up.sh finds Kafka's jars: one folder per content of infra/kafka/pom.xml, so a version bump fetches afresh. */
+/** Where infra:up finds Kafka's jars: @chute/infra names the folder (one per content of infra/kafka/pom.xml). */
 export function kafkaJarsDir(): string {
-  const pom = at('infra', 'kafka', 'pom.xml');
-  return at('.cache', 'kafka', createHash('sha1').update(readFileSync(pom)).digest('hex').slice(0, 12));
+  return infraKafkaJarsDir(root);
 }
 
 export const kafkaJars: SetupStep = {
@@ -73,7 +72,7 @@ export const kafkaJars: SetupStep = {
   purpose: "Apache Kafka's jars (the broker npm test starts when no Docker engine answers)",
   pending() {
     const dir = kafkaJarsDir();
-    return existsSync(dir) && readdirSync(dir).some((file) => /^kafka_2\.13-.*\.jar$/.test(file)) ? undefined : `not fetched into ${dir.slice(root.length + 1)}`;
+    return hasKafkaJars(dir) ? undefined : `not fetched into ${dir.slice(root.length + 1)}`;
   },
   install() {
     const dir = kafkaJarsDir();

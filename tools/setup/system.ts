@@ -1,5 +1,4 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
 
 /** A failed setup action, with the line a person can act on. */
 export class SetupError extends Error {
@@ -17,24 +16,8 @@ export function debianPackageInstalled(name: string): boolean {
   return query.status === 0 && query.stdout.includes('install ok installed');
 }
 
-/** The major version of the java on PATH (8 for "1.8.0_x"), or undefined. */
-export function javaMajor(): number | undefined {
-  const java = spawnSync('java', ['-version'], { encoding: 'utf8' });
-  if (java.error || java.status !== 0) return undefined;
-  const match = /version "(?:1\.)?(\d+)/.exec(java.stderr);
-  return match ? Number(match[1]) : undefined;
-}
-
-/** The newest installed PostgreSQL's bin dir (Debian's layout), or undefined. */
-export function postgresBinDir(): string | undefined {
-  const root = '/usr/lib/postgresql';
-  if (!existsSync(root)) return undefined;
-  const versions = readdirSync(root)
-    .filter((version) => existsSync(`${root}/${version}/bin/postgres`))
-    .sort((a, b) => Number(a) - Number(b));
-  const newest = versions.at(-1);
-  return newest === undefined ? undefined : `${root}/${newest}/bin`;
-}
+// What infra:up itself checks (the java on PATH, Debian's newest PostgreSQL), from the library that runs them.
+export { javaMajor, pgBinDir as postgresBinDir } from '@chute/infra';
 
 /** Runs a command with its output shown; throws a SetupError naming it when it fails. */
 export function run(file: string, args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): void {

@@ -1,5 +1,5 @@
 // This suite stops and kills the broker of the environment: in `npm test`, the
-// one test.sh started, which every other suite shares. Suites never run beside
+// one the test script (tools/infra) started, which every other suite shares. Suites never run beside
 // it (nx --parallel=1, and node --test-concurrency=1 within a project), but some
 // run after it, so before it returns - also when it fails - the broker runs again
 // on its data with every partition led (BrokerControl.ensureRunning in `finally`).

@@ -1,23 +1,34 @@
-import { execFile } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
 import path from 'node:path';
-import { promisify } from 'node:util';
+import {
+  groupMembers,
+  InfraDown,
+  InfraError,
+  InfraLayout,
+  InfraUp,
+  isAlive,
+  KafkaNodeFiles,
+  processStat,
+  settingsFromEnv,
+  singleNode,
+  stateFile,
+  type InfraReporter,
+} from '@chute/infra';
 import { testBrokers } from './env';
 import { repoRoot } from './service-process';
 import { waitFor } from './wait';
 
-const run = promisify(execFile);
-
-/** What the infra scripts record in `.infra/` about the broker they started (see infra/scripts/lib.sh). */
-const stateDir = path.join(repoRoot, '.infra');
+/** What infra:up records in `.infra/` about the broker it started (@chute/infra's KafkaNodeFiles). */
+const layout = new InfraLayout(repoRoot);
+const nodeFiles = new KafkaNodeFiles(layout, singleNode(0, layout.state('kafka')));
 const files = {
-  pid: path.join(stateDir, 'kafka.pid'),
-  port: path.join(stateDir, 'kafka.port'),
-  docker: path.join(stateDir, 'docker'),
-  /** The argument that names the broker in its command line: lib.sh's kafka_marker. */
-  marker: path.join(stateDir, 'kafka', 'server.properties'),
-  meta: path.join(stateDir, 'kafka', 'data', 'meta.properties'),
+  pid: nodeFiles.pid,
+  port: nodeFiles.port,
+  docker: layout.state('docker'),
+  /** The argument that names the broker in its command line. */
+  marker: nodeFiles.marker,
+  meta: nodeFiles.meta,
 };
 
 /** Options of {@link BrokerControl} calls. */
@@ -28,7 +39,7 @@ export interface BrokerControlOptions {
    */
   deadTimeoutMs?: number;
   /**
-   * How long `start()` lets `infra/scripts/up.sh kafka` run (it has deadlines of its own).
+   * How long `start()` may take to bring the broker up (InfraUp has deadlines of its own).
    * @default 180_000
    */
   startTimeoutMs?: number;
@@ -43,8 +54,9 @@ export interface BrokerControlOptions {
  * brokers given by the environment that point elsewhere, Docker mode, a pid file
  * whose process is not our broker. A fault test fails then; it never skips.
  *
- * Starting and stopping go through the infra scripts (`up.sh kafka`, `down.sh kafka`),
- * so there is one way to start the broker. Reads `/proc`: Linux only.
+ * Starting and stopping go through @chute/infra (`InfraUp` and `InfraDown` for
+ * the broker alone, what `npm run infra:up -- kafka` runs), so there is one way
+ * to start the broker. Reads `/proc`: Linux only.
  */
 export class BrokerControl {
   private readonly deadTimeoutMs: number;
@@ -80,8 +92,8 @@ export class BrokerControl {
     const control = new BrokerControl(port, options);
     const pid = control.pid;
     if (pid === undefined) refuse(`the pid in ${files.pid} is not a running broker with ${files.marker} on its command line`);
-    // kill() signals the whole process group: it must be the broker's own (up.sh
-    // starts it under setsid), never one the test runner belongs to.
+    // kill() signals the whole process group: it must be the broker's own (infra:up
+    // starts it in a session of its own), never one the test runner belongs to.
     const group = processStat(pid!)?.pgrp;
     if (group !== pid) refuse(`pid ${pid} does not lead its own process group (${group})`);
     if (group === processStat(process.pid)?.pgrp) refuse(`pid ${pid} shares this test's process group`);
@@ -129,19 +141,19 @@ export class BrokerControl {
   }
 
   /**
-   * Stops the broker gracefully (`infra/scripts/down.sh kafka`: SIGTERM, Kafka's
+   * Stops the broker gracefully (`infra:down -- kafka`: SIGTERM, Kafka's
    * controlled shutdown, SIGKILL after 30 s) and keeps its data.
    * @throws when the broker does not run, the script fails, or the broker outlives it
    */
   async stop(): Promise<void> {
     const pid = this.requirePid('stop');
-    await this.script('down.sh', [], 60_000);
+    await this.infra('down', 60_000);
     await this.waitUntilDead(pid, 'stopped');
   }
 
   /**
    * Starts the stopped or killed broker again on its kept data
-   * (`infra/scripts/up.sh kafka`, on the same port) and resolves once it accepts
+   * (`infra:up -- kafka`, on the same port) and resolves once it accepts
    * connections and every partition has a leader.
    * @throws when it runs already, has no kept data, or does not come up
    */
@@ -149,10 +161,10 @@ export class BrokerControl {
     if (this.isRunning()) throw new Error(`BrokerControl.start: the broker runs already (pid ${this.pid})`);
     const cluster = clusterId();
     if (cluster === undefined) throw new Error(`BrokerControl.start: no kept broker data in ${path.dirname(files.meta)} to start on`);
-    await this.script('up.sh', [], this.startTimeoutMs);
-    // up.sh formats a fresh broker when it finds no usable data: that would be a lost log, not a restart.
+    await this.infra('up', this.startTimeoutMs);
+    // InfraUp formats a fresh broker when it finds no usable data: that would be a lost log, not a restart.
     if (clusterId() !== cluster) throw new Error(`BrokerControl.start: the broker came up with cluster ${clusterId()}, not its kept ${cluster}`);
-    if (!this.isRunning()) throw new Error('BrokerControl.start: up.sh succeeded but no broker of this checkout runs');
+    if (!this.isRunning()) throw new Error('BrokerControl.start: infra:up succeeded but no broker of this checkout runs');
   }
 
   /** Starts the broker unless it runs: for a `finally` that leaves the broker as the next suite needs it. */
@@ -179,65 +191,33 @@ export class BrokerControl {
     });
   }
 
-  /** Runs an infra script for the broker alone, with the broker's port and no given address. */
-  private async script(name: 'up.sh' | 'down.sh', args: string[], timeoutMs: number): Promise<void> {
-    const env: NodeJS.ProcessEnv = { ...process.env, CHUTE_INFRA_KAFKA_PORT: String(this.port) };
-    // A given address would make up.sh start nothing; a session's started-file
-    // would make test.sh think it started (and must wipe) this broker.
-    delete env['CHUTE_KAFKA_BROKERS'];
-    delete env['CHUTE_INFRA_STARTED_FILE'];
+  /** Brings the broker alone up or down, on the broker's port and with no broker address given. */
+  private async infra(action: 'up' | 'down', timeoutMs: number): Promise<void> {
+    // A given address would make InfraUp start nothing.
+    const settings = { ...settingsFromEnv(process.env), kafkaPort: this.port, brokers: undefined };
+    const shown: string[] = [];
+    const reporter: InfraReporter = { info: (message) => shown.push(`infra: ${message}\n`), output: (text) => shown.push(text) };
+    // The deadline aborts a start (which then stops what it started); a stop has its own (SIGKILL after 30 s).
+    const deadline = AbortSignal.timeout(timeoutMs);
     try {
-      await run('bash', [path.join(repoRoot, 'infra/scripts', name), ...args, 'kafka'], { cwd: repoRoot, env, timeout: timeoutMs });
+      if (action === 'up') await new InfraUp(layout, settings, reporter).run({ components: new Set(['kafka']), signal: deadline });
+      else await new InfraDown(layout, settings, reporter).run({ components: ['kafka'] });
     } catch (error) {
-      const { stderr, message } = error as { stderr?: string; message: string };
-      throw new Error(`BrokerControl: infra/scripts/${name} kafka failed: ${stderr?.trim() || message}`);
+      const why = error instanceof InfraError ? `${shown.join('')}infra: error: ${error.message}` : `${shown.join('')}${(error as Error).message}`;
+      throw new Error(`BrokerControl: infra:${action} kafka failed: ${why.trim()}`);
     }
   }
 }
 
-function readState(file: string): string | undefined {
-  try {
-    return readFileSync(file, 'utf8').trim();
-  } catch {
-    return undefined;
-  }
-}
+const readState = (file: string): string | undefined => stateFile.read(file);
 
 function clusterId(): string | undefined {
   return /^cluster\.id=(.+)$/m.exec(readState(files.meta) ?? '')?.[1];
 }
 
-interface ProcessStat {
-  state: string;
-  pgrp: number;
-}
-
-/** A process's state and process group from /proc/<pid>/stat, or undefined once it is gone. */
-function processStat(pid: number): ProcessStat | undefined {
-  const stat = readState(`/proc/${pid}/stat`);
-  if (stat === undefined) return undefined;
-  // The command name in parentheses may hold spaces: the fields start after its last ')'.
-  const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return { state: state!, pgrp: Number(pgrp) };
-}
-
-/** A zombie is dead: it only waits for its parent (init, for the broker) to reap it. */
-function isAlive(pid: number): boolean {
-  const state = processStat(pid)?.state;
-  return state !== undefined && state !== 'Z' && state !== 'X';
-}
-
-/** lib.sh's kafka_running: the pid alone is no proof, its command line must name this checkout's broker. */
+/** The pid alone is no proof, its command line must name this checkout's broker. */
 function isOurBroker(pid: number): boolean {
   const args = (readState(`/proc/${pid}/cmdline`) ?? '').split('\0');
   const main = args.indexOf('kafka.Kafka');
   return main >= 0 && args[main + 1] === files.marker;
-}
-
-/** The live processes of process group `pgrp`. */
-function groupMembers(pgrp: number): number[] {
-  return readdirSync('/proc')
-    .filter((entry) => /^\d+$/.test(entry))
-    .map(Number)
-    .filter((pid) => processStat(pid)?.pgrp === pgrp && isAlive(pid));
 }

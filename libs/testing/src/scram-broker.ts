@@ -5,6 +5,7 @@ import { connect } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { hasKafkaJars, kafkaJarsDir as infraKafkaJarsDir, LOG4J2_YAML } from '@chute/infra';
 import { Kafka, logLevel } from 'kafkajs';
 import { groupAlive, repoRoot } from './service-process';
 import { waitFor } from './wait';
@@ -58,15 +59,13 @@ export interface ScramBrokerTlsFiles {
 const ADMIN: ScramUser = { name: 'chute-test-admin', password: randomBytes(12).toString('hex') };
 
 /**
- * The directory `infra/scripts/up.sh` (kafka_jars) fetches Kafka's jars into:
- * `.cache/kafka/<first 12 hex of the sha1 of infra/kafka/pom.xml>`, so a version
- * bump in the pom is a cache miss. Fetching stays with up.sh (Maven, apt).
+ * The directory Kafka's jars are kept in (@chute/infra's kafkaJarsDir, the
+ * one `npm run setup` fetches them into and infra:up runs from).
  */
 export function kafkaJarsDir(): string {
-  const pom = readFileSync(path.join(repoRoot, 'infra/kafka/pom.xml'));
-  const dir = path.join(repoRoot, '.cache/kafka', createHash('sha1').update(pom).digest('hex').slice(0, 12));
-  if (!existsSync(dir) || !readdirSync(dir).some((f) => /^kafka_2\.13-.*\.jar$/.test(f))) {
-    throw new Error(`Kafka's jars are not in ${path.relative(repoRoot, dir)}: run \`npm run infra:up\` once without Docker (it fetches them with Maven)`);
+  const dir = infraKafkaJarsDir(repoRoot);
+  if (!hasKafkaJars(dir)) {
+    throw new Error(`Kafka's jars are not in ${path.relative(repoRoot, dir)}: run \`npm run setup\` (it fetches them with Maven)`);
   }
   return dir;
 }
@@ -223,7 +222,7 @@ export class ScramBroker {
         'transaction.state.log.min.isr=1',
         'group.initial.rebalance.delay.ms=0',
         'auto.create.topics.enable=false',
-        // As infra/kafka/server.properties.tmpl: few threads on a 2-core machine.
+        // As infra:up's broker (@chute/infra's serverProperties): few threads on a 2-core machine.
         'num.network.threads=1',
         'num.io.threads=2',
         'background.threads=2',
@@ -243,6 +242,9 @@ export class ScramBroker {
         throw new Error(`ScramBroker: could not format the broker's storage: ${(e.stderr || e.stdout || e.message).trim()}`);
       }
 
+      // The same logging as infra:up's broker (@chute/infra's LOG4J2_YAML), written beside its config.
+      const log4j = path.join(dir, 'log4j2.yaml');
+      writeFileSync(log4j, LOG4J2_YAML);
       const log = openSync(path.join(dir, 'kafka.log'), 'a');
       // Its own process group (detached), so stop() reaches the JVM and anything it forks.
       const child = spawn(
@@ -251,7 +253,7 @@ export class ScramBroker {
           '-Xms128m',
           '-Xmx384m',
           '-XX:+UseSerialGC',
-          `-Dlog4j2.configurationFile=${path.join(repoRoot, 'infra/kafka/log4j2.yaml')}`,
+          `-Dlog4j2.configurationFile=${log4j}`,
           '-cp',
           `${jars}/*`,
           'kafka.Kafka',

@@ -1,0 +1,18 @@
+export * from './components';
+export * from './env-file';
+export * from './errors';
+export * from './log-tail';
+export * from './pairing';
+export * from './reporter';
+export * from './settings';
+export * from './state-dir';
+export * from './processes';
+export { DockerCompose, COMPOSE_SERVICES } from './docker';
+export { KafkaBroker, KafkaNodeFiles, KAFKA_DEADLINE_SECONDS } from './kafka/broker';
+export { singleNode, serverProperties, LOG4J2_YAML, KAFKA_JVM_OPTIONS, type KafkaNode } from './kafka/config';
+export { kafkaJarsDir, hasKafkaJars, javaMajor, parseJavaMajor, KAFKA_POM } from './kafka/jars';
+export { waitForBrokerReady } from './kafka/readiness';
+export { PostgresServer, pgBinDir, PG_DEADLINE_SECONDS } from './postgres/server';
+export { InfraUp, type UpRequest, type UpResult } from './up';
+export { InfraDown, type DownRequest } from './down';
+export { InfraSession, type InfraSessionOptions } from './session';
