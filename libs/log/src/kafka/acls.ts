@@ -27,7 +27,8 @@ import { DeadLetters, Dispatches, RunEvents, SchedulerSnapshots, StreamRecords, 
 import { ConfigError, type Logger } from '@chute/runtime';
 import { brokerConnectionOf, type LogEnv } from '../settings';
 import type { z } from 'zod';
-import { KafkaLog, kafkaSecurityConfig, noDelaySocketFactory } from './kafka-log';
+import { kafkaSecurityConfig, noDelaySocketFactory } from './connection';
+import { KafkaLog } from './kafka-log';
 import { hasKafkaErrorType, isKafkaAuthenticationError, KafkaAuthenticationError } from './errors';
 import { platformTopicSpecs, topicName, type PlatformTopicsConfig } from '../platform/topics';
 

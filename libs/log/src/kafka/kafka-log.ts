@@ -1,21 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import net from 'node:net';
-import tls from 'node:tls';
-import {
-  Kafka,
-  logLevel as KafkaLogLevel,
-  type Admin,
-  type ConsumerConfig,
-  type EachBatchPayload,
-  type IHeaders,
-  type ISocketFactory,
-  type KafkaConfig,
-  type Producer,
-  type SASLOptions,
-  type logCreator,
-} from 'kafkajs';
+import { Kafka, logLevel as KafkaLogLevel, type Admin, type ConsumerConfig, type KafkaConfig, type Producer, type logCreator } from 'kafkajs';
 import type { Logger, Metrics } from '@chute/runtime';
 import type { BrokerConnection } from '../settings';
+import { AppendQueue, type AppendMessage } from './append-queue';
+import { kafkaSecurityConfig, noDelaySocketFactory } from './connection';
+import { nextOf, toLogRecords } from './records';
 import { SupervisedConsumer } from './consumer';
 import { KafkaExclusiveAppender } from './exclusive-appender';
 import {
@@ -96,105 +85,6 @@ const LINGER_MIN_BYTES = 256 * 1024;
 // Above MAX_RECORD_BYTES plus envelope, so a record the log accepts is never refused by the broker.
 const TOPIC_MAX_MESSAGE_BYTES = String(8 * 1024 * 1024);
 
-interface Message {
-  key: string;
-  value: Buffer;
-  headers?: Record<string, string>;
-}
-
-interface Pending {
-  topic: string;
-  messages: Message[];
-  bytes: number;
-  resolve: () => void;
-  reject: (error: unknown) => void;
-}
-
-/**
- * kafkajs's own socket factory, plus TCP_NODELAY. Like kafkajs's, it opens TLS
- * when kafkajs passes `ssl` (the `ssl` option, see {@link kafkaSecurityConfig}),
- * naming a broker given by host name for SNI unless `ssl.servername` says otherwise. Without it Nagle's algorithm
- * holds a small request (a fetch, a one-chunk produce) behind an unacknowledged
- * one until the peer's delayed ACK fires: ~40 ms added to a hop under load.
- */
-export const noDelaySocketFactory: ISocketFactory = ({ host, port, ssl, onConnect }) => {
-  const socket = ssl
-    ? tls.connect({ host, port, ...(!net.isIP(host) ? { servername: host } : {}), ...ssl }, onConnect)
-    : net.connect({ host, port }, onConnect);
-  socket.setKeepAlive(true, 60_000);
-  socket.setNoDelay(true);
-  return socket;
-};
-
-/**
- * kafkajs's `ssl` and `sasl` options for a connection. `ssl` goes to
- * `tls.connect` through the socket factory; only the fields given are set, so
- * Node's defaults (its CA bundle, the broker's host as the name) hold for the rest.
- */
-export function kafkaSecurityConfig(connection: BrokerConnection): Pick<KafkaConfig, 'ssl' | 'sasl'> {
-  const config: Pick<KafkaConfig, 'ssl' | 'sasl'> = {};
-  if (connection.tls === true) config.ssl = true;
-  else if (connection.tls) {
-    const { ca, cert, key, servername } = connection.tls;
-    config.ssl = {
-      ...(ca !== undefined ? { ca } : {}),
-      ...(cert !== undefined ? { cert } : {}),
-      ...(key !== undefined ? { key } : {}),
-      ...(servername !== undefined ? { servername } : {}),
-    };
-  }
-  if (connection.sasl) {
-    const { mechanism, username, password } = connection.sasl;
-    const sasl: SASLOptions = { mechanism, username, password };
-    config.sasl = sasl;
-  }
-  return config;
-}
-
-const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
-
-/** On the hot path of every read: a record without headers (most) allocates nothing. */
-function toHeaders(headers: IHeaders | undefined): Readonly<Record<string, string>> {
-  if (!headers) return NO_HEADERS;
-  let out: Record<string, string> | undefined;
-  for (const name in headers) {
-    const value = headers[name];
-    if (value === undefined) continue;
-    // A header repeated under one name: the last one counts, as for most HTTP-like readers.
-    const last = Array.isArray(value) ? value[value.length - 1] : value;
-    if (last === undefined) continue;
-    (out ??= {})[name] = typeof last === 'string' ? last : last.toString('utf8');
-  }
-  return out ?? NO_HEADERS;
-}
-
-type KafkaBatch = EachBatchPayload['batch'];
-
-function toLogRecords(batch: KafkaBatch): LogRecord[] {
-  return batch.messages.map((m) => toLogRecord(batch.topic, batch.partition, m));
-}
-
-/**
- * Where reading the partition goes on after a batch: past its last offset,
- * which counts the transaction markers and aborted records kafkajs fetched
- * and dropped (they have offsets but reach no handler).
- */
-function nextOf(batch: KafkaBatch): PartitionOffset {
-  return { partition: batch.partition, offset: Number(batch.lastOffset()) + 1 };
-}
-
-function toLogRecord(topic: string, partition: number, m: KafkaBatch['messages'][number]): LogRecord {
-  return {
-    topic,
-    partition,
-    offset: Number(m.offset),
-    key: m.key ? m.key.toString('utf8') : '',
-    value: m.value ?? Buffer.alloc(0),
-    timestamp: Number(m.timestamp),
-    headers: toHeaders(m.headers),
-  };
-}
-
 /**
  * The log on a Kafka-protocol broker (Apache Kafka, Redpanda) through kafkajs.
  * kafkajs has no manual partition assignment, so tails and reads are consumer
@@ -207,9 +97,7 @@ export class KafkaLog implements Log {
   private readonly admin: Admin;
   private readonly open = new Set<SupervisedConsumer>();
   private readonly appenders = new Set<KafkaExclusiveAppender>();
-  private readonly maxFlushBytes: number;
-  private queue: Pending[] = [];
-  private flushing = false;
+  private readonly appends: AppendQueue;
   private stopping: Promise<void> | undefined;
   private readonly knownTopics = new Set<string>();
   private readonly partitionCounts = new Map<string, number>();
@@ -251,7 +139,7 @@ export class KafkaLog implements Log {
       retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 2000 },
     });
     this.admin = this.kafka.admin();
-    this.maxFlushBytes = options.maxFlushBytes ?? 4 * 1024 * 1024;
+    this.appends = new AppendQueue(this.producer, options.maxFlushBytes ?? 4 * 1024 * 1024, options.logger);
   }
 
   /**
@@ -277,7 +165,7 @@ export class KafkaLog implements Log {
     return (this.stopping ??= (async () => {
       await Promise.all([...[...this.open].map((s) => s.stop()), ...[...this.appenders].map((a) => a.stop())]);
       // Appends already accepted are flushed before the producer goes.
-      while (this.flushing || this.queue.length > 0) await new Promise((r) => setTimeout(r, 5));
+      await this.appends.drained();
       await this.producer.disconnect();
       await this.admin.disconnect();
     })());
@@ -351,22 +239,13 @@ export class KafkaLog implements Log {
     if (records.length === 0) return;
     await this.checkTopic(topic);
     let bytes = 0;
-    const messages = records.map((r): Message => {
+    const messages = records.map((r): AppendMessage => {
       const value = typeof r.value === 'string' ? Buffer.from(r.value) : r.value;
       if (value.length > MAX_RECORD_BYTES) throw new RecordTooLargeError(value.length);
       bytes += value.length;
       return r.headers ? { key: r.key, value, headers: { ...r.headers } } : { key: r.key, value };
     });
-    await new Promise<void>((resolve, reject) => {
-      this.queue.push({ topic, messages, bytes, resolve, reject });
-      // Idle: send at once - after the code running now, so the appends it
-      // makes together (a batch of dispatches handled) share one request.
-      // Busy: this append rides with the next send.
-      if (!this.flushing) {
-        this.flushing = true;
-        queueMicrotask(() => void this.flush());
-      }
-    });
+    await this.appends.append(topic, messages, bytes);
   }
 
   /**
@@ -390,60 +269,6 @@ export class KafkaLog implements Log {
     });
     this.appenders.add(appender);
     return appender;
-  }
-
-  /** One send in flight at a time: that is what keeps concurrent appends in call order. */
-  private async flush(): Promise<void> {
-    try {
-      while (this.queue.length > 0) {
-        let bytes = 0;
-        let take = 0;
-        while (take < this.queue.length && (take === 0 || bytes + this.queue[take]!.bytes <= this.maxFlushBytes)) {
-          bytes += this.queue[take]!.bytes;
-          take++;
-        }
-        const batch = this.queue.splice(0, take);
-        const byTopic = new Map<string, Message[]>();
-        for (const p of batch) {
-          const list = byTopic.get(p.topic);
-          if (list) list.push(...p.messages);
-          else byTopic.set(p.topic, [...p.messages]);
-        }
-        const topicMessages = [...byTopic].map(([topic, messages]) => ({ topic, messages }));
-        try {
-          await this.sendUntilTaken(topicMessages);
-          for (const p of batch) p.resolve();
-        } catch (error) {
-          const unknown = hasKafkaErrorType(error, 'UNKNOWN_TOPIC_OR_PARTITION');
-          for (const p of batch) p.reject(unknown ? new UnknownTopicError(p.topic) : error);
-        }
-      }
-    } finally {
-      this.flushing = false;
-    }
-  }
-
-  /**
-   * Sends one batch, again and again while the broker is unreachable. kafkajs
-   * retries a send itself, but a connection refused while it refreshes
-   * metadata (a broker restarting) escapes as a KafkaJSNonRetriableError
-   * around a retriable cause; giving up there would drop the batch while the
-   * ones queued behind it go out: a hole in a run's records. The batch stays at
-   * the head of the queue until the broker takes it, so order holds, and the
-   * idempotent producer keeps a resend from writing it twice. Only an error
-   * about the records themselves (or an unknown topic) fails it.
-   */
-  private async sendUntilTaken(topicMessages: { topic: string; messages: Message[] }[]): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await this.producer.sendBatch({ acks: -1, topicMessages });
-        return;
-      } catch (error) {
-        if (!isRetriableKafkaError(error) || hasKafkaErrorType(error, 'UNKNOWN_TOPIC_OR_PARTITION')) throw error;
-        if (attempt === 0) this.options.logger.warn('the broker did not take an append; retrying until it does', { err: error });
-        await new Promise((resolve) => setTimeout(resolve, Math.min(2000, 100 * 2 ** attempt)));
-      }
-    }
   }
 
   async endOffsets(topic: string): Promise<PartitionOffset[]> {

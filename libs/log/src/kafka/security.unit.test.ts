@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { ConfigError, parseEnv, silentLogger } from '@chute/runtime';
 import { LogEnv } from '../settings';
 import { kafkaLogFromConfig } from '../platform/from-env';
-import { kafkaSecurityConfig } from './kafka-log';
+import { kafkaSecurityConfig } from './connection';
 import { isKafkaAuthenticationError, kafkaAuthorizationFailure, KafkaAuthenticationError, KafkaAuthorizationError } from './errors';
 
 // kafkajs's own error classes, as it throws them (its typings leave the SASL one out).
