@@ -2,10 +2,12 @@ import type { FastifyInstance } from 'fastify';
 import { endStatusOf } from '@chute/domain';
 import { mintToken, type AuthKeys } from '@chute/auth';
 import { createDb, pingDb, type Db } from '@chute/db';
-import { checkConsuming, kafkaLogFromConfig, startPlatformLog, type Log, type PlatformTopics, type Subscription } from '@chute/log';
+import { checkConsuming, kafkaLogFromConfig, startPlatformLog, type Decoded, type Log, type PlatformTopics, type Subscription } from '@chute/log';
+import type { RunEvent } from '@chute/schemas';
 import { ChuteError, Lifecycle, Metrics, withDeadline, type Component, type Logger } from '@chute/runtime';
 import { buildGateway } from './app';
 import { authKeysOf, type GatewayConfig } from './config';
+import { RecentRuns } from './runs/recent-runs';
 import { RunWaiters } from './runs/run-waiters';
 import type { StreamTokens } from './streams/stream-api';
 import { StreamHub } from './streams/stream-hub';
@@ -53,7 +55,8 @@ export class GatewayServer implements Component {
   private readonly db: Db;
   private app: FastifyInstance | undefined;
   private topics: PlatformTopics | undefined;
-  private readonly waiters = new RunWaiters();
+  private readonly recentRuns = new RecentRuns();
+  private readonly waiters = new RunWaiters(this.recentRuns);
   private tail: Subscription | undefined;
   private hub: StreamHub | undefined;
   private workers: WorkerConnections | undefined;
@@ -93,11 +96,6 @@ export class GatewayServer implements Component {
         metrics: this.metrics,
         maxBufferBytes: this.config.CHUTE_STREAM_BUFFER_BYTES,
       });
-      this.waiters.onEnd = (event) => {
-        // onEnd sees only events that ended their run, so the status is always there.
-        const status = endStatusOf(event);
-        if (status) this.hub?.runEnded(event.runId, status);
-      };
       const runEventsTopic = topics.runEvents.name;
       // One reader of both topics, from their ends on: the stream topic feeds
       // the hub's subscribers, the run-events topic every waiting /result
@@ -105,7 +103,7 @@ export class GatewayServer implements Component {
       // and one fetch brings both (one reader per topic would be woken twice).
       this.tail = await this.log.readAll([
         await this.hub.reading(),
-        topics.runEvents.reading(await this.log.endOffsets(runEventsTopic), (batch) => this.waiters.observe(batch)),
+        topics.runEvents.reading(await this.log.endOffsets(runEventsTopic), (batch) => this.runEventsRead(batch)),
       ]);
       this.workers = new WorkerConnections({
         log: this.log,
@@ -118,6 +116,7 @@ export class GatewayServer implements Component {
         logger: this.logger,
         metrics: this.metrics,
         db: this.db,
+        recentRuns: this.recentRuns,
         waiters: this.waiters,
         appendRunEvents: (events) => appendWithin(topics.runEvents.append(events), APPEND_DEADLINE_MS),
         hub: this.hub!,
@@ -139,6 +138,20 @@ export class GatewayServer implements Component {
       await this.app.listen({ host: this.config.CHUTE_GATEWAY_HOST, port: this.config.CHUTE_GATEWAY_PORT, backlog: LISTEN_BACKLOG });
       this.logger.info('listening', { address: this.address() });
     });
+  }
+
+  /**
+   * What the gateway's tail of run-events brings: the recent runs fold it,
+   * and each run it ends releases the requests waiting for it and ends the
+   * run's streams (a worker that died could not append its stream's end).
+   */
+  private runEventsRead(batch: readonly Decoded<RunEvent>[]): void {
+    for (const event of this.recentRuns.observe(batch)) {
+      this.waiters.ended(event);
+      // observe() returns only events that ended their run, so the status is always there.
+      const status = endStatusOf(event);
+      if (status) this.hub?.runEnded(event.runId, status);
+    }
   }
 
   stop(): Promise<void> {

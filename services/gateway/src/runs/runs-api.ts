@@ -20,12 +20,15 @@ import {
   TriggerRunResponse,
   type RunEvent,
 } from '@chute/schemas';
+import type { RecentRuns } from './recent-runs';
 import type { RunWaiters } from './run-waiters';
 
 export interface RunsApiDeps {
   db: Db;
   /** Appends to the run-events topic (validated there too). */
   appendRunEvents(events: RunEvent[]): Promise<void>;
+  /** The runs this gateway saw lately, folded from its tail of run-events. */
+  recentRuns: RecentRuns;
   waiters: RunWaiters;
   /** Runs one token may trigger per minute; past it, 429 with Retry-After. */
   triggersPerMinute: number;
@@ -90,11 +93,11 @@ export function registerRunsApi(
     // A row that does not decode throws InvalidRowError: a 500 that names the row in the log.
     const state = row ? decodeRunState(row.id, row.state) : undefined;
     // Not projected yet (the projector lingers to batch): this gateway's own fold, if it saw the request.
-    if (!state) return ofTenant(deps.waiters.recentState(id), tenant);
+    if (!state) return ofTenant(deps.recentRuns.recentState(id), tenant);
     // Another tenant's run is not there at all: 404, as for a run that never was, so ids do not leak.
     if (state.tenant !== tenant) return undefined;
     if (isFinal(state.status)) return state;
-    return deps.waiters.recentEvents(id).reduce<RunState | undefined>(evolveRun, state);
+    return deps.recentRuns.recentEvents(id).reduce<RunState | undefined>(evolveRun, state);
   };
 
   /**
@@ -115,7 +118,7 @@ export function registerRunsApi(
         const timeUp = Date.now() >= deadline || deps.waiters.closed;
         // A run this gateway saw requested (its own trigger at once, another
         // gateway's once the tail brings it) is answered from its fold of the log.
-        const held = ofTenant(deps.waiters.recentState(id), tenant);
+        const held = ofTenant(deps.recentRuns.recentState(id), tenant);
         if (held && isFinal(held.status)) return { ended: true, view: viewOf(held) };
         if (held && !timeUp && !waitedOnFold) {
           // The first wait costs no query; later ones also look at the read model,
@@ -169,7 +172,7 @@ export function registerRunsApi(
       // Held from now, not from when the tail brings it back: a /result that
       // follows at once then waits on the fold instead of the read model.
       const length = Number(request.headers['content-length']);
-      deps.waiters.requested(requested, Number.isInteger(length) && length > 0 ? length : Buffer.byteLength(JSON.stringify(input)));
+      deps.recentRuns.requested(requested, Number.isInteger(length) && length > 0 ? length : Buffer.byteLength(JSON.stringify(input)));
       if (waitMs === undefined) return reply.status(201).send({ runId });
       const { ended, view } = await awaitEnd(runId, requested.tenant, waitMs);
       return reply.status(ended ? 200 : 202).send(view);
