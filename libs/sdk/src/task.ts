@@ -1,5 +1,5 @@
 import { durationMs, type Duration } from '@chute/schemas';
-import type { Context } from './context';
+import type { Context } from './worker/context';
 
 export type TaskFn<I, O> = (input: I, ctx: Context) => O | Promise<O>;
 

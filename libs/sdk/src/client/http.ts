@@ -2,7 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { z } from 'zod';
 import { ApiError } from '@chute/schemas';
-import { ChuteApiError, GatewayUnreachableError } from './errors';
+import { ChuteApiError, GatewayUnreachableError } from '../errors';
 
 export interface HttpOptions {
   baseUrl: string;

@@ -5,9 +5,9 @@ import { EmbeddedLog, openPlatformTopics, type PlatformTopics } from '@chute/log
 import { Metrics, silentLogger } from '@chute/runtime';
 import type { RunDispatched, RunEvent, StreamRecord, WorkerEvent } from '@chute/schemas';
 import { waitFor } from '@chute/testing';
-import { Chute } from './client';
+import { Chute } from '../client/client';
 import type { Context } from './context';
-import type { TaskWorker } from './worker-types';
+import type { TaskWorker } from './types';
 
 // The SDK's worker on the log (`transport: 'kafka'`) against the embedded log:
 // what it adds to the worker runtime (tested in libs/worker-runtime) is the

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { describeIssue, StreamMessage } from '@chute/schemas';
-import { ChuteApiError } from './errors';
+import { ChuteApiError } from '../errors';
 
 export interface SubscribeOptions {
   /** Yield bytes chunks as Uint8Array instead of decoding them as UTF-8. @default false */

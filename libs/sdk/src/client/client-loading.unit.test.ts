@@ -9,7 +9,7 @@ import path from 'node:path';
 
 /** Runs `code` in a fresh Node process with the SDK imported, and tells whether kafkajs got loaded. */
 function loadsKafkajs(code: string): boolean {
-  const index = path.join(__dirname, 'index.ts');
+  const index = path.join(__dirname, '..', 'index.ts');
   const script = `
     const sdk = require(${JSON.stringify(index)});
     (async () => {

@@ -12,8 +12,8 @@ import {
 } from '@chute/schemas';
 import { ChunkTooLargeError, NonRetryableError, toJsonOutput, toTaskError } from '@chute/domain';
 import { Context, type ChunkSink } from './context';
-import type { TaskDefinition } from './task';
-import { exitOnSignals, tasksByName, type TaskWorker, type WorkerOptions } from './worker-types';
+import type { TaskDefinition } from '../task';
+import { exitOnSignals, tasksByName, type TaskWorker, type WorkerOptions } from './types';
 
 export interface GatewayWorkerSettings {
   /** Gateways to connect to, tried in turn on every reconnect. */

@@ -13,11 +13,11 @@ import {
   type TriggerRunBody,
 } from '@chute/schemas';
 import { z } from 'zod';
-import { RunFailedError } from './errors';
+import { RunFailedError } from '../errors';
 import { GatewayHttp } from './http';
 import { streamOverWebSocket, type SubscribeOptions } from './stream';
-import { defineTask, type TaskDefinition, type TaskOptions } from './task';
-import type { TaskWorker, WorkerOptions, WorkerTransport } from './worker-types';
+import { defineTask, type TaskDefinition, type TaskOptions } from '../task';
+import type { TaskWorker, WorkerOptions, WorkerTransport } from '../worker/types';
 
 export interface ChuteOptions {
   /**
@@ -243,11 +243,11 @@ export class Chute {
   async worker(name: string, options: WorkerOptions): Promise<TaskWorker> {
     const logger = this.options.logger ?? createLogger({ service: 'worker', name });
     if (this.transportOf(options) === 'gateway') {
-      const { GatewayWorker } = await import('./gateway-worker');
+      const { GatewayWorker } = await import('../worker/gateway-worker');
       return new GatewayWorker(name, options, { gatewayUrls: this.gatewayUrls, token: this.token, logger });
     }
     // Loaded here, not with the client: an app that only triggers and reads runs never loads kafkajs.
-    const { logWorker } = await import('./worker');
+    const { logWorker } = await import('../worker/log-worker');
     const brokers = this.brokersSetting ?? '127.0.0.1:9092';
     return logWorker(name, options, {
       brokers: BrokerList.parse(typeof brokers === 'string' ? brokers : brokers.join(',')),

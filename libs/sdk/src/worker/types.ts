@@ -1,5 +1,5 @@
 import type { Metrics } from '@chute/runtime';
-import type { TaskDefinition } from './task';
+import type { TaskDefinition } from '../task';
 
 /** How a worker reaches the platform: straight to the log, or through a gateway's worker protocol. */
 export type WorkerTransport = 'kafka' | 'gateway';

@@ -6,8 +6,8 @@ import { NonRetryableError } from '@chute/domain';
 import type { RunDispatched } from '@chute/schemas';
 import { WorkerHost, type AttemptExecutor, type AttemptIO } from '@chute/worker-runtime';
 import { Context } from './context';
-import type { TaskDefinition } from './task';
-import { exitOnSignals, tasksByName, type TaskWorker, type WorkerOptions } from './worker-types';
+import type { TaskDefinition } from '../task';
+import { exitOnSignals, tasksByName, type TaskWorker, type WorkerOptions } from './types';
 
 export interface WorkerRuntime {
   log: Log;
