@@ -1,12 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { emptySchedulerState, foldIntoScheduler, planScheduling, routeToWorkers } from '@chute/domain';
 import {
   checkConsuming,
   FencedError,
-  InvalidRecordError,
   kafkaLogFromConfig,
-  RecordTooLargeError,
-  UnknownTopicError,
   startPlatformLog,
   type Decoded,
   type ExclusiveAppender,
@@ -18,42 +14,18 @@ import {
   type TopicPartitionOffset,
 } from '@chute/log';
 import { Lifecycle, Metrics, type Logger, type Probed } from '@chute/runtime';
-import type { DispatchRecord, RunEvent, WorkerEvent } from '@chute/schemas';
+import type { RunEvent } from '@chute/schemas';
+import { Checkpointer } from './checkpointer';
 import { Checkpoints } from './checkpoints';
 import type { SchedulerConfig } from './config';
-
-/** How many ended run ids are remembered, so a duplicated request cannot revive a run. */
-const ENDED_MEMORY = 100_000;
-
-/** How many ended run ids of a partition its checkpoint carries. */
-const ENDED_IN_CHECKPOINT = 1000;
+import { Planner } from './planner';
+import { RunBook } from './run-book';
 
 /** How often partitions are looked at for a checkpoint. */
 const CHECKPOINT_CHECK_MS = 1000;
 
 /** Back-off between tries to claim a partition back: 100 ms doubling to 5 s. */
 const reclaimDelayMs = (attempt: number): number => Math.min(5000, 100 * 2 ** attempt);
-
-/** Back-off before a partition is planned for again after its n-th append in a row failed: 100 ms doubling to 10 s. */
-const appendRetryDelayMs = (failures: number): number => Math.min(10_000, 100 * 2 ** (failures - 1));
-
-/** A run's plan for one run-events partition: what its owner appends in one exclusive append. */
-interface PartitionPlan {
-  readonly events: RunEvent[];
-  readonly dispatches: DispatchRecord[];
-}
-
-/** Where a partition is read up to, and where and when it was last checkpointed. */
-interface PartitionProgress {
-  /** The next offset to read. */
-  position: number;
-  checkpointedAt: number;
-  checkpointedOffset: number;
-  /** The group commit's metadata for the last checkpoint: committed again to prove ownership. */
-  checkpointPointer: string | undefined;
-  /** Runs of the partition that ended lately, oldest first. */
-  readonly ended: string[];
-}
 
 /**
  * Turns run requests into dispatches, retries, timeouts and cancellations.
@@ -85,21 +57,21 @@ interface PartitionProgress {
  * a member of an older one), claims it again and reads up to the new end
  * before it acts. Safety rests on the claim and the read, not on that check:
  * it only keeps a scheduler that lost its partitions from taking them back.
+ *
+ * This class owns the partitions and their fence; what it knows of the runs
+ * is the {@link RunBook}, what it decides the {@link Planner}'s, and when it
+ * checkpoints the {@link Checkpointer}'s.
  */
 export class Scheduler implements Probed {
   private readonly lifecycle = new Lifecycle();
   readonly metrics = new Metrics();
   private readonly log: Log;
   private topics: PlatformTopics | undefined;
-  private readonly state = emptySchedulerState();
-  private readonly ended = new Set<string>();
-  /** The partition each live run is in: a checkpoint holds one partition's runs. */
-  private readonly runPartition = new Map<string, number>();
-  private readonly progress = new Map<number, PartitionProgress>();
-  private checkpoints: Checkpoints | undefined;
+  private readonly book = new RunBook();
+  private planner: Planner | undefined;
+  private checkpointer: Checkpointer | undefined;
   private runEventsSubscription: GroupSubscription | undefined;
   private checkpointTimer: NodeJS.Timeout | undefined;
-  private checkpointing: Promise<void> | undefined;
   private subscriptions: Subscription[] = [];
   private timer: NodeJS.Timeout | undefined;
   /** Run-events partitions owned now, each with the offset it must be read up to before acting; undefined while a rebalance is on. */
@@ -108,13 +80,7 @@ export class Scheduler implements Probed {
   private readonly appenders = new Map<number, ExclusiveAppender>();
   /** Owned partitions whose claim was lost (an append failed or was fenced): nothing is appended for them until claimed again. */
   private readonly reclaiming = new Set<number>();
-  /** Each partition's append in flight, with the worker slots its dispatches take: planned for again only once it settled. */
-  private readonly commits = new Map<number, { readonly done: Promise<void>; readonly slots: ReadonlyMap<string, number> }>();
-  /** Partitions whose appends failed lately: not planned for until `until`. */
-  private readonly setbacks = new Map<number, { failures: number; until: number }>();
   private workersCaughtUpAt: number | undefined;
-  private ticking: Promise<void> | undefined;
-  private tickAgain = false;
   private readonly dispatched;
   private readonly reclaims;
   private readonly ownedGauge;
@@ -136,7 +102,33 @@ export class Scheduler implements Probed {
   start(): Promise<void> {
     return this.lifecycle.start(async () => {
       const topics = (this.topics = await startPlatformLog(this.log, this.config, { logger: this.logger, metrics: this.metrics }));
-      this.checkpoints = new Checkpoints(this.log, topics, this.group, this.logger);
+      const fence = {
+        owned: () => this.owned,
+        isReclaiming: (partition: number) => this.reclaiming.has(partition),
+        caughtUp: () => this.caughtUp,
+      };
+      this.checkpointer = new Checkpointer({
+        book: this.book,
+        store: new Checkpoints(this.log, topics, this.group, this.logger),
+        ownership: { ...fence, subscription: () => this.runEventsSubscription },
+        everyRecords: this.config.CHUTE_SCHEDULER_CHECKPOINT_RECORDS,
+        maxAgeMs: this.config.CHUTE_SCHEDULER_CHECKPOINT_MAX_AGE_MS,
+        logger: this.logger,
+        written: this.checkpointsWritten,
+      });
+      this.planner = new Planner({
+        book: this.book,
+        topics,
+        ownership: {
+          ...fence,
+          mayAct: () => this.caughtUp && this.lifecycle.state === 'running',
+          appender: (partition) => this.appenders.get(partition),
+          reclaim: (partition, cause) => this.reclaim(partition, cause),
+        },
+        heartbeatTimeoutMs: this.config.CHUTE_HEARTBEAT_TIMEOUT_MS,
+        logger: this.logger,
+        appended: this.dispatched,
+      });
       // Workers first: a scheduler that owns partitions must know who can take their runs.
       const workerEnds = await this.log.endOffsets(topics.workerEvents.name);
       const pendingWorkers = new Map(workerEnds.filter((p) => p.offset > 0).map((p) => [p.partition, p.offset]));
@@ -145,13 +137,13 @@ export class Scheduler implements Probed {
         await topics.workerEvents.read(
           workerEnds.map(({ partition }) => ({ partition, offset: 0 })),
           (decoded, next) => {
-            for (const { value } of decoded) this.fold(value);
+            for (const { value } of decoded) this.book.fold(value);
             // Caught up by where reading goes on, past records that did not decode
             // (a foreign producer's, at the end of a partition): they must not keep it waiting.
             const target = pendingWorkers.get(next.partition);
             if (target !== undefined && next.offset >= target) pendingWorkers.delete(next.partition);
             if (this.workersCaughtUpAt === undefined && pendingWorkers.size === 0) this.workersCaughtUpAt = Date.now();
-            this.requestTick();
+            this.planner?.request();
           },
           { everyBatch: true },
         ),
@@ -165,8 +157,8 @@ export class Scheduler implements Probed {
         handler: (decoded, next) => this.apply(decoded, next),
       }));
       this.subscriptions.push(runEvents);
-      this.timer = setInterval(() => this.requestTick(), this.config.CHUTE_SCHEDULER_TICK_MS);
-      this.checkpointTimer = setInterval(() => this.requestCheckpoints(false), CHECKPOINT_CHECK_MS);
+      this.timer = setInterval(() => this.planner?.request(), this.config.CHUTE_SCHEDULER_TICK_MS);
+      this.checkpointTimer = setInterval(() => this.checkpointer?.request(false), CHECKPOINT_CHECK_MS);
     });
   }
 
@@ -187,12 +179,11 @@ export class Scheduler implements Probed {
     return this.lifecycle.stop(async () => {
       clearInterval(this.timer);
       clearInterval(this.checkpointTimer);
-      await this.ticking;
-      await Promise.all([...this.commits.values()].map((c) => c.done));
+      await this.planner?.settled();
       // A clean stop leaves a checkpoint of everything read, so the next owner starts from here.
-      await this.checkpointing;
-      this.requestCheckpoints(true);
-      await this.checkpointing;
+      await this.checkpointer?.idle;
+      this.checkpointer?.request(true);
+      await this.checkpointer?.idle;
       this.owned = undefined;
       await Promise.all(this.subscriptions.map((s) => s.stop()));
       // Stops the appenders too.
@@ -226,11 +217,10 @@ export class Scheduler implements Probed {
     // fresh claim what the state no longer justifies.
     this.revoke();
     // A tick that began before the rebalance finishes its appends before ownership moves on.
-    await this.ticking;
-    await Promise.all([...this.commits.values()].map((c) => c.done));
-    await this.checkpointing;
+    await this.planner!.settled();
+    await this.checkpointer!.idle;
     this.reclaiming.clear();
-    this.setbacks.clear();
+    this.planner!.forgetSetbacks();
     for (const [partition, appender] of this.appenders) {
       if (partitions.includes(partition)) continue;
       this.appenders.delete(partition);
@@ -240,35 +230,19 @@ export class Scheduler implements Probed {
     // left half appended, so the ends below hold every decision taken before.
     await Promise.all(partitions.map((partition) => this.appenderOf(partition).claim()));
     const ends = new Map((await this.log.endOffsets(topic)).map((p) => [p.partition, p.offset]));
-    const checkpoints = await this.checkpoints!.load(partitions);
-    this.state.runs.clear();
-    this.ended.clear();
-    this.runPartition.clear();
-    this.progress.clear();
+    const checkpoints = await this.checkpointer!.load(partitions);
+    this.book.forgetRuns();
     const owned = new Map<number, number>();
     const from: Record<number, number> = {};
     for (const partition of partitions) {
-      const checkpoint = checkpoints.get(partition);
-      const start = checkpoint?.offset ?? 0;
-      for (const run of checkpoint?.runs ?? []) {
-        this.state.runs.set(run.runId, run);
-        this.runPartition.set(run.runId, partition);
-      }
-      for (const runId of checkpoint?.ended ?? []) this.ended.add(runId);
-      this.progress.set(partition, {
-        position: start,
-        checkpointedAt: Date.now(),
-        checkpointedOffset: start,
-        checkpointPointer: checkpoint?.pointer,
-        ended: [...(checkpoint?.ended ?? [])],
-      });
+      const start = this.book.startPartition(partition, checkpoints.get(partition));
       const end = ends.get(partition) ?? 0;
       owned.set(partition, start >= end ? 0 : end);
       from[partition] = start;
     }
     this.owned = owned;
     this.ownedGauge.set(partitions.length);
-    this.logger.info('partitions assigned', { partitions, from, checkpointRuns: this.state.runs.size });
+    this.logger.info('partitions assigned', { partitions, from, checkpointRuns: this.book.state.runs.size });
     if ([...owned.values()].every((t) => t === 0)) this.caughtUpWithOwned();
     return partitions.map((partition) => ({ topic, partition, offset: from[partition]! }));
   }
@@ -289,13 +263,8 @@ export class Scheduler implements Probed {
     const owned = this.owned;
     // A batch fetched before a rebalance may still arrive: only what is owned counts.
     if (!owned?.has(next.partition)) return;
-    for (const { value, record } of decoded) {
-      if (!(value.type === 'RunRequested' && this.ended.has(value.runId))) {
-        if (value.type === 'RunRequested' && !this.state.runs.has(value.runId)) this.runPartition.set(value.runId, record.partition);
-        this.fold(value);
-      }
-    }
-    const progress = this.progress.get(next.partition)!;
+    for (const { value, record } of decoded) this.book.read(value, record.partition);
+    const progress = this.book.progress.get(next.partition)!;
     // Never go back: a batch fetched before a claim may still arrive after the position moved on.
     progress.position = Math.max(progress.position, next.offset);
     const target = owned.get(next.partition)!;
@@ -303,11 +272,11 @@ export class Scheduler implements Probed {
       owned.set(next.partition, 0);
       if ([...owned.values()].every((t) => t === 0)) this.caughtUpWithOwned();
     }
-    this.requestTick();
+    this.planner?.request();
   }
 
   private caughtUpWithOwned(): void {
-    this.logger.info('caught up', { partitions: [...this.owned!.keys()], runs: this.state.runs.size });
+    this.logger.info('caught up', { partitions: [...this.owned!.keys()], runs: this.book.state.runs.size });
   }
 
   /**
@@ -332,8 +301,8 @@ export class Scheduler implements Probed {
     void (async () => {
       for (let attempt = 0; stillOwned(); attempt++) {
         try {
-          await this.checkpointing;
-          const progress = this.progress.get(partition)!;
+          await this.checkpointer!.idle;
+          const progress = this.book.progress.get(partition)!;
           const pointer = progress.checkpointPointer;
           await this.runEventsSubscription!.commit([
             { topic: this.topics!.runEvents.name, partition, offset: progress.checkpointedOffset, ...(pointer !== undefined ? { metadata: pointer } : {}) },
@@ -346,7 +315,7 @@ export class Scheduler implements Probed {
           this.reclaiming.delete(partition);
           this.reclaims.inc({ why, outcome: 'claimed' });
           this.logger.info('partition claimed again', { partition, readingUpTo: end });
-          this.requestTick();
+          this.planner?.request();
           return;
         } catch (error) {
           if (!stillOwned()) break;
@@ -359,164 +328,8 @@ export class Scheduler implements Probed {
     })();
   }
 
-  /** Folds one event; a run it ends is remembered, so a duplicated request cannot revive it. */
-  private fold(event: RunEvent | WorkerEvent): void {
-    if (!foldIntoScheduler(this.state, event).runEnded || !('runId' in event)) return;
-    this.ended.add(event.runId);
-    if (this.ended.size > ENDED_MEMORY) this.ended.delete(this.ended.values().next().value!);
-    const partition = this.runPartition.get(event.runId);
-    this.runPartition.delete(event.runId);
-    const ended = partition === undefined ? undefined : this.progress.get(partition)?.ended;
-    if (!ended) return;
-    ended.push(event.runId);
-    if (ended.length > ENDED_IN_CHECKPOINT) ended.shift();
-  }
-
-  /**
-   * Checkpoints every owned partition that is read up to date and due: enough
-   * records since its last checkpoint, or records since and old enough; with
-   * `all`, every one that moved at all (a clean stop). One pass at a time.
-   */
-  private requestCheckpoints(all: boolean): void {
-    if (this.checkpointing || !this.caughtUp || !this.runEventsSubscription) return;
-    const owned = this.owned;
-    const now = Date.now();
-    const due = [...this.progress].filter(([partition, p]) => {
-      if (this.reclaiming.has(partition)) return false;
-      const read = p.position - p.checkpointedOffset;
-      if (read <= 0) return false;
-      return all || read >= this.config.CHUTE_SCHEDULER_CHECKPOINT_RECORDS || now - p.checkpointedAt >= this.config.CHUTE_SCHEDULER_CHECKPOINT_MAX_AGE_MS;
-    });
-    if (due.length === 0) return;
-    // Taken in one synchronous step, between batches: each is exactly the fold up to its position
-    // (plus this scheduler's own appends not read back yet, which folding again ignores).
-    // A partition being claimed again is left out: its next claim must prove ownership with the checkpoint it has.
-    const checkpoints = due.map(([partition, p]) => ({
-      partition,
-      offset: p.position,
-      runs: [...this.state.runs.values()].filter((run) => this.runPartition.get(run.runId) === partition),
-      ended: [...p.ended],
-    }));
-    const subscription = this.runEventsSubscription;
-    this.checkpointing = (async () => {
-      for (const checkpoint of checkpoints) {
-        if (this.owned !== owned) return;
-        let pointer: string | undefined;
-        try {
-          pointer = await this.checkpoints!.write(checkpoint, subscription);
-          if (pointer === undefined) return;
-        } catch (error) {
-          this.logger.warn('checkpoint failed; trying again later', { partition: checkpoint.partition, err: error });
-          return;
-        }
-        const progress = this.progress.get(checkpoint.partition);
-        if (this.owned !== owned || !progress) return;
-        progress.checkpointedAt = Date.now();
-        progress.checkpointedOffset = checkpoint.offset;
-        progress.checkpointPointer = pointer;
-        this.checkpointsWritten.inc();
-        this.logger.info('checkpoint written', { partition: checkpoint.partition, offset: checkpoint.offset, runs: checkpoint.runs.length });
-      }
-    })().finally(() => (this.checkpointing = undefined));
-  }
-
   /** Acting needs the workers read and every owned partition caught up. */
   private get caughtUp(): boolean {
     return this.workersCaughtUpAt !== undefined && this.owned !== undefined && [...this.owned.values()].every((t) => t === 0);
   }
-
-  /** Ticks never overlap: a request during a tick runs one more right after it. */
-  private requestTick(): void {
-    if (!this.caughtUp || this.lifecycle.state !== 'running') return;
-    if (this.ticking) {
-      this.tickAgain = true;
-      return;
-    }
-    this.ticking = this.tick().finally(() => {
-      this.ticking = undefined;
-      if (this.tickAgain) {
-        this.tickAgain = false;
-        this.requestTick();
-      }
-    });
-  }
-
-  private async tick(): Promise<void> {
-    const owned = this.owned;
-    const now = Date.now();
-    const reserved = new Map<string, number>();
-    for (const { slots } of this.commits.values()) for (const [workerId, n] of slots) reserved.set(workerId, (reserved.get(workerId) ?? 0) + n);
-    const events = planScheduling(
-      this.state,
-      now,
-      { heartbeatTimeoutMs: this.config.CHUTE_HEARTBEAT_TIMEOUT_MS },
-      // A partition whose last plan is being appended is planned for again once that landed and is folded;
-      // its dispatches hold their workers' slots meanwhile.
-      { deferred: (run) => !this.mayPlan(this.runPartition.get(run.runId), now), reserved },
-    );
-    if (events.length === 0) return;
-    const { assignments, revocations } = routeToWorkers(this.state, events);
-    const plans = new Map<number, PartitionPlan>();
-    const planOf = (runId: string): PartitionPlan => {
-      const partition = this.runPartition.get(runId)!;
-      let plan = plans.get(partition);
-      if (!plan) plans.set(partition, (plan = { events: [], dispatches: [] }));
-      return plan;
-    };
-    for (const event of events) planOf(event.runId).events.push(event);
-    // Stopping an attempt goes before starting another on the same worker.
-    for (const record of [...revocations, ...assignments]) planOf(record.runId).dispatches.push(record);
-    // Each partition's append goes on without waiting for the others': a run
-    // waits for its own partition's transaction, not for the slowest of the tick.
-    for (const [partition, plan] of plans) {
-      const slots = new Map<string, number>();
-      for (const event of plan.events) if (event.type === 'RunDispatched') slots.set(event.workerId, (slots.get(event.workerId) ?? 0) + 1);
-      const done = this.commitPlan(partition, plan, owned).finally(() => {
-        this.commits.delete(partition);
-        this.requestTick();
-      });
-      this.commits.set(partition, { done, slots });
-    }
-  }
-
-  /** Whether runs of this partition may be planned for now: it is ours, claimed, no append of it in flight, not backing off. */
-  private mayPlan(partition: number | undefined, now: number): boolean {
-    if (partition === undefined || this.reclaiming.has(partition) || this.commits.has(partition)) return false;
-    return (this.setbacks.get(partition)?.until ?? 0) <= now;
-  }
-
-  /** Appends a partition's plan in one exclusive append, and folds it once it landed. */
-  private async commitPlan(partition: number, plan: PartitionPlan, owned: Map<number, number> | undefined): Promise<void> {
-    const appender = this.appenders.get(partition);
-    if (!appender || plan.events.length === 0) return;
-    try {
-      await appender.append([this.topics!.dispatch.encode(plan.dispatches), this.topics!.runEvents.encode(plan.events)]);
-    } catch (error) {
-      // Nothing folded, and the partition waits a back-off that grows while appends keep failing.
-      const failures = (this.setbacks.get(partition)?.failures ?? 0) + 1;
-      this.setbacks.set(partition, { failures, until: Date.now() + appendRetryDelayMs(failures) });
-      if (isRefusedBeforeSending(error)) {
-        // Refused here, before anything was sent: the claim holds, and planning again cannot help until what refused it changes.
-        this.logger.error('a plan was refused before it was sent; planning the partition again after a back-off', { partition, failures, err: error });
-        return;
-      }
-      // Once claimed again, the partition is read up to its end, and the next plan starts from what landed.
-      this.reclaim(partition, error);
-      return;
-    }
-    this.setbacks.delete(partition);
-    // Ownership moved while appending: the new owner reads these back from the log.
-    if (this.owned !== owned) return;
-    // Applied now rather than when read back, so the next plan does not repeat them;
-    // reading them back later is a no-op because evolve ignores duplicates.
-    for (const event of plan.events) {
-      this.dispatched.inc({ type: event.type });
-      this.fold(event);
-    }
-  }
-}
-
-/** Errors an append raises before sending anything: the records, or the topic, are refused where they are. */
-function isRefusedBeforeSending(error: unknown): boolean {
-  return error instanceof InvalidRecordError || error instanceof RecordTooLargeError || error instanceof UnknownTopicError;
 }
