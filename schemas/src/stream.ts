@@ -28,13 +28,21 @@ export const StreamChunk = z.object({
 });
 export type StreamChunk = z.infer<typeof StreamChunk>;
 
-/** Written after the run's last chunk, so a subscriber sees every chunk before it. */
+/**
+ * The end of a run's stream, with the run's final status: the one record that
+ * ends it for every subscriber. Whoever ends the run writes it: the worker
+ * after the last chunk of an attempt it completed or failed for good, the
+ * scheduler with its decision to cancel a run or time it out (in the same
+ * exclusive append), so a subscriber sees every chunk put before the end.
+ */
 export const StreamEnd = z.object({
   ...envelope,
+  /** The attempt that ended; absent when the scheduler ended a run no attempt had started (a cancel while queued). */
+  attempt: Attempt.optional(),
   type: z.literal('StreamEnd'),
   status: FinalStatus,
-  /** The seq of the attempt's last chunk, -1 when it wrote none. */
-  lastSeq: z.number().int().min(-1),
+  /** The seq of the attempt's last chunk, -1 when it wrote none; absent when the scheduler ended the stream (it does not know). */
+  lastSeq: z.number().int().min(-1).optional(),
 });
 export type StreamEnd = z.infer<typeof StreamEnd>;
 

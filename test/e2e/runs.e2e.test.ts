@@ -22,7 +22,7 @@ describe('runs end to end', () => {
       env: { CHUTE_HEARTBEAT_INTERVAL_MS: '300', CHUTE_HEARTBEAT_TIMEOUT_MS: '3000' },
     });
     chute = Chute.init({ gatewayUrl: platform.gatewayUrl, brokers: platform.env['CHUTE_KAFKA_BROKERS'], topicPrefix: platform.env['CHUTE_TOPIC_PREFIX'] });
-    // Watch the stream topic: a worker writes the end of stream only after it saw the abort.
+    // Watch the stream topic: every run's stream ends by its end record, whoever ended the run.
     streamLog = new KafkaLog({ brokers: platform.env['CHUTE_KAFKA_BROKERS']!.split(','), clientId: uniqueName('e2e-watch'), logger: silentLogger });
     await streamLog.start();
     const topics = await openPlatformTopics(
@@ -40,6 +40,12 @@ describe('runs end to end', () => {
     await platform?.stop();
   });
 
+  /** The runs the worker executes now, from its /metrics. */
+  const activeRuns = async (): Promise<number> => {
+    const worker = platform.processes.find((p) => p.name === 'worker-0')!;
+    const metrics = await (await fetch(`${Platform.probesOf(worker)}/metrics`)).text();
+    return Number(/^chute_worker_active_runs (\d+)$/m.exec(metrics)?.[1] ?? NaN);
+  };
   const http = (path: string, init?: RequestInit) => fetch(new URL(path, platform.gatewayUrl), init);
   const postJson = (path: string, body: unknown) =>
     http(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -142,8 +148,9 @@ describe('runs end to end', () => {
     await assert.rejects(ref.result(), (error: unknown) => error instanceof RunFailedError && error.status === 'TIMED_OUT');
     const run = await chute.runs.get(ref.runId);
     assert.match(run.error?.message ?? '', /execution timeout of 1000 ms/);
-    await waitFor(() => streamEnds.has(ref.runId), { message: 'the worker to close the stream after the abort' });
+    await waitFor(() => streamEnds.has(ref.runId), { message: 'the stream end the scheduler writes with the timeout' });
     assert.equal(streamEnds.get(ref.runId)?.status, 'TIMED_OUT');
+    await waitFor(async () => (await activeRuns()) === 0, { message: 'the worker to abort the task (it would sleep 60 s) and free its slot' });
   });
 
   test('a cancel reaches the running fn', async () => {
@@ -152,8 +159,9 @@ describe('runs end to end', () => {
     await waitForStatus(ref.runId, 'RUNNING');
     await chute.runs.cancel(ref.runId);
     await assert.rejects(ref.result(), (error: unknown) => error instanceof RunFailedError && error.status === 'CANCELLED');
-    await waitFor(() => streamEnds.has(ref.runId), { message: 'the worker to close the stream after the abort' });
+    await waitFor(() => streamEnds.has(ref.runId), { message: 'the stream end the scheduler writes with the cancel' });
     assert.equal(streamEnds.get(ref.runId)?.status, 'CANCELLED');
+    await waitFor(async () => (await activeRuns()) === 0, { message: 'the worker to abort the task (it would sleep 60 s) and free its slot' });
     const again = await postJson(`/api/v1/runs/${ref.runId}/cancel`, {});
     assert.equal(again.status, 409);
   });

@@ -9,6 +9,7 @@ import {
   foldIntoScheduler,
   planScheduling,
   routeToWorkers,
+  streamEndsOf,
   type SchedulerState,
 } from './scheduling';
 
@@ -221,6 +222,20 @@ describe('planScheduling', () => {
     assert.deepEqual(cancelled.revocations.map((r) => [r.workerId, r.finalStatus]), [['w1', 'CANCELLED']]);
     const queued = build([request(runId), { v: 1, tenant: 'default', type: 'RunCancelRequested', runId, at: at + 1 }]);
     assert.deepEqual(routeToWorkers(queued, planScheduling(queued, at + 2, policy)), { assignments: [], revocations: [] });
+  });
+
+  test("the plan's cancels and timeouts end their runs' streams; its dispatches end none", () => {
+    let state = build([worker('w1', 1), request(runId)]);
+    const dispatching = planScheduling(state, at, policy);
+    assert.deepEqual(streamEndsOf(dispatching), []);
+    state = dispatching.reduce(evolveScheduler, state);
+    assert.deepEqual(streamEndsOf(planScheduling(state, at + 5000, policy)), [
+      { v: 1, type: 'StreamEnd', runId, tenant: 'default', at: at + 5000, status: 'TIMED_OUT', attempt: 1 },
+    ]);
+    const queued = build([request(runId), { v: 1, tenant: 'default', type: 'RunCancelRequested', runId, at: at + 1 }]);
+    assert.deepEqual(streamEndsOf(planScheduling(queued, at + 2, policy)), [
+      { v: 1, type: 'StreamEnd', runId, tenant: 'default', at: at + 2, status: 'CANCELLED' },
+    ], 'a run cancelled while queued had no attempt: its end names none');
   });
 
   test('a retry is dispatched only once its back-off has passed', () => {

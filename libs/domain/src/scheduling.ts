@@ -1,4 +1,4 @@
-import type { AttemptRevoked, EpochMs, RunDispatched, RunEvent, WorkerEvent } from '@chute/schemas';
+import type { AttemptRevoked, EpochMs, RunDispatched, RunEvent, StreamEnd, WorkerEvent } from '@chute/schemas';
 import { evolveRun, type RunState } from './run';
 import { retryDelayMs } from './retry';
 
@@ -207,6 +207,22 @@ export function routeToWorkers(state: SchedulerState, events: readonly RunEvent[
     }
   }
   return { assignments, revocations };
+}
+
+/**
+ * The stream ends of the runs a plan ends itself. A cancel or a timeout ends
+ * its run's stream with the decision, in the same append, so every subscriber
+ * sees the end whether or not a worker is there to hear of it; a worker ends
+ * the stream of a run it completes or fails for good.
+ */
+export function streamEndsOf(events: readonly RunEvent[]): StreamEnd[] {
+  const ends: StreamEnd[] = [];
+  for (const event of events) {
+    const base = { v: 1 as const, type: 'StreamEnd' as const, runId: event.runId, tenant: event.tenant, at: event.at };
+    if (event.type === 'RunCancelled') ends.push({ ...base, status: 'CANCELLED', ...(event.attempt !== undefined ? { attempt: event.attempt } : {}) });
+    else if (event.type === 'RunTimedOut') ends.push({ ...base, status: 'TIMED_OUT', attempt: event.attempt });
+  }
+  return ends;
 }
 
 const isInFlight = (run: RunState): boolean => run.phase === 'dispatched' || run.phase === 'running';

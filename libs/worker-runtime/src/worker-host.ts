@@ -53,15 +53,9 @@ export interface WorkerHostOptions {
   readonly metrics?: Metrics;
 }
 
-/** Why an attempt was aborted, and the run's final status if the abort ended the run. */
+/** Why an attempt was aborted: a cancel, a timeout, a move elsewhere, or the worker going away. */
 class AttemptAborted extends Error {
   override readonly name = 'AttemptAborted';
-  constructor(
-    readonly finalStatus: FinalStatus | undefined,
-    message: string,
-  ) {
-    super(message);
-  }
 }
 
 interface Execution {
@@ -169,7 +163,7 @@ export class WorkerHost {
    */
   abandon(reason: string): Promise<void> {
     this.draining = true;
-    for (const execution of this.executions.values()) execution.controller.abort(new AttemptAborted(undefined, reason));
+    for (const execution of this.executions.values()) execution.controller.abort(new AttemptAborted(reason));
     return this.stop();
   }
 
@@ -217,7 +211,7 @@ export class WorkerHost {
       this.execute(record);
       return;
     }
-    if (current?.attempt === record.attempt) current.controller.abort(new AttemptAborted(record.finalStatus, record.reason));
+    if (current?.attempt === record.attempt) current.controller.abort(new AttemptAborted(record.reason));
   }
 
   /** Refuses a dispatch for want of a slot; the scheduler then counts this worker full until it reports room. */
@@ -306,10 +300,9 @@ export class WorkerHost {
     if (flushed.status === 'rejected' && outcome.ok) outcome = { ok: false, error: flushed.reason };
 
     if (controller.signal.aborted) {
-      // The scheduler already wrote the end (cancel, timeout or re-dispatch); close the stream with it.
+      // The scheduler already wrote what ends the attempt: the run's end and
+      // its stream's end (a cancel, a timeout), or the run's move elsewhere.
       unsentStart();
-      const reason: unknown = controller.signal.reason;
-      if (reason instanceof AttemptAborted && reason.finalStatus) await this.endStream(records, reason.finalStatus, stream.lastSeq);
       return;
     }
     const now = Date.now();

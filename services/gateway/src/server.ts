@@ -1,5 +1,4 @@
 import type { FastifyInstance } from 'fastify';
-import { endStatusOf } from '@chute/domain';
 import { mintToken, type AuthKeys } from '@chute/auth';
 import { createDb, pingDb, type Db } from '@chute/db';
 import { checkConsuming, kafkaLogFromConfig, startPlatformLog, type Decoded, type Log, type PlatformTopics, type Subscription } from '@chute/log';
@@ -142,16 +141,12 @@ export class GatewayServer implements Component {
 
   /**
    * What the gateway's tail of run-events brings: the recent runs fold it,
-   * and each run it ends releases the requests waiting for it and ends the
-   * run's streams (a worker that died could not append its stream's end).
+   * and each run it ends releases the requests waiting for it. (A run's
+   * streams end by the stream topic's own end record, which whoever ended the
+   * run wrote.)
    */
   private runEventsRead(batch: readonly Decoded<RunEvent>[]): void {
-    for (const event of this.recentRuns.observe(batch)) {
-      this.waiters.ended(event);
-      // observe() returns only events that ended their run, so the status is always there.
-      const status = endStatusOf(event);
-      if (status) this.hub?.runEnded(event.runId, status);
-    }
+    for (const event of this.recentRuns.observe(batch)) this.waiters.ended(event);
   }
 
   stop(): Promise<void> {

@@ -1,7 +1,7 @@
-import { planScheduling, routeToWorkers } from '@chute/domain';
+import { planScheduling, routeToWorkers, streamEndsOf } from '@chute/domain';
 import { InvalidRecordError, RecordTooLargeError, UnknownTopicError, type ExclusiveAppender, type PlatformTopics } from '@chute/log';
 import type { Counter, Logger } from '@chute/runtime';
-import type { DispatchRecord, RunEvent } from '@chute/schemas';
+import type { DispatchRecord, RunEvent, StreamEnd } from '@chute/schemas';
 import type { RunBook } from './run-book';
 
 /** Back-off before a partition is planned for again after its n-th append in a row failed: 100 ms doubling to 10 s. */
@@ -11,6 +11,8 @@ const appendRetryDelayMs = (failures: number): number => Math.min(10_000, 100 * 
 interface PartitionPlan {
   readonly events: RunEvent[];
   readonly dispatches: DispatchRecord[];
+  /** The stream ends of the runs it cancels or times out. */
+  readonly streamEnds: StreamEnd[];
 }
 
 /** What the planner needs of the partitions' ownership and fence. */
@@ -38,8 +40,8 @@ export interface PlannerOptions {
 
 /**
  * Turns the run book into decisions, tick by tick: what a tick decides for a
- * partition (its run events, and the dispatches and revocations that tell
- * workers of them) is one exclusive append under the partition's claim, so
+ * partition (its run events, the dispatches and revocations that tell
+ * workers of them, and the stream ends of the runs it ends) is one exclusive append under the partition's claim, so
  * workers and readers see a decision whole or not at all. A partition's
  * decision is folded once it landed, and the partition is planned for again
  * only then.
@@ -101,12 +103,13 @@ export class Planner {
     const planOf = (runId: string): PartitionPlan => {
       const partition = book.partitionOf(runId)!;
       let plan = plans.get(partition);
-      if (!plan) plans.set(partition, (plan = { events: [], dispatches: [] }));
+      if (!plan) plans.set(partition, (plan = { events: [], dispatches: [], streamEnds: [] }));
       return plan;
     };
     for (const event of events) planOf(event.runId).events.push(event);
     // Stopping an attempt goes before starting another on the same worker.
     for (const record of [...revocations, ...assignments]) planOf(record.runId).dispatches.push(record);
+    for (const end of streamEndsOf(events)) planOf(end.runId).streamEnds.push(end);
     // Each partition's append goes on without waiting for the others': a run
     // waits for its own partition's transaction, not for the slowest of the tick.
     for (const [partition, plan] of plans) {
@@ -132,7 +135,10 @@ export class Planner {
     const appender = ownership.appender(partition);
     if (!appender || plan.events.length === 0) return;
     try {
-      await appender.append([topics.dispatch.encode(plan.dispatches), topics.runEvents.encode(plan.events)]);
+      const batches = [topics.dispatch.encode(plan.dispatches), topics.runEvents.encode(plan.events)];
+      // Only a plan that ends runs writes to the stream topic (a partition more in its transaction).
+      if (plan.streamEnds.length > 0) batches.push(topics.stream.encode(plan.streamEnds));
+      await appender.append(batches);
     } catch (error) {
       // Nothing folded, and the partition waits a back-off that grows while appends keep failing.
       const failures = (this.setbacks.get(partition)?.failures ?? 0) + 1;

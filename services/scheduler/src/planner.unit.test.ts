@@ -81,11 +81,24 @@ describe('Planner', () => {
     p.request();
     await p.settled();
     assert.equal(appender.appended.length, 1);
-    const [dispatches, runEvents] = appender.appended[0]!;
+    const [dispatches, runEvents, more] = appender.appended[0]!;
     assert.equal(dispatches!.topic, topics.dispatch.name);
     assert.equal(runEvents!.topic, topics.runEvents.name);
+    assert.equal(more, undefined, 'a plan that ends no run writes nothing to the stream topic');
     assert.equal(runEvents!.records.length, 2);
     assert.equal(book.state.runs.get(runId(1))?.phase, 'dispatched', 'the decision is folded once it landed');
+  });
+
+  test("a cancel ends the run's stream in the same exclusive append as the run: the end record on the stream topic", async () => {
+    const { planner: p, book, appender } = planner();
+    book.read(requested(1), 0);
+    book.read({ v: 1, tenant: 'default', type: 'RunCancelRequested', runId: runId(1), at }, 0);
+    p.request();
+    await p.settled();
+    assert.equal(appender.appended.length, 1);
+    const byTopic = new Map(appender.appended[0]!.map((batch) => [batch.topic, batch.records.map((r) => JSON.parse(String(r.value)) as { type: string; status?: string })]));
+    assert.deepEqual(byTopic.get(topics.runEvents.name)?.map((r) => r.type), ['RunCancelled']);
+    assert.deepEqual(byTopic.get(topics.stream.name)?.map((r) => [r.type, r.status]), [['StreamEnd', 'CANCELLED']]);
   });
 
   test('a partition with an append in flight is not planned for again until it lands', async () => {

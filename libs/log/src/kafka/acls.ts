@@ -42,12 +42,13 @@ type Family = RecordFamily<z.ZodType>;
  * What each service reads and writes, from the code: the gateway appends run
  * requests and cancels, and hosts protocol workers (so it writes what a worker
  * writes, and reads dispatches and recent worker events to pick an id); the
- * scheduler decides; the projector projects and parks what it cannot; a worker
+ * scheduler decides (and ends the streams of the runs it cancels or times
+ * out); the projector projects and parks what it cannot; a worker
  * runs tasks. Nothing but the scheduler writes dispatches.
  */
 export const SERVICE_TOPIC_ACCESS: Readonly<Record<PlatformService, { read: readonly Family[]; write: readonly Family[] }>> = {
   gateway: { read: [RunEvents, StreamRecords, Dispatches, WorkerEvents], write: [RunEvents, StreamRecords, WorkerEvents] },
-  scheduler: { read: [RunEvents, WorkerEvents, SchedulerSnapshots], write: [RunEvents, Dispatches, SchedulerSnapshots] },
+  scheduler: { read: [RunEvents, WorkerEvents, SchedulerSnapshots], write: [RunEvents, Dispatches, StreamRecords, SchedulerSnapshots] },
   projector: { read: [RunEvents, WorkerEvents], write: [DeadLetters] },
   worker: { read: [Dispatches, WorkerEvents], write: [RunEvents, StreamRecords, WorkerEvents] },
 };

@@ -10,10 +10,10 @@ describe('platformAcls: the per-service grants', () => {
   const who = (name: string, operation: AclBinding['operation']) =>
     [...new Set(bindings.filter((b) => b.resourceType === 'topic' && b.name === `prod.${name}` && b.operation === operation).map((b) => b.principal))].sort();
 
-  test('writers: only the scheduler writes dispatches; run events by the gateway, the scheduler and workers; dead letters by the projector', () => {
+  test('writers: only the scheduler writes dispatches; run events and stream ends by the gateway, the scheduler and workers; dead letters by the projector', () => {
     assert.deepEqual(who('dispatch', 'write'), ['User:chute-scheduler']);
     assert.deepEqual(who('run-events', 'write'), ['User:chute-gateway', 'User:chute-scheduler', 'User:chute-worker']);
-    assert.deepEqual(who('stream', 'write'), ['User:chute-gateway', 'User:chute-worker']);
+    assert.deepEqual(who('stream', 'write'), ['User:chute-gateway', 'User:chute-scheduler', 'User:chute-worker']);
     assert.deepEqual(who('worker-events', 'write'), ['User:chute-gateway', 'User:chute-worker']);
     assert.deepEqual(who('scheduler-snapshots', 'write'), ['User:chute-scheduler']);
     assert.deepEqual(who('dead-letter', 'write'), ['User:chute-projector']);

@@ -73,6 +73,14 @@ export class RecentStreamRecords {
     return run ? run.records.slice(run.head).filter((record) => record.offset < boundary) : [];
   }
 
+  /** The run's last record below `boundary` that is still held, if any. */
+  lastRecord(partition: number, runId: string, boundary: number): LogRecord | undefined {
+    const run = this.partitions.get(partition)?.byRun.get(runId);
+    if (!run) return undefined;
+    for (let i = run.records.length - 1; i >= run.head; i--) if (run.records[i]!.offset < boundary) return run.records[i];
+    return undefined;
+  }
+
   /** Whether every record of the partition written after `since` is held: then a run begun since is all here. */
   covers(partition: number, since: number): boolean {
     const window = this.partitions.get(partition);

@@ -77,7 +77,6 @@ export class StreamSubscriber {
   private replaying: boolean;
   private done = false;
   private closedFor: CloseReason | undefined;
-  private fallback: NodeJS.Timeout | undefined;
 
   constructor(
     readonly runId: string,
@@ -98,6 +97,8 @@ export class StreamSubscriber {
   setBoundary(offset: number, partition: number): void {
     this.boundary = offset;
     this.partition = partition;
+    // Without a replay, what the tail brought while the boundary was being read counts now.
+    if (!this.replaying) this.admitQueued();
   }
 
   /** @internal The run's partition and the offset the subscription began at. */
@@ -112,7 +113,7 @@ export class StreamSubscriber {
       this.liveDuringReplay.push({ offset, item });
       return;
     }
-    if (offset >= this.boundary) this.accept(item);
+    this.admit(offset, item);
   }
 
   /** @internal A record read back from the log for a resume or replay. */
@@ -123,21 +124,28 @@ export class StreamSubscriber {
   /** @internal The replay reached the boundary: what arrived live meanwhile follows, in order. */
   replayDone(): void {
     this.replaying = false;
-    const queued = this.liveDuringReplay;
-    this.liveDuringReplay = [];
-    for (const { offset, item } of queued) if (offset >= (this.boundary ?? 0)) this.accept(item);
+    this.admitQueued();
   }
 
-  /** Ends the stream with a status the log did not (yet) carry an end record for. */
+  /** Ends the stream with the status of a run that ended before the subscription. */
   endWith(status: FinalStatus): void {
     this.push({ type: 'end', status });
   }
 
-  /** @internal Ends the stream after `ms` unless it ends by itself first (its worker may be gone). */
-  endAfter(status: FinalStatus, ms: number): void {
-    if (this.done || this.fallback) return;
-    this.fallback = setTimeout(() => this.endWith(status), ms);
-    this.fallback.unref();
+  private admitQueued(): void {
+    const queued = this.liveDuringReplay;
+    this.liveDuringReplay = [];
+    for (const { offset, item } of queued) this.admit(offset, item);
+  }
+
+  /**
+   * A live item, once the boundary is known. What predates the subscription
+   * was replayed if it was asked for, and is dropped otherwise - except the
+   * end: drop-before-subscribe drops chunks, and a stream that ended just
+   * before its subscriber attached still ends it.
+   */
+  private admit(offset: number, item: StreamItem): void {
+    if (offset >= (this.boundary ?? 0) || (item.type === 'end' && this.from.kind === 'now')) this.accept(item);
   }
 
   /** Connects the transport; what was held for it goes out first. */
@@ -158,7 +166,6 @@ export class StreamSubscriber {
     if (this.closedFor) return;
     this.closedFor = reason;
     this.done = true;
-    clearTimeout(this.fallback);
     this.onClose(this, reason);
     this.sink?.close(reason);
   }
@@ -205,14 +212,9 @@ export interface StreamHubOptions {
   metrics: Metrics;
   /** Per subscriber: bytes held for a client that does not read. @default 4 MiB */
   maxBufferBytes?: number;
-  /** How long after its run ended a stream without an end record is closed anyway. @default 3000 */
-  endGraceMs?: number;
   /** Bytes of recent stream records kept in memory for replays (see RecentStreamRecords). @default 32 MiB */
   recentBytes?: number;
 }
-
-/** How long an ended run's stream waits for the tail to read its last chunk before its grace period begins anyway. */
-const CATCH_UP_MS = 60_000;
 
 /** Clocks of other machines may run behind ours: a run's records may carry times this much before its request. */
 const CLOCK_SKEW_MS = 5000;
@@ -226,7 +228,6 @@ export class StreamHub {
   private readonly subscribers = new Map<string, Set<StreamSubscriber>>();
   private tail: Subscription | undefined;
   private readonly maxBufferBytes: number;
-  private readonly endGraceMs: number;
   private readonly gauge;
   private readonly slowClosed;
   private readonly delivered;
@@ -236,7 +237,6 @@ export class StreamHub {
   constructor(private readonly options: StreamHubOptions) {
     this.recent = new RecentStreamRecords(options.recentBytes ?? 32 * 1024 * 1024);
     this.maxBufferBytes = options.maxBufferBytes ?? 4 * 1024 * 1024;
-    this.endGraceMs = options.endGraceMs ?? 3000;
     this.gauge = options.metrics.gauge('chute_gateway_stream_subscribers', 'Stream subscribers attached now.');
     this.slowClosed = options.metrics.counter('chute_gateway_stream_slow_closed_total', 'Subscribers closed for not reading (past their buffer).');
     this.delivered = options.metrics.counter('chute_gateway_stream_records_total', 'Stream records fanned out to subscribers.');
@@ -319,36 +319,23 @@ export class StreamHub {
       }
       this.replays.inc({ from: held ? 'memory' : 'log' });
       subscriber.replayDone();
+    } else {
+      finalStatus ??= await this.endedBefore(subscriber.runId, partition, boundary);
     }
     if (finalStatus) subscriber.endWith(finalStatus);
   }
 
   /**
-   * A run ended. Its stream ends with the end record its worker appends next;
-   * a stream whose worker could not write one is closed anyway, a grace period
-   * after this gateway's tail has read the stream as far as it went when the
-   * run's end was seen. Every chunk is on the log before the run's end, so a
-   * tail that lags behind (a burst of chunks to many subscribers) cuts no
-   * stream short: the grace counts from when the last chunk was read.
+   * The status the run's stream ended with before `boundary`, when this
+   * gateway's tail read its end record before the subscriber was there to be
+   * offered it (the run's state, read from run-events, may not show the end
+   * yet): its last record held below the boundary is the end.
    */
-  runEnded(runId: string, status: FinalStatus): void {
-    if (!this.subscribers.get(runId)?.size) return;
-    void this.endOnceRead(runId, status);
-  }
-
-  private async endOnceRead(runId: string, status: FinalStatus): Promise<void> {
-    try {
-      const { log } = this.options;
-      const topic = this.options.records.name;
-      const partition = await log.partitionOf(topic, runId);
-      const end = (await log.endOffsets(topic)).find((p) => p.partition === partition)?.offset ?? 0;
-      if (!(await this.recent.untilRead(partition, end, CATCH_UP_MS))) {
-        this.options.logger.warn('the stream tail did not reach an ended run\'s last chunk in time; its stream ends after the grace period anyway', { runId, partition, end });
-      }
-    } catch (error) {
-      this.options.logger.warn('could not read where an ended run\'s stream stands; it ends after the grace period', { runId, err: error });
-    }
-    for (const s of this.subscribers.get(runId) ?? []) s.endAfter(status, this.endGraceMs);
+  private async endedBefore(runId: string, partition: number, boundary: number): Promise<FinalStatus | undefined> {
+    if (boundary === 0 || !(await this.recent.untilRead(partition, boundary, 2000))) return undefined;
+    const last = this.recent.lastRecord(partition, runId, boundary);
+    const value = last && this.decode(last);
+    return value?.type === 'StreamEnd' ? value.status : undefined;
   }
 
   /** The run's records before the boundary from memory, when the recent window holds them all (waiting a moment for the tail to reach the boundary). */
