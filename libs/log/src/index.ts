@@ -9,3 +9,4 @@ export { installKafkajsPatches } from './kafka/kafkajs';
 export * from './health';
 export * from './kafka/acls';
 export { hasKafkaErrorType, KafkaAuthorizationError, type KafkaErrorType } from './kafka/errors';
+export { noDelaySocketFactory } from './kafka/connection';
