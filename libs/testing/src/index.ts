@@ -9,3 +9,4 @@ export * from './broker';
 export * from './scram-broker';
 export * from './screen';
 export { freePort } from './ports';
+export { runDispatched } from './records';

@@ -6,7 +6,7 @@ import { EmbeddedLog, openPlatformTopics, type AppendRecord, type PlatformTopics
 import { NonRetryableError } from '@chute/domain';
 import { Metrics, silentLogger } from '@chute/runtime';
 import type { AttemptRevoked, DispatchRecord, RunDispatched, RunEvent, StreamRecord, WorkerEvent } from '@chute/schemas';
-import { waitFor } from '@chute/testing';
+import { runDispatched, waitFor } from '@chute/testing';
 import { WorkerHost, type AttemptExecutor, type AttemptIO } from './worker-host';
 
 type TestTask = (input: never, io: AttemptIO) => unknown;
@@ -122,22 +122,8 @@ describe('worker runtime', () => {
   });
 
   async function dispatch(task: string, input: unknown, extra: Partial<RunDispatched> = {}, after: DispatchRecord[] = []): Promise<string> {
-    const runId = extra.runId ?? randomUUID();
-    const dispatched: RunDispatched = {
-      v: 1,
-      tenant: 'default',
-      type: 'RunDispatched',
-      runId,
-      at: Date.now(),
-      task,
-      input: input as never,
-      attempt: 1,
-      workerId: worker.workerId,
-      deadlineAt: Date.now() + 60_000,
-      retriesLeft: 0,
-      retryDelayMs: 500,
-      ...extra,
-    };
+    const dispatched = runDispatched({ task, workerId: worker.workerId, input: input as never, ...extra });
+    const { runId } = dispatched;
     // The scheduler's record of the dispatch, then its copy for the worker.
     await topics.runEvents.append([dispatched]);
     await topics.dispatch.append([dispatched, ...after]);

@@ -1,10 +1,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { EmbeddedLog, openPlatformTopics, type PlatformTopics } from '@chute/log';
 import { Metrics, silentLogger } from '@chute/runtime';
-import type { RunDispatched, RunEvent, StreamRecord, WorkerEvent } from '@chute/schemas';
-import { waitFor } from '@chute/testing';
+import type { RunEvent, StreamRecord, WorkerEvent } from '@chute/schemas';
+import { runDispatched, waitFor } from '@chute/testing';
 import { Chute } from '../client/client';
 import type { Context } from './context';
 import type { TaskWorker } from './types';
@@ -51,21 +50,8 @@ describe("the SDK's worker on the log", () => {
   });
 
   async function dispatch(task: string, input: unknown, attempt = 1): Promise<string> {
-    const runId = randomUUID();
-    const dispatched: RunDispatched = {
-      v: 1,
-      tenant: 'default',
-      type: 'RunDispatched',
-      runId,
-      at: Date.now(),
-      task,
-      input: input as never,
-      attempt,
-      workerId: worker.workerId,
-      deadlineAt: Date.now() + 60_000,
-      retriesLeft: 3,
-      retryDelayMs: 500,
-    };
+    const dispatched = runDispatched({ task, workerId: worker.workerId, input: input as never, attempt, retriesLeft: 3 });
+    const { runId } = dispatched;
     await topics.runEvents.append([dispatched]);
     await topics.dispatch.append([dispatched]);
     await waitFor(() => stream.some((r) => r.runId === runId && r.type === 'StreamEnd'), { message: `end of ${runId}` });
