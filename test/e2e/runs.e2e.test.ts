@@ -42,7 +42,7 @@ describe('runs end to end', () => {
 
   /** The runs the worker executes now, from its /metrics. */
   const activeRuns = async (): Promise<number> => {
-    const worker = platform.processes.find((p) => p.name === 'worker-0')!;
+    const worker = platform.processes.find((p) => p.name === 'worker')!;
     const metrics = await (await fetch(`${Platform.probesOf(worker)}/metrics`)).text();
     return Number(/^chute_worker_active_runs (\d+)$/m.exec(metrics)?.[1] ?? NaN);
   };
