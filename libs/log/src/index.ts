@@ -9,4 +9,5 @@ export { installKafkajsPatches } from './kafka/kafkajs';
 export * from './health';
 export * from './kafka/acls';
 export { hasKafkaErrorType, KafkaAuthorizationError, type KafkaErrorType } from './kafka/errors';
+export { replicationFor, TARGET_REPLICATION_FACTOR, type TopicReplication } from './kafka/replication';
 export { noDelaySocketFactory } from './kafka/connection';

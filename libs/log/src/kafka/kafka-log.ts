@@ -4,6 +4,7 @@ import type { Logger, Metrics } from '@chute/runtime';
 import type { BrokerConnection } from '../settings';
 import { AppendQueue, type AppendMessage } from './append-queue';
 import { kafkaSecurityConfig, noDelaySocketFactory } from './connection';
+import { replicationFor } from './replication';
 import { nextOf, toLogRecords } from './records';
 import { SupervisedConsumer } from './consumer';
 import { KafkaExclusiveAppender } from './exclusive-appender';
@@ -79,6 +80,25 @@ const LIMITED_RETRIES_WARNING = 'Limiting retries for the idempotent producer ma
 /** How long a new topic's partitions may take to get leaders before start-up gives up. */
 const TOPICS_READY_TIMEOUT_MS = 30_000;
 
+/**
+ * How long a topic may stay missing from the metadata a client holds after it
+ * was created: on a cluster, the broker that answers metadata learns of a
+ * topic another broker's controller created a moment later.
+ */
+const METADATA_CATCH_UP_MS = 10_000;
+
+/**
+ * kafkajs 2.2.4's fetchTopicOffsets fails with a TypeError (admin/index.js:
+ * `high.pop()` of nothing) when the metadata it holds lists the topic with no
+ * partitions: on a cluster, a broker that has not yet learnt of a topic
+ * created a moment ago answers so. Not a broken topic: ask again. kafkajs's
+ * own failures are KafkaJSError subclasses, so a TypeError out of it is this
+ * (kafkajs gives it no code to tell it by).
+ */
+function isUnknownToMetadata(error: unknown): boolean {
+  return error instanceof TypeError;
+}
+
 /** What a lingering fetch gathers before it returns early. */
 const LINGER_MIN_BYTES = 256 * 1024;
 
@@ -94,7 +114,9 @@ export class KafkaLog implements Log {
   readonly kind = 'kafka' as const;
   private readonly kafka: Kafka;
   private readonly producer: Producer;
-  private readonly admin: Admin;
+  /** Replaced when its metadata is stale (see fetchTopicOffsets). */
+  private admin: Admin;
+  private renewingAdmin: Promise<void> | undefined;
   private readonly open = new Set<SupervisedConsumer>();
   private readonly appenders = new Set<KafkaExclusiveAppender>();
   private readonly appends: AppendQueue;
@@ -123,20 +145,27 @@ export class KafkaLog implements Log {
       // kafkajs hands `ssl` to the socket factory, which opens TLS with it.
       socketFactory: noDelaySocketFactory,
       ...kafkaSecurityConfig(options),
-      retry: { retries: 5, initialRetryTime: 200 },
+      // Back-off capped at 1 s (kafkajs's default cap is 30 s): when a broker of a
+      // cluster dies, its partitions get new leaders within ~3 s (the brokers'
+      // session timeout) and a consumer, admin call or coordinator lookup should
+      // find them then, not up to 3.2 s later. Ten tries span ~8 s before a
+      // consumer gives up and is rebuilt (SupervisedConsumer).
+      retry: { retries: 10, initialRetryTime: 200, maxRetryTime: 1000 },
     };
     this.kafka = options.metrics ? new RequestCountingKafka(config, options.metrics) : new Kafka(config);
     // Idempotent: a send retried after a lost acknowledgement (a broker
     // restart) is not written twice, and one request in flight keeps a
     // partition's records in order across retries. kafkajs then retries a send
-    // until the broker takes it; the back-off is capped low so appends resume
-    // within a couple of seconds of the broker coming back.
+    // until the broker takes it; the back-off is capped low (1 s) so appends
+    // resume within a second of a partition's new leader being elected, or of
+    // the broker coming back. A send whose partitions move to another leader
+    // mid-send is retried per partition (kafkajs/send-messages.ts).
     this.producer = this.kafka.producer({
       createPartitioner: FastDefaultPartitioner,
       allowAutoTopicCreation: false,
       idempotent: true,
       maxInFlightRequests: 1,
-      retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 2000 },
+      retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 1000 },
     });
     this.admin = this.kafka.admin();
     this.appends = new AppendQueue(this.producer, options.maxFlushBytes ?? 4 * 1024 * 1024, options.logger);
@@ -172,7 +201,9 @@ export class KafkaLog implements Log {
   }
 
   /**
-   * Creates the topics that do not exist, and waits until every one has leaders.
+   * Creates the topics that do not exist, replicated on min(3, brokers)
+   * brokers with `min.insync.replicas=2` where there are three (see
+   * replicationFor), and waits until every one has leaders.
    * @throws KafkaAuthorizationError when the login may neither see nor create one of them
    */
   async ensureTopics(topics: readonly TopicSpec[]): Promise<void> {
@@ -189,6 +220,8 @@ export class KafkaLog implements Log {
     const existing = new Set(await this.admin.listTopics());
     const missing = topics.filter((t) => !existing.has(t.name));
     if (missing.length > 0) {
+      // Copies on min(3, brokers) brokers, as many as the cluster's metadata names now.
+      const replication = replicationFor((await this.admin.describeCluster()).brokers.length);
       // Another service may create them in between: kafkajs then resolves
       // (false) rather than throw, which is the outcome we wanted. Leaders are
       // awaited below, not by kafkajs: its wait gives up on the first metadata
@@ -199,8 +232,10 @@ export class KafkaLog implements Log {
         topics: missing.map((t) => ({
           topic: t.name,
           numPartitions: t.partitions,
+          replicationFactor: replication.replicationFactor,
           configEntries: [
             { name: 'max.message.bytes', value: TOPIC_MAX_MESSAGE_BYTES },
+            ...Object.entries(replication.config).map(([name, value]) => ({ name, value })),
             ...Object.entries(t.config ?? {}).map(([name, value]) => ({ name, value })),
           ],
         })),
@@ -220,12 +255,12 @@ export class KafkaLog implements Log {
     const deadline = Date.now() + TOPICS_READY_TIMEOUT_MS;
     for (;;) {
       try {
-        await Promise.all(names.map((name) => this.admin.fetchTopicOffsets(name)));
+        await Promise.all(names.map((name) => this.fetchTopicOffsets(name)));
         return;
       } catch (error) {
-        if (!isRetriableKafkaError(error) || Date.now() >= deadline) throw error;
-        await new Promise((resolve) => setTimeout(resolve, 100));
+        if (!(isRetriableKafkaError(error) || isUnknownToMetadata(error)) || Date.now() >= deadline) throw error;
       }
+      await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }
 
@@ -272,13 +307,47 @@ export class KafkaLog implements Log {
   }
 
   async endOffsets(topic: string): Promise<PartitionOffset[]> {
-    const offsets = await this.admin.fetchTopicOffsets(topic).catch((error: unknown) => {
+    const offsets = await this.fetchTopicOffsets(topic).catch((error: unknown) => {
       if (hasKafkaErrorType(error, 'UNKNOWN_TOPIC_OR_PARTITION')) throw new UnknownTopicError(topic);
       throw error;
     });
     return offsets
       .map((o) => ({ partition: o.partition, offset: Number(o.high) }))
       .sort((a, b) => a.partition - b.partition);
+  }
+
+  /**
+   * kafkajs's fetchTopicOffsets, asked again while the metadata it reads does
+   * not list the topic's partitions yet (see isUnknownToMetadata), for up to
+   * {@link METADATA_CATCH_UP_MS}. kafkajs keeps that metadata for 5 minutes
+   * (it refreshes a topic's only when the topic is new to it, or on
+   * UNKNOWN_TOPIC_OR_PARTITION), so each retry goes through a new admin
+   * client, whose first look at the topic asks the cluster afresh.
+   */
+  private async fetchTopicOffsets(topic: string): ReturnType<Admin['fetchTopicOffsets']> {
+    const deadline = Date.now() + METADATA_CATCH_UP_MS;
+    for (;;) {
+      const admin = this.admin;
+      try {
+        return await admin.fetchTopicOffsets(topic);
+      } catch (error) {
+        if (!isUnknownToMetadata(error) || Date.now() >= deadline) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        await this.renewAdmin(admin);
+      }
+    }
+  }
+
+  /** Replaces `stale` (unless that was done already) with a new, connected admin client. */
+  private async renewAdmin(stale: Admin): Promise<void> {
+    if (this.admin !== stale) return;
+    this.renewingAdmin ??= (async () => {
+      const fresh = this.kafka.admin();
+      await fresh.connect();
+      this.admin = fresh;
+      await stale.disconnect().catch(() => undefined);
+    })().finally(() => (this.renewingAdmin = undefined));
+    await this.renewingAdmin;
   }
 
   async partitionOf(topic: string, key: string): Promise<number> {

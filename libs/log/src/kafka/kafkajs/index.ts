@@ -4,6 +4,7 @@
 // that version once, so an upgrade fails at start with this file's name rather
 // than somewhere inside a fetch loop.
 import { patchKafkajsRequestQueue } from './request-queue';
+import { patchKafkajsSendMessages } from './send-messages';
 import { patchKafkajsTransactionCoordinator } from './transaction-coordinator';
 
 export { registerLinger } from './adaptive-linger';
@@ -31,5 +32,6 @@ export function installKafkajsPatches(): void {
   if (version !== PATCHED_KAFKAJS_VERSION) throw new UnpatchedKafkajsError(version);
   patchKafkajsRequestQueue();
   patchKafkajsTransactionCoordinator();
+  patchKafkajsSendMessages();
   installed = true;
 }
