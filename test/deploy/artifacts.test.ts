@@ -92,6 +92,18 @@ describe('Compose files (compose-go, as `docker compose config`)', () => {
     assert.deepEqual(Object.keys((JSON.parse(stdout) as Json)['services'] as Json).sort(), ['console', 'postgres', 'redpanda']);
   });
 
+  test('infra/docker-compose.cluster.yml resolves to three Redpanda nodes that seed each other, each on a host port of its own', async () => {
+    const { code, stdout, stderr } = await composeConfig(['-format', 'json', '-f', 'infra/docker-compose.cluster.yml']);
+    assert.equal(code, 0, stderr);
+    const services = (JSON.parse(stdout) as Json)['services'] as Record<string, Json>;
+    assert.deepEqual(Object.keys(services).sort(), ['console', 'redpanda-1', 'redpanda-2', 'redpanda-3']);
+    const published = ['redpanda-1', 'redpanda-2', 'redpanda-3'].map((name) => ((services[name]!['ports'] as Json[])[0]!['published'] as string));
+    assert.deepEqual(published, ['19092', '29092', '39092']);
+    for (const name of ['redpanda-1', 'redpanda-2', 'redpanda-3']) {
+      assert.ok((services[name]!['command'] as string[]).includes('--seeds redpanda-1:33145,redpanda-2:33145,redpanda-3:33145'), `${name} names every seed`);
+    }
+  });
+
   test('the validator rejects a file that breaks the Compose schema', async () => {
     const broken = scratch('compose.yml', 'services:\n  gateway:\n    image: chute/gateway\n    deploy:\n      replicas: two\n');
     const { code, stderr } = await composeConfig(['-q', '-f', broken]);

@@ -1,14 +1,15 @@
-// `npm run infra:up [-- kafka] [postgres]`: a Kafka-protocol broker and
+// `npm run infra:up [-- --brokers N] [kafka] [postgres]`: a Kafka-protocol broker (or a
+// cluster of N, e.g. `--brokers 3`: replicated, on consecutive ports) and
 // PostgreSQL on loopback for development and tests (InfraUp in @chute/infra;
 // see infra/README.md). Progress goes to stderr; the addresses, as export
 // lines, to stdout (`eval "$(npm run -s infra:up)"`) and into .infra/env.
 // With CHUTE_INFRA_STARTED_FILE set, a line "<component> fresh|kept" is
 // appended to that file for each component this run started.
-import { exportLines, InfraLayout, InfraUp, parseUpArgs, settingsFromEnv, stderrReporter } from '@chute/infra';
+import { exportLines, InfraLayout, InfraUp, parseUpCommand, settingsFromEnv, stderrReporter } from '@chute/infra';
 import { root, runScript } from './script';
 
 runScript(async () => {
-  const components = parseUpArgs(process.argv.slice(2));
+  const { components, brokers } = parseUpCommand(process.argv.slice(2));
   const settings = settingsFromEnv(process.env);
   const aborter = new AbortController();
   let interrupted: number | undefined;
@@ -18,7 +19,7 @@ runScript(async () => {
   process.once('SIGTERM', () => ((interrupted = 143), aborter.abort()));
   try {
     const up = new InfraUp(new InfraLayout(root, settings.tempDir), settings, stderrReporter);
-    const { envFile } = await up.run({ components, startedFile: process.env['CHUTE_INFRA_STARTED_FILE'] || undefined, signal: aborter.signal });
+    const { envFile } = await up.run({ components, brokers, startedFile: process.env['CHUTE_INFRA_STARTED_FILE'] || undefined, signal: aborter.signal });
     process.stdout.write(exportLines(envFile));
     return 0;
   } catch (error) {

@@ -1,4 +1,4 @@
-import { UnknownComponentError } from './errors';
+import { InvalidBrokerCountError, UnknownComponentError } from './errors';
 
 /** What infra:up starts natively, one by one. */
 export type Component = 'kafka' | 'postgres';
@@ -13,15 +13,33 @@ export interface Started {
   state: StartState;
 }
 
+/** What `infra:up` is asked for on its command line. */
+export interface UpCommand {
+  components: Set<Component>;
+  /** How many Kafka brokers (`--brokers N`, or `--brokers=N`). @default 1 */
+  brokers: number;
+}
+
+/** `infra:up [--brokers N] [kafka] [postgres]`: the components asked for (default: both) and the cluster's size. */
+export function parseUpCommand(args: readonly string[]): UpCommand {
+  const components = new Set<Component>();
+  let brokers = 1;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    const flag = /^--brokers(?:=(.*))?$/.exec(arg);
+    if (flag) {
+      const value = flag[1] ?? args[++i];
+      if (value === undefined || !/^\d+$/.test(value)) throw new InvalidBrokerCountError(`--brokers needs a whole number of brokers (got ${value === undefined ? 'nothing' : `'${value}'`})`);
+      brokers = Number(value);
+    } else if (arg === 'kafka' || arg === 'postgres') components.add(arg);
+    else throw new UnknownComponentError(arg, 'kafka or postgres');
+  }
+  return { components: components.size > 0 ? components : new Set(['kafka', 'postgres']), brokers };
+}
+
 /** `infra:up [kafka] [postgres]`: the components asked for (default: both). */
 export function parseUpArgs(args: readonly string[]): Set<Component> {
-  if (args.length === 0) return new Set(['kafka', 'postgres']);
-  const wanted = new Set<Component>();
-  for (const arg of args) {
-    if (arg !== 'kafka' && arg !== 'postgres') throw new UnknownComponentError(arg, 'kafka or postgres');
-    wanted.add(arg);
-  }
-  return wanted;
+  return parseUpCommand(args).components;
 }
 
 /** `infra:down [--wipe] [docker] [kafka] [postgres]` (default: all three), in the order given. */

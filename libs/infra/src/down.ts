@@ -1,7 +1,6 @@
 import type { StoppableComponent } from './components';
 import { DockerCompose } from './docker';
-import { singleNode } from './kafka/config';
-import { KafkaBroker } from './kafka/broker';
+import { KafkaCluster } from './kafka/cluster';
 import { PostgresServer } from './postgres/server';
 import type { InfraReporter } from './reporter';
 import type { InfraSettings } from './settings';
@@ -24,7 +23,8 @@ export interface DownRequest {
  */
 export class InfraDown {
   private readonly docker: DockerCompose;
-  private readonly kafka: KafkaBroker;
+  /** Every broker whose folder this checkout has: one, or a cluster's. */
+  private readonly kafka: KafkaCluster;
   private readonly postgres: PostgresServer;
 
   constructor(
@@ -33,7 +33,7 @@ export class InfraDown {
     private readonly reporter: InfraReporter,
   ) {
     this.docker = new DockerCompose(layout, settings, reporter);
-    this.kafka = new KafkaBroker(layout, singleNode(settings.kafkaPort, layout.state('kafka')), reporter);
+    this.kafka = KafkaCluster.ofFolders(layout, settings.kafkaPort, reporter);
     this.postgres = new PostgresServer(layout, settings.pgPort, reporter);
   }
 
@@ -64,7 +64,7 @@ export class InfraDown {
       }
     }
     // The addresses are stale once nothing of ours runs any more.
-    if (!this.docker.started() && this.kafka.pid() === undefined && this.postgres.pid() === undefined) {
+    if (!this.docker.started() && this.kafka.running().length === 0 && this.postgres.pid() === undefined) {
       stateFile.remove(this.layout.state('env'));
     }
     if (!stopped) this.reporter.info("nothing of this checkout's was running");

@@ -74,12 +74,22 @@ export class KafkaJarsMissingError extends InfraError {
   }
 }
 
-/** The kept broker data was formatted for another port (its controller's address is in it). */
-export class KeptDataOtherPortError extends InfraError {
-  readonly code = 'INFRA_KEPT_DATA_OTHER_PORT';
-  constructor(kept: number, wanted: number) {
+/** The kept broker data cannot start the cluster asked for (another size, or nodes that do not belong together). */
+export class KeptClusterMismatchError extends InfraError {
+  readonly code = 'INFRA_KEPT_CLUSTER_MISMATCH';
+}
+
+/** `--brokers` is not a count infra:up starts, or the cluster's ports would run past 65535. */
+export class InvalidBrokerCountError extends InfraError {
+  readonly code = 'INFRA_INVALID_BROKER_COUNT';
+}
+
+/** This checkout's Kafka runs with another number of brokers than asked for. */
+export class RunsWithOtherSizeError extends InfraError {
+  readonly code = 'INFRA_RUNS_WITH_OTHER_SIZE';
+  constructor(running: number, wanted: number) {
     super(
-      `this checkout's stopped Kafka keeps its data for port ${kept}, not ${wanted}: start it there (CHUTE_INFRA_KAFKA_PORT=${kept}) or delete its data (npm run infra:down -- --wipe)`,
+      `this checkout's Kafka already runs with ${running} broker${running === 1 ? '' : 's'}, not ${wanted}: use it (npm run infra:up -- --brokers ${running}) or run npm run infra:down first`,
     );
   }
 }

@@ -8,8 +8,21 @@ export * from './settings';
 export * from './state-dir';
 export * from './processes';
 export { DockerCompose, COMPOSE_SERVICES } from './docker';
-export { KafkaBroker, KafkaNodeFiles, KAFKA_DEADLINE_SECONDS } from './kafka/broker';
-export { singleNode, serverProperties, LOG4J2_YAML, KAFKA_JVM_OPTIONS, type KafkaNode } from './kafka/config';
+export { KafkaBroker, KafkaNodeFiles, KAFKA_DEADLINE_SECONDS, newClusterId } from './kafka/broker';
+export { KafkaCluster, checkBrokerCount } from './kafka/cluster';
+export { decideClusterStart, quorumSize, type ClusterStartDecision, type KeptNode } from './kafka/cluster-decision';
+export {
+  singleNode,
+  clusterNodes,
+  quorumOf,
+  internalReplication,
+  serverProperties,
+  LOG4J2_YAML,
+  KAFKA_JVM_OPTIONS,
+  KAFKA_CLUSTER_JVM_OPTIONS,
+  MAX_BROKERS,
+  type KafkaNode,
+} from './kafka/config';
 export { kafkaJarsDir, hasKafkaJars, javaMajor, parseJavaMajor, KAFKA_POM } from './kafka/jars';
 export { waitForBrokerReady } from './kafka/readiness';
 export { PostgresServer, pgBinDir, PG_DEADLINE_SECONDS } from './postgres/server';

@@ -21,6 +21,8 @@ export interface InfraSessionOptions {
    * @default 'wipe'
    */
   freshData?: 'wipe' | 'keep';
+  /** How many Kafka brokers to start when none is given (3: a replicated cluster). @default 1 */
+  brokers?: number;
 }
 
 type SessionState = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped';
@@ -86,7 +88,7 @@ export class InfraSession {
     }
     const settings = settingsFromEnv(this.env);
     const up = new InfraUp(new InfraLayout(this.options.root, settings.tempDir), settings, this.options.reporter);
-    const { addresses } = await up.run({ components: parseUpArgs([]), onStarted: (s) => this.started.push(s), ...(signal ? { signal } : {}) });
+    const { addresses } = await up.run({ components: parseUpArgs([]), brokers: this.options.brokers ?? 1, onStarted: (s) => this.started.push(s), ...(signal ? { signal } : {}) });
     return addresses;
   }
 

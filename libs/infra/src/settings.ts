@@ -72,3 +72,27 @@ export function portTakenMessage(port: number, what: string, addressVariable: st
 export function controllerPortTakenMessage(port: number): string {
   return `port ${port} on 127.0.0.1, which Kafka's controller would use (CHUTE_INFRA_KAFKA_PORT + 1), is taken by a process infra:up did not start. Free it, or move ours with CHUTE_INFRA_KAFKA_PORT (it uses that port and the next), or set CHUTE_KAFKA_BROKERS to use a broker that is already running.`;
 }
+
+/**
+ * The first of `span` consecutive ports free on 127.0.0.1 now, below the
+ * kernel's ephemeral range (32768 up on Linux): a cluster's nodes connect to
+ * each other while they start, and an outgoing connection's ephemeral port
+ * could otherwise take a port a node about to start was given. For tests
+ * that start brokers beside others.
+ */
+export async function freePortRange(span: number, from = 20_000, to = 32_000): Promise<number> {
+  const { createServer } = await import('node:net');
+  const listen = (port: number) =>
+    new Promise<boolean>((resolve) => {
+      const server = createServer();
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+    });
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const base = from + Math.floor(Math.random() * (to - from - span));
+    let free = true;
+    for (let port = base; free && port < base + span; port++) free = (await listen(port)) && !(await isPortOpen(port));
+    if (free) return base;
+  }
+  throw new Error(`no ${span} consecutive free ports between ${from} and ${to}`);
+}

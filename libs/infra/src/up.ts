@@ -3,9 +3,10 @@ import { formatStartedLine, type Component, type StartState, type Started, type 
 import { COMPOSE_SERVICES, DockerCompose } from './docker';
 import { InfraDown } from './down';
 import { formatEnvFile, type InfraAddresses } from './env-file';
-import { KeptDataMismatchError, PortTakenError } from './errors';
-import { singleNode } from './kafka/config';
-import { KafkaBroker } from './kafka/broker';
+import { InvalidBrokerCountError, KeptDataMismatchError, PortTakenError, RunsWithOtherSizeError } from './errors';
+import { KafkaCluster } from './kafka/cluster';
+import { quorumSize } from './kafka/cluster-decision';
+import { quorumOf } from './kafka/config';
 import { decideKeptDataPairing } from './pairing';
 import { PostgresServer } from './postgres/server';
 import type { InfraReporter } from './reporter';
@@ -16,6 +17,8 @@ import { stateFile, type InfraLayout } from './state-dir';
 export interface UpRequest {
   /** The components to bring up; one not asked for is left as it is (BrokerControl restarts the broker alone this way). */
   components: ReadonlySet<Component>;
+  /** How many Kafka brokers: one, or a replicated cluster (`--brokers 3`). @default 1 */
+  brokers?: number;
   /** Called for each component this run starts itself, as soon as it has a process to stop. */
   onStarted?: (started: Started) => void;
   /** CHUTE_INFRA_STARTED_FILE: a file to append a "<component> fresh|kept" line to for each of them. */
@@ -45,7 +48,7 @@ export interface UpResult {
  */
 export class InfraUp {
   private readonly docker: DockerCompose;
-  private readonly kafka: KafkaBroker;
+  private kafka: KafkaCluster;
   private readonly postgres: PostgresServer;
 
   constructor(
@@ -54,12 +57,12 @@ export class InfraUp {
     private readonly reporter: InfraReporter,
   ) {
     this.docker = new DockerCompose(layout, settings, reporter);
-    // One node today; a cluster (issue #24) would hold N of these on consecutive port pairs.
-    this.kafka = new KafkaBroker(layout, singleNode(settings.kafkaPort, layout.state('kafka')), reporter);
+    this.kafka = new KafkaCluster(layout, settings.kafkaPort, 1, reporter);
     this.postgres = new PostgresServer(layout, settings.pgPort, reporter);
   }
 
   async run(request: UpRequest): Promise<UpResult> {
+    this.kafka = new KafkaCluster(this.layout, this.settings.kafkaPort, request.brokers ?? 1, this.reporter);
     const started: Started[] = [];
     const record = (component: StoppableComponent, state: StartState): void => {
       const entry = { component, state };
@@ -90,7 +93,9 @@ export class InfraUp {
 
     if (!needKafka && !needPostgres) {
       this.reporter.info('nothing to start: the addresses are given (CHUTE_KAFKA_BROKERS, CHUTE_DATABASE_URL) or not asked for');
-    } else if (this.docker.started() || (this.kafka.pid() === undefined && this.postgres.pid() === undefined && DockerCompose.available())) {
+    } else if (this.docker.started() || (this.kafka.running().length === 0 && this.postgres.pid() === undefined && DockerCompose.available())) {
+      // The compose file's three-node Redpanda cluster is started by hand (infra/README.md).
+      if (needKafka && this.kafka.size > 1) throw new InvalidBrokerCountError(`--brokers ${this.kafka.size} runs Kafka natively; with Docker, start the compose file's redpanda-cluster profile instead (infra/README.md)`);
       await this.upDocker(needKafka, needPostgres, record);
       if (needKafka) brokers = `127.0.0.1:${this.settings.kafkaPort}`;
       if (needPostgres) databaseUrl = PostgresServer.url(this.settings.pgPort);
@@ -98,9 +103,10 @@ export class InfraUp {
       await this.preflightNative(needKafka, needPostgres);
       await this.checkKeptDataPairing(needKafka, needPostgres);
       if (needKafka) {
-        if (this.kafka.pid() !== undefined) await this.kafka.reuse(signal);
+        // Every broker runs: reuse them; some or none: start the rest (a killed broker rejoins its cluster).
+        if (this.kafka.running().length === this.kafka.size) await this.kafka.reuse(signal);
         else await this.kafka.start((state) => record('kafka', state), signal);
-        brokers = this.kafka.address;
+        brokers = this.kafka.addresses;
       }
       if (needPostgres) {
         if (this.postgres.pid() !== undefined) await this.postgres.reuse(signal);
@@ -109,7 +115,10 @@ export class InfraUp {
       }
     }
     // The address of one of ours that runs but was not asked for (`infra:up kafka`).
-    if (!brokers && this.kafka.pid() !== undefined) brokers = `127.0.0.1:${this.kafka.recordedPort()}`;
+    if (!brokers) {
+      const running = KafkaCluster.ofFolders(this.layout, this.settings.kafkaPort, this.reporter).running();
+      if (running.length > 0) brokers = running.map((b) => `127.0.0.1:${b.recordedPort()}`).join(',');
+    }
     if (!databaseUrl && this.postgres.pid() !== undefined) databaseUrl = PostgresServer.url(this.postgres.recordedPort() ?? this.settings.pgPort);
     return { brokers, databaseUrl };
   }
@@ -117,11 +126,19 @@ export class InfraUp {
   /** Every port check before anything starts, so a conflict on one leaves the other alone. */
   private async preflightNative(needKafka: boolean, needPostgres: boolean): Promise<void> {
     const { kafkaPort, pgPort } = this.settings;
-    // Our own leftover broker holds its ports: no conflict, start() replaces it.
-    if (needKafka && this.kafka.pid() === undefined && this.kafka.leftover() === undefined) {
-      if (await isPortOpen(kafkaPort)) throw new PortTakenError(kafkaPort, portTakenMessage(kafkaPort, 'broker', 'CHUTE_KAFKA_BROKERS', 'CHUTE_INFRA_KAFKA_PORT'));
-      const controller = this.kafka.node.controllerPort;
-      if (await isPortOpen(controller)) throw new PortTakenError(controller, controllerPortTakenMessage(controller));
+    if (needKafka) {
+      // A cluster of another size runs: its brokers hold ports this one would use.
+      const existing = KafkaCluster.ofFolders(this.layout, kafkaPort, this.reporter).running();
+      const wanted = quorumOf(this.kafka.brokers.map((b) => b.node));
+      const theirs = existing.map((b) => b.kept().quorum ?? 'standalone').find((quorum) => quorum !== wanted);
+      if (existing.length > this.kafka.size || theirs !== undefined) throw new RunsWithOtherSizeError(theirs === undefined ? existing.length : quorumSize(theirs), this.kafka.size);
+    }
+    for (const broker of needKafka ? this.kafka.brokers : []) {
+      // Our own leftover broker holds its ports: no conflict, start() replaces it.
+      if (broker.pid() !== undefined || broker.leftover() !== undefined) continue;
+      const { port, controllerPort } = broker.node;
+      if (await isPortOpen(port)) throw new PortTakenError(port, portTakenMessage(port, 'broker', 'CHUTE_KAFKA_BROKERS', 'CHUTE_INFRA_KAFKA_PORT'));
+      if (await isPortOpen(controllerPort)) throw new PortTakenError(controllerPort, controllerPortTakenMessage(controllerPort));
     }
     if (needPostgres && this.postgres.pid() === undefined) {
       // Our own leftover on that port is no conflict: start() replaces it.

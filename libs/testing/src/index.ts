@@ -9,4 +9,5 @@ export * from './broker';
 export * from './scram-broker';
 export * from './screen';
 export { freePort } from './ports';
+export * from './cluster';
 export { runDispatched } from './records';

@@ -25,9 +25,10 @@ export class InfraSession implements Component {
   /** How the addresses were found, for the banner. */
   source = '';
 
-  constructor(env: NodeJS.ProcessEnv) {
+  /** `brokers`: how many Kafka brokers to start when none is given (3: a replicated cluster). */
+  constructor(env: NodeJS.ProcessEnv, brokers = 1) {
     // Progress goes to stderr, shown: a first start may take a while.
-    this.session = new Session({ root: ROOT, env, reporter: stderrReporter, freshData: 'keep' });
+    this.session = new Session({ root: ROOT, env, reporter: stderrReporter, freshData: 'keep', brokers });
   }
 
   get addresses(): InfraAddresses {

@@ -43,8 +43,10 @@ export class KafkaDevPlatform implements Component {
     private readonly write: (line: string) => void,
     private readonly onReady: (ready: KafkaDevReady) => void,
     private readonly onServiceExit: (name: string, code: number | null, signal: NodeJS.Signals | null) => void,
+    /** How many Kafka brokers to start when none is given (`--brokers 3`: a replicated cluster). @default 1 */
+    brokers = 1,
   ) {
-    this.infra = new InfraSession(env);
+    this.infra = new InfraSession(env, brokers);
   }
 
   start(): Promise<void> {
@@ -116,7 +118,7 @@ export class KafkaDevPlatform implements Component {
  * exits on its own (exit code 1: the platform is not meant to end by itself),
  * stopping everything it started either way. Resolves with the exit code.
  */
-export function runKafkaDev(env: NodeJS.ProcessEnv, onReady: (ready: KafkaDevReady) => void): Promise<number> {
+export function runKafkaDev(env: NodeJS.ProcessEnv, onReady: (ready: KafkaDevReady) => void, brokers = 1): Promise<number> {
   return new Promise((resolve) => {
     let stopping: Promise<void> | undefined;
     const stopWith = (code: number) => {
@@ -136,6 +138,7 @@ export function runKafkaDev(env: NodeJS.ProcessEnv, onReady: (ready: KafkaDevRea
         process.stderr.write(`chute: ${name} exited (${signal ?? `code ${code}`}); stopping the others\n`);
         stopWith(1);
       },
+      brokers,
     );
     process.once('SIGINT', () => stopWith(0));
     process.once('SIGTERM', () => stopWith(0));

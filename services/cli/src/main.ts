@@ -77,13 +77,19 @@ program
   .command('dev')
   .description('the whole platform on this machine: in this process with only Node, or with --kafka as separate processes on a broker and PostgreSQL')
   .option('--kafka', 'run each service as its own process against Kafka and PostgreSQL (started here unless CHUTE_KAFKA_BROKERS and CHUTE_DATABASE_URL are set)')
-  .action(async (options: { kafka?: boolean }) => {
+  .option('--brokers <n>', 'with --kafka: how many Kafka brokers to start (3: a replicated cluster, as in production)', '1')
+  .action(async (options: { kafka?: boolean; brokers: string }) => {
     if (options.kafka || process.env['CHUTE_KAFKA_BROKERS']) {
       const ready = (platform: KafkaDevReady) => {
         writeDevConnection({ gatewayUrl: platform.gatewayUrl, token: platform.token });
         process.stdout.write(kafkaBanner(platform));
       };
-      return runKafkaDev(process.env, ready).then((code) => {
+      if (!/^[1-5]$/.test(options.brokers)) {
+        process.stderr.write(`chute: --brokers must be a number from 1 to 5 (got '${options.brokers}')\n`);
+        process.exitCode = 2;
+        return;
+      }
+      return runKafkaDev(process.env, ready, Number(options.brokers)).then((code) => {
         removeDevConnection();
         process.exitCode = code;
       });
